@@ -1,0 +1,47 @@
+"""Counters for every pipeline stage, shared by all threads, readable at any time.
+
+Names a station operator sees (log line, ``aiswatch status``, metrics index):
+sentences_in, rejected.<reason> (bad_checksum, not_nmea, bad_field, ...), fragments_pending,
+fragments_expired, fragments_dropped, messages_decoded, decode_errors, documents_indexed,
+documents_stale, bulk_errors, dead_letters, spool_depth, last_message_time.<source>.
+"""
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+
+class Counters:
+    """Thread-safe named counters (monotonic) and gauges (set to a value)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = defaultdict(int)
+        self._gauges: dict[str, float] = {}
+
+    def incr(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += n
+
+    def reject(self, reason: str, n: int = 1) -> None:
+        """Count a rejected line or message under ``rejected.<reason>`` and the ``rejected`` total."""
+        with self._lock:
+            self._counts["rejected." + reason] += n
+            self._counts["rejected"] += n
+
+    def gauge(self, name: str, value: float) -> None:
+        with self._lock:
+            self._gauges[name] = value
+
+    def get(self, name: str) -> float:
+        with self._lock:
+            if name in self._gauges:
+                return self._gauges[name]
+            return self._counts.get(name, 0)
+
+    def snapshot(self) -> dict[str, float]:
+        """A copy of every counter and gauge, sorted by name."""
+        with self._lock:
+            merged = dict(self._counts)
+            merged.update(self._gauges)
+        return dict(sorted(merged.items()))

@@ -1,0 +1,65 @@
+"""Build an Elasticsearch client from a URL and credentials.
+
+elasticsearch-py 8 sends ``application/vnd.elasticsearch+json; compatible-with=8``. Elasticsearch 8
+accepts plain ``application/json`` just as well, and OpenSearch-flavoured servers (osmem-server)
+answer 406 to the vendor type, so every request goes out with the plain media types.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from elastic_transport import Urllib3HttpNode
+from elasticsearch import Elasticsearch
+
+_PLAIN = {
+    "application/vnd.elasticsearch+json; compatible-with=8": "application/json",
+    "application/vnd.elasticsearch+x-ndjson; compatible-with=8": "application/x-ndjson",
+}
+
+
+class PlainJsonNode(Urllib3HttpNode):
+    """An HTTP node that sends plain JSON media types instead of the v8 compatibility ones."""
+
+    def perform_request(self, method, target, body=None, headers=None, **kwargs):  # type: ignore[override]
+        if headers:
+            headers = headers.copy()
+            for key in ("accept", "content-type"):
+                value = headers.get(key)
+                if value in _PLAIN:
+                    headers[key] = _PLAIN[value]
+        return super().perform_request(method, target, body=body, headers=headers, **kwargs)
+
+
+def make_client(url: str, *, api_key: str | None = None, username: str | None = None,
+                password: str | None = None, ca_certs: str | None = None,
+                verify_certs: bool = True, request_timeout: float = 30.0, **extra: Any) -> Elasticsearch:
+    """An Elasticsearch client for ``url``.
+
+    api_key: an encoded API key (``ES_API_KEY``); username/password: basic auth (``ES_USERNAME``,
+    ``ES_PASSWORD``); ca_certs: path to the cluster's CA certificate; the environment fills any
+    argument left as None. Credentials are never logged.
+    """
+    api_key = api_key or os.environ.get("ES_API_KEY") or None
+    username = username or os.environ.get("ES_USERNAME") or None
+    password = password or os.environ.get("ES_PASSWORD") or None
+    ca_certs = ca_certs or os.environ.get("ES_CA_CERTS") or None
+    kwargs: dict[str, Any] = {"node_class": PlainJsonNode, "request_timeout": request_timeout}
+    if api_key:
+        kwargs["api_key"] = api_key
+    elif username:
+        kwargs["basic_auth"] = (username, password or "")
+    if url.startswith("https"):
+        kwargs["verify_certs"] = verify_certs
+        if ca_certs:
+            kwargs["ca_certs"] = ca_certs
+    kwargs.update(extra)
+    return Elasticsearch(url, **kwargs)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any user:password part replaced, for logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,22 @@
+"""The one thing every source produces: a line of text with its receive time and source id."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One received NMEA line.
+
+    text: the line as received, without its line ending; it may carry an NMEA 4.10 tag block
+          (``\\s:station,c:1700000000*hh\\!AIVDM,...``) or a leading epoch / ISO timestamp.
+    received_at: unix seconds when this process received it.
+    source: a stable source id such as ``udp:127.0.0.1:10110`` or ``file:feed.nmea``.
+    offset: for replayable sources (files, IQ recordings), the line's position in the source
+            (line number), so a replay of an untimed log gives the same document ids; else None.
+    """
+
+    text: str
+    received_at: float
+    source: str
+    offset: int | None = None
