@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -55,9 +56,12 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
     cluster = connect(cfg, opts.es_url, opts.namespace)
     sink = reporter = None
     try:
+        retention = cfg["elasticsearch"].get("retention_days")
         if opts.setup:
             try:
-                install_templates(cluster.client, cluster.names, cfg["elasticsearch"].get("retention_days"))
+                report = install_templates(cluster.client, cluster.names, retention)
+                if retention and any("no ILM" in what for what in report.values()):
+                    _start_pruner(cluster, int(retention))
             except Exception as exc:  # ES down at start: the spool takes the documents meanwhile
                 log.warning("could not install index templates now (%s); continuing, documents are spooled", exc)
         sink = build_sink(cfg, cluster, counters, opts)
@@ -80,6 +84,24 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
             reporter.close()
         cluster.close()
     return counters
+
+
+def _start_pruner(cluster: Cluster, retention_days: int) -> None:
+    """Without ILM: delete daily indices older than the retention now and every 6 hours."""
+    from ingest.setup import prune_daily_indices
+
+    def loop():
+        while True:
+            try:
+                deleted = prune_daily_indices(cluster.client, cluster.names, retention_days)
+                if deleted:
+                    log.info("retention: deleted %d daily indices older than %d days: %s",
+                             len(deleted), retention_days, ", ".join(deleted))
+            except Exception as exc:
+                log.warning("retention: could not prune daily indices: %s", exc)
+            time.sleep(6 * 3600)
+
+    threading.Thread(target=loop, name="retention", daemon=True).start()
 
 
 def _stop_on_signals(pipeline: Pipeline) -> None:

@@ -1,0 +1,125 @@
+"""``aiswatch ingest SOURCE``: run one source through the pipeline into Elasticsearch.
+
+udp (rtl_ais / AIS-catcher), tcp (NMEA feeds), file (log replay), aisstream (aisstream.io websocket),
+sdr (RTL-SDR through aiswatch's own demodulator), iq (an IQ recording through it).
+"""
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from ingest.runner import IngestOptions, run_sources, summary_lines
+
+
+def common_options(fn):
+    """--es, --namespace, --spool-dir, --dead-letter, --batch-size, --no-setup for every ingest command."""
+    @click.option("--es", "es_url", envvar="ES_URL", default=None,
+                  help="Elasticsearch URL (default: config, else the embedded server).")
+    @click.option("--namespace", default=None, help="Prefix for every index name.")
+    @click.option("--spool-dir", default=None, help="Disk spool for documents while Elasticsearch is slow or down.")
+    @click.option("--dead-letter", default=None, help="NDJSON file for documents Elasticsearch rejected.")
+    @click.option("--batch-size", type=int, default=None, help="Documents per bulk request at most.")
+    @click.option("--no-setup", is_flag=True, help="Do not install index templates first.")
+    @click.pass_context
+    @functools.wraps(fn)
+    def wrapper(ctx, es_url, namespace, spool_dir, dead_letter, batch_size, no_setup, *args, **kwargs):
+        opts = IngestOptions(es_url=es_url, namespace=namespace, spool_dir=spool_dir, dead_letter=dead_letter,
+                             batch_size=batch_size, setup=not no_setup)
+        return fn(ctx, opts, *args, **kwargs)
+    return wrapper
+
+
+def _run(ctx, opts: IngestOptions, make_sources, quiet: bool = False):
+    from ingest.cli import load_config_from
+    from ingest.config import ConfigError
+
+    try:
+        cfg = load_config_from(ctx)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    counters = run_sources(cfg, make_sources, opts)
+    if not quiet:
+        click.echo("\n".join(summary_lines(counters)), err=True)
+    return counters
+
+
+@click.group()
+def ingest():
+    """Ingest from one source: udp, tcp, file, aisstream, sdr, iq."""
+
+
+@ingest.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=10110, show_default=True, help="UDP port (rtl_ais and AIS-catcher send to 10110).")
+@common_options
+def udp(ctx, opts, host, port):
+    """Receive NMEA datagrams from rtl_ais / AIS-catcher."""
+    from ingest.sources.udp import UDPSource
+
+    _run(ctx, opts, lambda counters: [UDPSource(host=host, port=port, counters=counters)])
+
+
+@ingest.command()
+@click.argument("address")
+@common_options
+def tcp(ctx, opts, address):
+    """Read NMEA from a TCP feed at HOST:PORT (reconnects with backoff)."""
+    from ingest.sources.tcp import TCPSource
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter("expected HOST:PORT", param_hint="ADDRESS")
+    _run(ctx, opts, lambda counters: [TCPSource(host=host, port=int(port), counters=counters)])
+
+
+@ingest.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--rate", type=click.Choice(["max", "realtime"]), default="max", show_default=True,
+              help="Replay as fast as possible, or at the pace of the message times.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@common_options
+def file(ctx, opts, paths, rate, progress):
+    """Replay NMEA log files (plain or .gz); stops at the end and prints a summary."""
+    from ingest.sources.file import FileSource
+
+    if progress is None:
+        progress = sys.stderr.isatty()
+    _run(ctx, opts, lambda counters: [FileSource(list(paths), rate=rate, counters=counters, progress=progress)])
+
+
+def _parse_bbox(text: str) -> list:
+    try:
+        lat1, lon1, lat2, lon2 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected LAT1,LON1,LAT2,LON2") from None
+    if not (-90 <= lat1 <= 90 and -90 <= lat2 <= 90 and -180 <= lon1 <= 180 and -180 <= lon2 <= 180):
+        raise click.BadParameter(f"{text!r}: latitude must be within ±90 and longitude within ±180")
+    return [[lat1, lon1], [lat2, lon2]]
+
+
+@ingest.command()
+@click.option("--bbox", "bboxes", multiple=True, required=True,
+              help="Bounding box LAT1,LON1,LAT2,LON2 (latitude first, as aisstream wants); repeatable.")
+@click.option("--types", default=None, help="Comma-separated aisstream message types, e.g. PositionReport,ShipStaticData.")
+@click.option("--mmsi", "mmsis", multiple=True, help="Only these MMSIs; repeatable.")
+@click.option("--api-key-file", default=None, help="File holding the API key (else env AISSTREAM_API_KEY).")
+@click.option("--url", default="wss://stream.aisstream.io/v0/stream", show_default=True)
+@common_options
+def aisstream(ctx, opts, bboxes, types, mmsis, api_key_file, url):
+    """Subscribe to the aisstream.io websocket (key from AISSTREAM_API_KEY or --api-key-file)."""
+    from ingest.config import ConfigError, read_secret
+    from ingest.sources.aisstream import AisstreamSource
+
+    try:
+        key = read_secret("AISSTREAM_API_KEY", api_key_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not key:
+        raise click.ClickException("no aisstream API key: set AISSTREAM_API_KEY or pass --api-key-file")
+    boxes = [_parse_bbox(b) for b in bboxes]
+    type_list = [t.strip() for t in types.split(",")] if types else None
+    _run(ctx, opts, lambda counters: [AisstreamSource(api_key=key, bboxes=boxes, message_types=type_list,
+                                                      mmsis=[int(m) for m in mmsis] or None, url=url,
+                                                      counters=counters)])

@@ -1,0 +1,142 @@
+"""The pipeline: lines in, documents out, one stage per module.
+
+    Line -> nmea.parse_line -> Sentence -> FragmentAssembler -> SentenceGroup
+         -> decoder.decode -> fields -> documents.build_document -> document -> sink.submit
+
+``Pipeline.feed`` runs the stages for one line in the calling thread. ``Pipeline.run`` reads any
+number of sources, each in its own thread, through one bounded queue into a single processing
+thread (the assembler is not shared between threads), and returns when every source has ended
+or ``stop()`` was called. Nothing here knows which kind of source a line came from.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Iterable, Protocol
+
+from ingest.assembler import FragmentAssembler
+from ingest.counters import Counters
+from ingest.decoder import decode
+from ingest.documents import build_document
+from ingest.lines import Line
+from ingest.nmea import parse_line
+
+log = logging.getLogger(__name__)
+
+_END = object()  # a source thread's end marker on the line queue
+
+
+class DocumentSink(Protocol):
+    def submit(self, doc: dict) -> None: ...
+    def flush(self) -> None: ...
+
+
+class ListSink:
+    """Collects documents in memory (replays into a list, tests of the decoding stages)."""
+
+    def __init__(self) -> None:
+        self.documents: list[dict] = []
+
+    def submit(self, doc: dict) -> None:
+        self.documents.append(doc)
+
+    def flush(self) -> None:
+        pass
+
+
+class Pipeline:
+    """Parse, reassemble, decode and build documents for every line fed; hand them to ``sink``.
+
+    timeout_seconds: how long an incomplete multi-sentence message waits for its other fragments.
+    max_pending: the most incomplete messages held at once (the oldest is dropped, counted, beyond).
+    queue_size: lines buffered between the source threads and the processing thread in ``run``.
+    """
+
+    def __init__(self, sink: DocumentSink, counters: Counters | None = None, *,
+                 timeout_seconds: float = 10.0, max_pending: int = 10000, queue_size: int = 20000):
+        self.sink = sink
+        self.counters = counters if counters is not None else Counters()
+        self.assembler = FragmentAssembler(self.counters, timeout_seconds=timeout_seconds, max_pending=max_pending)
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._next_expiry = 0.0
+
+    def feed(self, line: Line) -> None:
+        sentence = parse_line(line, self.counters)
+        if sentence is None:
+            return
+        group = self.assembler.push(sentence)
+        if group is None:
+            return
+        fields = decode(group, self.counters)
+        if fields is None:
+            return
+        doc = build_document(group, fields)
+        if doc is not None:
+            self.sink.submit(doc)
+
+    def feed_many(self, lines: Iterable[Line]) -> None:
+        for line in lines:
+            self.feed(line)
+            if line.received_at >= self._next_expiry:
+                self.expire(line.received_at)
+
+    def expire(self, now: float | None = None) -> None:
+        """Drop incomplete messages whose fragments are overdue (counted by the assembler)."""
+        now = time.time() if now is None else now
+        self.assembler.expire(now)
+        self._next_expiry = now + 1.0
+
+    def finish(self) -> None:
+        """End of input: drop what is still incomplete (counted) and flush the sink."""
+        self.assembler.flush()
+        self.sink.flush()
+
+    def stop(self) -> None:
+        """Ask ``run`` to end: sources are closed and what was read is still processed."""
+        self._stop.set()
+
+    def run(self, sources: list, *, finish: bool = True) -> None:
+        """Read every source in its own thread until all have ended (or ``stop()``); process in this one."""
+        threads = [threading.Thread(target=self._pump, args=(src,), name=f"source-{src.id}", daemon=True)
+                   for src in sources]
+        for t in threads:
+            t.start()
+        running = len(threads)
+        try:
+            while running:
+                if self._stop.is_set():
+                    for src in sources:
+                        src.close()
+                try:
+                    item = self._queue.get(timeout=0.5)
+                except queue.Empty:
+                    self.expire()
+                    continue
+                if item is _END:
+                    running -= 1
+                    continue
+                self.feed(item)
+                if item.received_at >= self._next_expiry:
+                    self.expire(item.received_at)
+        finally:
+            for src in sources:
+                src.close()
+            for t in threads:
+                t.join(timeout=5)
+            if finish:
+                self.finish()
+
+    def _pump(self, source) -> None:
+        try:
+            for line in source.lines():
+                self._queue.put(line)
+                if self._stop.is_set():
+                    break
+        except Exception:  # a source that dies is logged and counted, the others go on
+            log.exception("source %s failed", source.id)
+            self.counters.incr(f"source.{source.id}.failures")
+        finally:
+            self._queue.put(_END)
