@@ -1,0 +1,128 @@
+"""UDP receiver: NMEA datagrams from rtl_ais, AIS-catcher or any forwarder (default 127.0.0.1:10110).
+
+A datagram carries one or more CRLF-terminated sentences. UDP has no flow control, so anything
+the kernel cannot buffer while we are busy is lost without a trace. Two defences:
+
+* a large socket receive buffer (8 MB requested; Linux caps SO_RCVBUF at net.core.rmem_max
+  unless the process may use SO_RCVBUFFORCE; the granted size is logged and kept in ``.rcvbuf``);
+* a receiver thread that only moves datagrams from the socket into a bounded in-process queue,
+  so a consumer pausing (a slow Elasticsearch bulk, a GC) does not stop the socket being drained.
+  If even that queue fills, datagrams are counted as ``source.<id>.dropped`` and logged.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import time
+from typing import Iterator
+
+from ingest.counters import Counters
+from ingest.lines import Line
+from ingest.sources.framing import LineDecoder, split_datagram
+
+log = logging.getLogger(__name__)
+
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux; lets root exceed rmem_max
+MAX_DATAGRAM = 65535
+POLL_SECONDS = 0.2   # how soon lines() and the receiver thread notice close()
+
+
+class UDPSource:
+    """Yields every line of every datagram received on ``host:port``.
+
+    host, port: where to listen; port 0 picks a free port (see ``.port``).
+    counters: where to count bytes, datagrams, lines and drops (a private one if None).
+    rcvbuf: socket receive buffer to ask the kernel for, in bytes.
+    queue_datagrams: datagrams held in memory between the socket and the consumer.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 10110, counters: Counters | None = None, *,
+                 rcvbuf: int = 8 * 1024 * 1024, queue_datagrams: int = 200_000) -> None:
+        self.counters = counters if counters is not None else Counters()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.rcvbuf = self._grow_receive_buffer(rcvbuf)
+        try:
+            self._sock.bind((host, port))
+        except OSError as exc:
+            self._sock.close()
+            raise OSError(exc.errno, f"cannot listen for UDP on {host}:{port}: {exc.strerror}") from None
+        self._sock.settimeout(POLL_SECONDS)
+        self.host = host
+        self.port: int = self._sock.getsockname()[1]
+        self.id = f"udp:{host}:{self.port}"
+        self._queue: queue.Queue[tuple[bytes, float]] = queue.Queue(maxsize=queue_datagrams)
+        self._closed = threading.Event()
+        self._receiver: threading.Thread | None = None
+        self._decoder = LineDecoder(self.counters, self.id)
+        log.info("%s: listening, receive buffer %d bytes granted (%d asked)", self.id, self.rcvbuf, rcvbuf)
+
+    def _grow_receive_buffer(self, wanted: int) -> int:
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, wanted)
+        except OSError:
+            # Not privileged: the kernel silently caps at net.core.rmem_max.
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, wanted)
+        granted = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        if granted < wanted:
+            # Linux reports twice the usable size; compare against what was asked anyway, the
+            # operator needs to know the buffer is smaller than the one we designed for.
+            log.warning("UDP receive buffer is %d bytes, less than the %d asked; raise net.core.rmem_max "
+                        "(sysctl -w net.core.rmem_max=%d) to survive bursts", granted, wanted, wanted)
+        return granted
+
+    def _receive(self) -> None:
+        """Receiver thread: socket -> queue, as fast as the kernel delivers."""
+        bytes_name, datagrams_name, dropped_name = (f"source.{self.id}.{n}" for n in ("bytes", "datagrams", "dropped"))
+        buffer = bytearray(MAX_DATAGRAM)
+        view = memoryview(buffer)
+        warned = False
+        while not self._closed.is_set():
+            try:
+                size = self._sock.recv_into(buffer)
+            except socket.timeout:
+                continue
+            except OSError as exc:
+                if not self._closed.is_set():
+                    log.error("%s: receive failed: %s", self.id, exc)
+                    self.counters.incr(f"source.{self.id}.errors")
+                    time.sleep(POLL_SECONDS)
+                continue
+            self.counters.incr(bytes_name, size)
+            self.counters.incr(datagrams_name)
+            try:
+                self._queue.put_nowait((bytes(view[:size]), time.time()))
+            except queue.Full:
+                self.counters.incr(dropped_name)
+                if not warned:
+                    log.warning("%s: consumer too slow, in-memory queue full: dropping datagrams (counted in %s)",
+                                self.id, dropped_name)
+                    warned = True
+
+    def lines(self) -> Iterator[Line]:
+        if self._receiver is None:
+            self._receiver = threading.Thread(target=self._receive, name=f"{self.id} receiver", daemon=True)
+            self._receiver.start()
+        lines_name = f"source.{self.id}.lines"
+        while not self._closed.is_set():
+            try:
+                data, received_at = self._queue.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                continue
+            for raw in split_datagram(data):
+                text = self._decoder.decode(raw)
+                if text is not None:
+                    self.counters.incr(lines_name)
+                    yield Line(text, received_at, self.id)
+
+    def close(self) -> None:
+        """Stop receiving; ``lines()`` ends within about POLL_SECONDS."""
+        self._closed.set()
+        if self._receiver is not None and self._receiver is not threading.current_thread():
+            self._receiver.join(timeout=2 * POLL_SECONDS + 1)
+        self._sock.close()
+
+    def __repr__(self) -> str:
+        return f"UDPSource({self.host!r}, {self.port})"

@@ -1,0 +1,127 @@
+"""TCPSource against a real local TCP feed that splits sentences anywhere, drops, refuses, comes back."""
+import random
+import socket
+import threading
+import time
+
+from ingest.counters import Counters
+from ingest.sources.backoff import Backoff
+from ingest.sources.tcp import TCPSource
+
+ENDINGS = [b"\r\n", b"\n", b"\r"]
+
+
+def _listen(port: int = 0) -> socket.socket:
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(1)
+    return srv
+
+
+def _send_in_pieces(conn: socket.socket, data: bytes, rng: random.Random) -> None:
+    """Send in 1-17 byte writes with tiny pauses, so reads end mid-sentence and mid-CRLF."""
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    i = 0
+    while i < len(data):
+        n = rng.randint(1, 17)
+        conn.sendall(data[i:i + n])
+        i += n
+        if rng.random() < 0.3:
+            time.sleep(0.001)
+
+
+class Feed:
+    """A feed that serves session 1, drops it, refuses connections for a while, then serves session 2."""
+
+    def __init__(self, sessions: list[bytes], refuse_seconds: float = 0.6) -> None:
+        self.sessions = sessions
+        self.refuse_seconds = refuse_seconds
+        self.srv = _listen()
+        self.port = self.srv.getsockname()[1]
+        self.accepted = 0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        rng = random.Random(7)
+        try:
+            for index, data in enumerate(self.sessions):
+                self.srv.settimeout(10)
+                conn, _ = self.srv.accept()
+                self.accepted += 1
+                _send_in_pieces(conn, data, rng)
+                time.sleep(0.05)
+                conn.close()                          # the feed drops the connection
+                if index == 0:
+                    self.srv.close()                  # and is down for a while: connections refused
+                    time.sleep(self.refuse_seconds)
+                    self.srv = _listen(self.port)
+        except BaseException as exc:                  # reported by the test, not lost in a thread
+            self.error = exc
+        finally:
+            self.srv.close()
+
+
+def _sentences(prefix: str, n: int) -> list[str]:
+    return [f"!AIVDM,1,1,,A,{prefix}{i:05d},0*00" for i in range(n)]
+
+
+def test_split_reads_drop_refusal_and_reconnect_lose_no_line():
+    rng = random.Random(3)
+    first, second = _sentences("first", 300), _sentences("second", 200)
+    # Every line end style; the last line of session 2 is sent without any line end.
+    session1 = b"".join(s.encode() + rng.choice(ENDINGS) for s in first)
+    session2 = b"".join(s.encode() + rng.choice(ENDINGS) for s in second[:-1]) + second[-1].encode()
+    feed = Feed([session1, session2])
+    counters = Counters()
+    src = TCPSource("127.0.0.1", feed.port, counters, backoff_initial=0.05, backoff_max=0.2)
+    timer = threading.Timer(20, src.close)
+    timer.start()
+    got = []
+    try:
+        for line in src.lines():
+            got.append(line)
+            if len(got) == len(first) + len(second):
+                break
+    finally:
+        timer.cancel()
+        src.close()
+    feed.thread.join(5)
+    assert feed.error is None, feed.error
+    assert [l.text for l in got] == first + second
+    assert all(l.source == f"tcp:127.0.0.1:{feed.port}" for l in got)
+    assert feed.accepted == 2
+    assert counters.get(f"source.{src.id}.connects") == 2
+    # one reconnect after the drop, then at least one more while the feed refused connections
+    assert counters.get(f"source.{src.id}.reconnects") >= 2
+    assert counters.get(f"source.{src.id}.connect_failures") >= 1
+    assert counters.get(f"source.{src.id}.lines") == 500
+
+
+def test_close_ends_lines_while_connected_and_while_backing_off():
+    srv = _listen()
+    port = srv.getsockname()[1]
+    src = TCPSource("127.0.0.1", port, backoff_initial=30, backoff_max=60)
+    threading.Timer(0.3, src.close).start()
+    start = time.monotonic()
+    assert list(src.lines()) == []            # connected (never accepted/served), nothing sent
+    assert time.monotonic() - start < 1.5
+    srv.close()
+
+    src = TCPSource("127.0.0.1", port, backoff_initial=30, backoff_max=60)   # refused: backing off 15-30 s
+    threading.Timer(0.3, src.close).start()
+    start = time.monotonic()
+    assert list(src.lines()) == []
+    assert time.monotonic() - start < 1.5
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap_and_resets():
+    backoff = Backoff(1.0, 60.0, rng=random.Random(1))
+    delays = [backoff.next_delay() for _ in range(10)]
+    nominal = [1, 2, 4, 8, 16, 32, 60, 60, 60, 60]
+    assert all(n / 2 <= d <= n for d, n in zip(delays, nominal)), delays
+    assert len({round(d, 6) for d in delays[6:]}) == 4          # jittered, not a fixed 60
+    backoff.reset()
+    assert 0.5 <= backoff.next_delay() <= 1.0
