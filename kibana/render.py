@@ -1,0 +1,402 @@
+"""Render a Kibana Vega spec outside Kibana: ``aiswatch map --out ships.png``.
+
+Kibana does three things to a Vega spec before Vega sees it, and this module does the same so the
+picture matches what the dashboard shows:
+
+1. Every data entry whose ``url`` is an object ``{index, body}`` is an Elasticsearch search. Kibana
+   fills the placeholders first (``KibanaContext.apply``): ``{"%timefilter%": true}`` inside a
+   range becomes ``gte``/``lte`` of the time picker, ``{"%timefilter%": "min"|"max"}`` a bound,
+   ``"%dashboard_context-must_clause%"`` (and ``-filter_clause``, ``-must_not_clause``,
+   ``-should_clause``) array elements are replaced by the dashboard's clauses (removed when there
+   are none), ``"%context%": true`` + ``"%timefield%"`` builds the whole query, and
+   ``{"%autointerval%": true|n}`` becomes a date-histogram interval for ~50 (or n) buckets.
+2. The response value at ``format.property`` (``hits.hits``, ``aggregations.x.buckets``) becomes the
+   data's rows; here they are inlined as ``values``, so Vega never touches the network.
+3. In map mode (``config.kibana.type == "map"``) Kibana supplies a Mercator projection named
+   ``projection`` that follows the map view; here it is fitted to the data's bounds. No tiles are
+   available offline, so a graticule is drawn underneath instead of a base map.
+
+The result is rendered by the real Vega library (vl-convert-python) to SVG, PNG or a self-contained
+HTML page (inline SVG plus the source spec).
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import html
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kibana import SPEC_NAMES, load_spec
+
+log = logging.getLogger(__name__)
+
+CLAUSES = {
+    "%dashboard_context-must_clause%": "must",
+    "%dashboard_context-filter_clause%": "filter",
+    "%dashboard_context-must_not_clause%": "must_not",
+    "%dashboard_context-should_clause%": "should",
+}
+TIMEFILTER = "%timefilter%"
+AUTOINTERVAL = "%autointerval%"
+UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+# the interval ladder Kibana rounds an automatic interval up to
+NICE_INTERVALS = ["1s", "5s", "10s", "30s", "1m", "5m", "10m", "30m", "1h", "3h", "12h", "1d", "7d", "30d", "365d"]
+MAX_HITS = 10_000  # Elasticsearch's default index.max_result_window; specs ask for at most this
+
+
+class RenderError(RuntimeError):
+    """A spec that cannot be resolved (unknown placeholder, failed query, bad format.property)."""
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """'90s', '30m', '6h', '2d', '1w' -> timedelta."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*", text or "")
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 30m, 6h, 2d)")
+    return dt.timedelta(milliseconds=float(m.group(1)) * UNIT_MS[m.group(2)])
+
+
+def _iso_ms(ms: int) -> str:
+    return _iso(dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc))
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class KibanaContext:
+    """What Kibana knows when it runs a spec's queries: the time picker and the dashboard's filters.
+
+    filters: the dashboard's query as a bool query's clause lists, e.g. ``{"filter": [{"term": ...}]}``;
+    with none, the must clause is ``match_all`` (as in Kibana) and the others are removed.
+    """
+
+    start: dt.datetime
+    end: dt.datetime
+    filters: dict[str, list] = field(default_factory=dict)
+
+    @classmethod
+    def last(cls, since: dt.timedelta, now: dt.datetime | None = None, **kw) -> "KibanaContext":
+        now = now or dt.datetime.now(dt.timezone.utc)
+        return cls(now - since, now, **kw)
+
+    def clauses(self, kind: str) -> list:
+        if kind in self.filters:
+            return copy.deepcopy(list(self.filters[kind]))
+        return [{"match_all": {}}] if kind == "must" else []
+
+    def _bound(self, spec: dict, which: str) -> int:
+        t = self.start if which == "min" else self.end
+        ms = int(t.timestamp() * 1000)
+        if "shift" in spec:
+            ms += int(float(spec["shift"]) * UNIT_MS.get(spec.get("unit", "s"), 1000))
+        return ms
+
+    def _interval(self, buckets: int) -> str:
+        span = (self.end - self.start).total_seconds() * 1000
+        want = span / max(1, buckets)
+        for name in NICE_INTERVALS:
+            m = re.fullmatch(r"(\d+)(\w+)", name)
+            if int(m.group(1)) * UNIT_MS[m.group(2)] >= want:
+                return name
+        return NICE_INTERVALS[-1]
+
+    def apply(self, node: Any) -> Any:
+        """A copy of a query body (or any part of it) with every placeholder replaced."""
+        node = copy.deepcopy(node)
+        self._inject(node)
+        return node
+
+    def _inject(self, node: Any) -> None:
+        if isinstance(node, list):
+            pos = 0
+            while pos < len(node):
+                item = node[pos]
+                if isinstance(item, str) and item in CLAUSES:
+                    values = self.clauses(CLAUSES[item])
+                    node[pos:pos + 1] = values  # one placeholder -> zero or more clauses
+                    pos += len(values)
+                else:
+                    self._inject(item)
+                    pos += 1
+        elif isinstance(node, dict):
+            for key in list(node):
+                sub = node[key]
+                if key == "interval" and isinstance(sub, dict) and AUTOINTERVAL in sub:
+                    # ES 8 has no plain 'interval' on date_histogram: fixed_interval takes these units
+                    wanted = sub[AUTOINTERVAL]
+                    del node[key]
+                    node["fixed_interval"] = self._interval(50 if wanted is True else int(wanted))
+                    continue
+                if isinstance(sub, dict) and TIMEFILTER in sub:
+                    mode = sub[TIMEFILTER]
+                    if mode in ("min", "max"):
+                        node[key] = self._bound(sub, mode)
+                    elif mode is True:
+                        # as Kibana sends it: ISO strings with an explicit format
+                        rng = {"gte": _iso_ms(self._bound(sub, "min")), "lte": _iso_ms(self._bound(sub, "max")),
+                               "format": "strict_date_optional_time"}
+                        rng.update({k: v for k, v in sub.items() if k not in (TIMEFILTER, "shift", "unit")})
+                        node[key] = rng
+                    else:
+                        raise RenderError(f"unsupported {TIMEFILTER} value {mode!r} (use true, 'min' or 'max')")
+                    continue
+                if isinstance(sub, str) and sub.startswith("%") and sub.endswith("%") and sub not in CLAUSES:
+                    raise RenderError(f"unknown Kibana placeholder {sub!r}")
+                self._inject(sub)
+
+    def query_url(self, url: dict) -> dict:
+        """The body for a Kibana ``url`` object, handling both ``%context%`` and custom queries."""
+        body = copy.deepcopy(url.get("body") or {})
+        if url.get("%context%"):
+            if "query" in body:
+                raise RenderError("%context% cannot be combined with a custom body.query "
+                                  "(use the %dashboard_context-*% placeholders instead)")
+            must = self.clauses("must")
+            timefield = url.get("%timefield%")
+            if timefield:
+                must.append({"range": {timefield: {TIMEFILTER: True}}})
+            body["query"] = {"bool": {"must": must, "filter": self.clauses("filter"),
+                                      "must_not": self.clauses("must_not")}}
+        return self.apply(body)
+
+
+def _get_path(obj: Any, path: str | None) -> Any:
+    if not path:
+        return obj
+    for part in path.split("."):
+        if isinstance(obj, dict) and part in obj:
+            obj = obj[part]
+        else:
+            return None
+    return obj
+
+
+def _namespaced(index: str, namespace: str) -> str:
+    return ",".join(namespace + part.strip() for part in index.split(",")) if namespace else index
+
+
+def resolve_data(spec: dict, client, ctx: KibanaContext, namespace: str = "") -> tuple[dict, dict[str, int]]:
+    """A copy of ``spec`` whose Elasticsearch ``url`` data are replaced by the rows they return.
+
+    Returns (spec, {data name: number of rows}).
+    """
+    spec = copy.deepcopy(spec)
+    counts: dict[str, int] = {}
+    for data in spec.get("data", []):
+        url = data.get("url")
+        if not isinstance(url, dict):
+            continue
+        if "index" not in url:
+            raise RenderError(f"data {data.get('name')!r}: a url object needs 'index' and 'body'")
+        index = _namespaced(url["index"], namespace)
+        body = ctx.query_url(url)
+        if int(body.get("size", 10)) > MAX_HITS:
+            raise RenderError(f"data {data.get('name')!r}: size {body['size']} exceeds {MAX_HITS}")
+        try:
+            response = client.search(index=index, body=body, ignore_unavailable=True, allow_no_indices=True)
+        except Exception as exc:  # a failed query is the user's problem to see, not a blank map
+            raise RenderError(f"data {data.get('name')!r}: search on {index} failed: {exc}") from exc
+        fmt = dict(data.pop("format", None) or {})
+        rows = _get_path(response.body, fmt.pop("property", None))
+        if rows is None:
+            rows = []
+        if not isinstance(rows, list):
+            raise RenderError(f"data {data.get('name')!r}: format.property does not select a list")
+        del data["url"]
+        data["values"] = rows
+        if fmt and fmt.get("type", "json") != "json":
+            data["format"] = fmt
+        counts[data.get("name", "?")] = len(rows)
+    return spec, counts
+
+
+def _points(node: Any, out: list[tuple[float, float]]) -> None:
+    """Every {lat, lon} pair anywhere in the rows (geo_point objects in _source, top_hits, ...)."""
+    if isinstance(node, dict):
+        lat, lon = node.get("lat"), node.get("lon")
+        if isinstance(lat, (int, float)) and isinstance(lon, (int, float)) and -90 <= lat <= 90 and -180 <= lon <= 180:
+            out.append((float(lon), float(lat)))
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                _points(value, out)
+    elif isinstance(node, list):
+        for value in node:
+            _points(value, out)
+
+
+def data_bounds(spec: dict) -> tuple[float, float, float, float] | None:
+    """(min lon, min lat, max lon, max lat) over every inlined row, or None without points."""
+    pts: list[tuple[float, float]] = []
+    for data in spec.get("data", []):
+        _points(data.get("values"), pts)
+    if not pts:
+        return None
+    lons, lats = [p[0] for p in pts], [p[1] for p in pts]
+    return min(lons), min(lats), max(lons), max(lats)
+
+
+def _nice_step(span: float) -> float:
+    raw = span / 6
+    for step in (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 15, 30):
+        if step >= raw:
+            return step
+    return 30
+
+
+def add_map_projection(spec: dict, width: int = 960, height: int = 640, padding: int = 30) -> dict:
+    """What Kibana's map mode provides: a Mercator projection named ``projection``, here fitted to the data.
+
+    Without data the view comes from ``config.kibana`` (latitude, longitude, zoom) as in Kibana.
+    A graticule (shape mark ``basemap-graticule``, data ``graticule-lines``) is drawn under the spec's own marks.
+    """
+    spec = copy.deepcopy(spec)
+    kib = (spec.get("config") or {}).pop("kibana", {}) or {}
+    spec["width"], spec["height"] = width, height
+    spec["autosize"] = "none"
+    spec.setdefault("background", "#e3edf5")
+    spec.setdefault("padding", 0)
+    if any(p.get("name") == "projection" for p in spec.get("projections", [])):
+        return spec
+    bounds = data_bounds(spec)
+    if bounds is None:
+        lat, lon, zoom = float(kib.get("latitude", 0)), float(kib.get("longitude", 0)), float(kib.get("zoom", 2))
+        # web-mercator tiles: 256 px for the whole world at zoom 0
+        projection = {"name": "projection", "type": "mercator", "center": [lon, lat],
+                      "scale": 256 * 2 ** zoom / (2 * math.pi), "translate": [width / 2, height / 2]}
+        half = 180 / 2 ** zoom * max(width, height) / 256
+        bounds = (lon - half, lat - half / 2, lon + half, lat + half / 2)
+    else:
+        min_lon, min_lat, max_lon, max_lat = bounds
+        # a lone ship still gets a few kilometres of sea around it
+        if max_lon - min_lon < 0.05:
+            min_lon, max_lon = min_lon - 0.025, max_lon + 0.025
+        if max_lat - min_lat < 0.03:
+            min_lat, max_lat = min_lat - 0.015, max_lat + 0.015
+        bounds = (min_lon, min_lat, max_lon, max_lat)
+        corners = {"type": "Feature", "properties": {},
+                   "geometry": {"type": "MultiPoint", "coordinates": [[min_lon, min_lat], [max_lon, max_lat]]}}
+        projection = {"name": "projection", "type": "mercator", "fit": corners,
+                      "extent": [[padding, padding], [width - padding, height - padding]]}
+    spec["projections"] = [projection] + list(spec.get("projections", []))
+    min_lon, min_lat, max_lon, max_lat = bounds
+    span = max(max_lon - min_lon, max_lat - min_lat)
+    step = _nice_step(span)
+    grow = span * 1.5  # the view's aspect differs from the data's: cover it, the mark is clipped
+    extent = [[max(-180, min_lon - grow), max(-85, min_lat - grow)], [min(180, max_lon + grow), min(85, max_lat + grow)]]
+    spec["data"] = [{"name": "graticule-lines",
+                     "transform": [{"type": "graticule", "extent": extent, "step": [step, step],
+                                    "precision": min(2.5, step / 4)}]}] + spec.get("data", [])
+    spec["marks"] = [{"name": "basemap-graticule", "type": "shape", "clip": True,
+                      "from": {"data": "graticule-lines"},
+                      "encode": {"update": {"stroke": {"value": "#b0bec5"}, "strokeWidth": {"value": 0.5}}},
+                      "transform": [{"type": "geoshape", "projection": "projection"}]}] + spec.get("marks", [])
+    return spec
+
+
+def prepare(spec: dict, client, ctx: KibanaContext, namespace: str = "", width: int = 960,
+            height: int = 640, title: str | None = None) -> tuple[dict, dict[str, int]]:
+    """The spec as Vega would see it inside Kibana: data fetched and inlined, map projection supplied."""
+    resolved, counts = resolve_data(spec, client, ctx, namespace)
+    is_map = ((spec.get("config") or {}).get("kibana") or {}).get("type") == "map"
+    if is_map:
+        resolved = add_map_projection(resolved, width, height)
+    else:
+        resolved.setdefault("width", width)
+        resolved.setdefault("height", height)
+    if title:
+        resolved["title"] = {"text": title, "anchor": "start", "fontSize": 13, "offset": 4}
+    return resolved, counts
+
+
+def to_svg(vega_spec: dict) -> str:
+    import vl_convert
+
+    # allowed_base_urls=[]: every row is inlined, so nothing may be fetched
+    return vl_convert.vega_to_svg(vega_spec, allowed_base_urls=[])
+
+
+def to_png(vega_spec: dict, scale: float = 1.0) -> bytes:
+    import vl_convert
+
+    return vl_convert.vega_to_png(vega_spec, scale=scale, allowed_base_urls=[])
+
+
+def to_html(vega_spec: dict, source_spec: dict, title: str) -> str:
+    """A self-contained page: the rendered SVG inline (no CDN needed) and the Kibana spec it came from."""
+    svg = to_svg(vega_spec)
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + html.escape(title) + "</title>"
+            "<style>body{font-family:sans-serif;margin:1em}pre{background:#f4f4f4;padding:1em;overflow:auto}</style>"
+            "</head><body>\n<h1>" + html.escape(title) + "</h1>\n" + svg +
+            "\n<details><summary>Vega spec (as imported into Kibana)</summary><pre>" +
+            html.escape(json.dumps(source_spec, indent=2)) + "</pre></details>\n"
+            "<script type=\"application/json\" id=\"vega-spec\">" +
+            json.dumps(source_spec).replace("</", "<\\/") + "</script>\n</body></html>\n")
+
+
+def render_spec(spec: dict, client, ctx: KibanaContext, out: str | Path, namespace: str = "",
+                width: int = 960, height: int = 640, title: str | None = None) -> dict[str, int]:
+    """Render ``spec`` with live data to ``out`` (.png, .svg or .html); returns rows per data entry."""
+    out = Path(out)
+    kind = out.suffix.lower()
+    if kind not in (".png", ".svg", ".html", ".htm"):
+        raise RenderError(f"{out}: the output must end in .png, .svg or .html")
+    vega_spec, counts = prepare(spec, client, ctx, namespace, width, height, title)
+    if kind == ".png":
+        out.write_bytes(to_png(vega_spec))
+    elif kind == ".svg":
+        out.write_text(to_svg(vega_spec))
+    else:
+        out.write_text(to_html(vega_spec, spec, title or "aiswatch map"))
+    return counts
+
+
+@click.command()
+@click.option("--es", "es_url", envvar="ES_URL", default=None,
+              help="Elasticsearch URL (default: config, else the embedded server).")
+@click.option("--namespace", default=None, help="Prefix of every index name.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .png, .svg or .html (a self-contained page).")
+@click.option("--spec", "spec_name", default="vessel_map", show_default=True, type=click.Choice(SPEC_NAMES),
+              help="Which Kibana Vega spec to render.")
+@click.option("--since", default="1h", show_default=True, help="Time range ending now (30m, 6h, 2d).")
+@click.option("--start", default=None, help="Start of the time range (ISO 8601, UTC if no zone); overrides --since.")
+@click.option("--end", default=None, help="End of the time range (ISO 8601; default now).")
+@click.option("--width", default=960, show_default=True)
+@click.option("--height", default=640, show_default=True)
+@click.pass_context
+def map_command(ctx, es_url, namespace, out, spec_name, since, start, end, width, height):
+    """Render the vessel map (the Kibana Vega spec) from live data to PNG/SVG/HTML."""
+    from ingest.cli import load_config_from
+    from ingest.cluster import connect
+
+    def when(text):
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+    try:
+        t_end = when(end) if end else dt.datetime.now(dt.timezone.utc)
+        t_start = when(start) if start else t_end - parse_duration(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    kctx = KibanaContext(t_start, t_end)
+    cluster = connect(load_config_from(ctx), es_url, namespace, start_embedded=False)
+    try:
+        title = f"aiswatch {spec_name.replace('_', ' ')}  {_iso(t_start)[:16]} .. {_iso(t_end)[:16]} UTC"
+        counts = render_spec(load_spec(spec_name), cluster.client, kctx, out, cluster.names.namespace,
+                             width, height, title)
+    except RenderError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        cluster.close()
+    rows = ", ".join(f"{name}: {n}" for name, n in counts.items())
+    click.echo(f"wrote {out} ({rows})")
