@@ -1,0 +1,298 @@
+"""Turn a decoded AIS message into the ``ais-*`` document (schema: ``es_templates/ais.json``).
+
+This is the one place where AIS conventions become data decisions:
+
+- time: ``@timestamp`` is the message time (tag block ``c:`` or the line's time prefix), else the
+  receive time; ISO-8601 UTC with milliseconds and ``Z``. ``received_at`` likewise.
+- "not available" sentinels become missing fields: latitude 91 / longitude 181 (no location at
+  all), speed 102.3 kn (types 1-3, 18, 19; 63 kn for type 27, 1023 for type 9), course 360
+  (511 for type 27), heading 511 (and anything >= 360), rate of turn -128 ("no turn
+  information"; +-127, "turning fast, no turn indicator", carries no rate either), draught 0,
+  IMO 0, dimensions 0, empty text fields.
+- codes keep their number and gain text: ``nav_status`` + ``nav_status_text``, ``ship_type`` +
+  ``ship_type_text`` + ``ship_category`` (ITU-R M.1371 tables).
+- ``mmsi`` is a 9-digit zero-padded keyword; ``imo`` a keyword; text fields lose ``@`` padding.
+- ``msg_kind``: position (1, 2, 3, 18, 19, 27), static (5, 24), base_station (4, 11), aton (21),
+  other; ``class``: A (1, 2, 3, 5, 27), B (18, 19, 24).
+
+Besides the mapped fields every document carries two meta keys the sink pops before indexing:
+``_ts`` (epoch milliseconds of ``@timestamp``, picks the daily index) and ``_id``, a hash of the
+payload and of when/where the message was seen: the message time if the line carried one, else
+(source, line offset) for replayable sources, else the receive time. Replaying the same log
+gives the same ids (no duplicates); the same payload sent again later is a new document.
+"""
+from __future__ import annotations
+
+import time
+from hashlib import blake2b
+
+from ingest import geohash
+from ingest.assembler import SentenceGroup
+
+CELL_PRECISION = 6   # geohash cell of ~1.2 km x 0.6 km
+
+MSG_KIND = {1: "position", 2: "position", 3: "position", 18: "position", 19: "position",
+            27: "position", 5: "static", 24: "static", 4: "base_station", 11: "base_station",
+            21: "aton"}
+VESSEL_CLASS = {1: "A", 2: "A", 3: "A", 5: "A", 27: "A", 18: "B", 19: "B", 24: "B"}
+# Some receivers number the channels 1/2 instead of A/B; one spelling keeps aggregations whole.
+_CHANNEL_NAME = {"1": "A", "2": "B"}
+
+# ITU-R M.1371-5, Table 45: navigational status.
+NAV_STATUS_TEXT = {
+    0: "under way using engine", 1: "at anchor", 2: "not under command",
+    3: "restricted manoeuvrability", 4: "constrained by her draught", 5: "moored", 6: "aground",
+    7: "engaged in fishing", 8: "under way sailing", 9: "reserved for HSC", 10: "reserved for WIG",
+    11: "power-driven vessel towing astern", 12: "power-driven vessel pushing ahead or towing alongside",
+    13: "reserved", 14: "AIS-SART active", 15: "not defined",
+}
+
+_HAZARD = {1: "hazardous category A", 2: "hazardous category B", 3: "hazardous category C",
+           4: "hazardous category D", 9: "no additional information"}
+_FIRST_DIGIT = {2: ("wing in ground", "other"), 4: ("high speed craft", "high_speed"),
+                6: ("passenger", "passenger"), 7: ("cargo", "cargo"), 8: ("tanker", "tanker"),
+                9: ("other type", "other")}
+_SPECIAL = {
+    30: ("fishing", "fishing"), 31: ("towing", "tug"),
+    32: ("towing, length over 200 m or breadth over 25 m", "tug"),
+    33: ("dredging or underwater operations", "other"), 34: ("diving operations", "other"),
+    35: ("military operations", "military"), 36: ("sailing", "sailing"),
+    37: ("pleasure craft", "pleasure"), 38: ("reserved", "unknown"), 39: ("reserved", "unknown"),
+    50: ("pilot vessel", "pilot"), 51: ("search and rescue vessel", "sar"), 52: ("tug", "tug"),
+    53: ("port tender", "other"), 54: ("anti-pollution equipment", "other"),
+    55: ("law enforcement", "law_enforcement"), 56: ("spare, local vessel", "other"),
+    57: ("spare, local vessel", "other"), 58: ("medical transport", "other"),
+    59: ("noncombatant ship (RR Resolution 18)", "other"),
+}
+
+
+def _ship_type_table() -> dict[int, tuple[str, str]]:
+    """ITU-R M.1371-5 Table 53 (type of ship) as code -> (text, category), for codes 0-255."""
+    table: dict[int, tuple[str, str]] = {0: ("not available", "unknown")}
+    for code in range(1, 256):
+        first, second = divmod(code, 10)
+        if code in _SPECIAL:
+            table[code] = _SPECIAL[code]
+        elif first in _FIRST_DIGIT and code < 100:
+            text, category = _FIRST_DIGIT[first]
+            if first == 9:
+                detail = _HAZARD.get(second, "reserved for future use") if second else ""
+            else:
+                detail = _HAZARD.get(second, "reserved for future use") if second else "all ships of this type"
+            table[code] = (f"{text}, {detail}" if detail else text, category)
+        else:  # 1-19 reserved for future use, 100-199 regional use, 200-255 future use
+            table[code] = ("regional use" if 100 <= code < 200 else "reserved for future use", "unknown")
+    return table
+
+
+SHIP_TYPE = _ship_type_table()
+
+
+def ship_type_info(code: int | None) -> tuple[str | None, str | None]:
+    """(ship_type_text, ship_category) for an AIS ship type code."""
+    if code is None:
+        return None, None
+    return SHIP_TYPE.get(code, ("reserved for future use", "unknown"))
+
+
+# -- time formatting: cached per second, since consecutive messages share their second ------
+
+_second_cache: dict[int, str] = {}
+
+
+def iso_millis(ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC with milliseconds: ``2026-11-22T05:00:00.250Z``."""
+    seconds, millis = divmod(ms, 1000)
+    prefix = _second_cache.get(seconds)
+    if prefix is None:
+        if len(_second_cache) > 4096:
+            _second_cache.clear()
+        prefix = _second_cache[seconds] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{prefix}.{millis:03d}Z"
+
+
+def _text(value) -> str | None:
+    """AIS 6-bit text without '@' padding and blanks; None if nothing is left."""
+    if not value:
+        return None
+    value = value.replace("@", " ").strip()
+    return value or None
+
+
+def _position(fields: dict, doc: dict) -> None:
+    lat = fields.get("lat")
+    lon = fields.get("lon")
+    # 91 / 181 mean "not available"; anything else outside the globe is garbage, also dropped.
+    if lat is not None and lon is not None and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
+        doc["location"] = {"lat": lat, "lon": lon}
+        doc["lat"] = lat
+        doc["lon"] = lon
+        doc["cell"] = geohash.encode(lat, lon, CELL_PRECISION)
+    accuracy = fields.get("accuracy")
+    if accuracy is not None:
+        doc["accuracy"] = bool(accuracy)
+
+
+def _motion(fields: dict, doc: dict, speed_na: float) -> None:
+    """Speed and course (and heading where the type has one), sentinels dropped."""
+    speed = fields.get("speed")
+    if speed is not None and speed < speed_na:
+        doc["sog"] = float(speed)
+    course = fields.get("course")
+    if course is not None and course < 360:
+        doc["cog"] = float(course)
+    heading = fields.get("heading")
+    if heading is not None and heading < 360:
+        doc["heading"] = heading
+
+
+def _nav_status(doc: dict, status) -> None:
+    if status is not None:
+        doc["nav_status"] = status
+        doc["nav_status_text"] = NAV_STATUS_TEXT.get(status)
+
+
+def _ship_type(doc: dict, code) -> None:
+    if code is not None:
+        doc["ship_type"] = code
+        doc["ship_type_text"], doc["ship_category"] = ship_type_info(code)
+
+
+def _dimensions(fields: dict, doc: dict) -> None:
+    bow, stern = fields.get("to_bow"), fields.get("to_stern")
+    port, starboard = fields.get("to_port"), fields.get("to_starboard")
+    if bow is None:
+        return
+    doc["to_bow"], doc["to_stern"], doc["to_port"], doc["to_starboard"] = bow, stern, port, starboard
+    if stern is not None and bow + stern > 0:
+        doc["length"] = bow + stern
+    if port is not None and starboard is not None and port + starboard > 0:
+        doc["beam"] = port + starboard
+
+
+def _class_a_position(fields: dict, doc: dict) -> None:   # types 1, 2, 3
+    _position(fields, doc)
+    _motion(fields, doc, 102.25)
+    turn = fields.get("turn")
+    if turn is not None and turn not in (-128.0, 127.0, -127.0):
+        doc["rot"] = turn
+    _nav_status(doc, fields.get("status"))
+
+
+def _class_b_position(fields: dict, doc: dict) -> None:   # type 18
+    _position(fields, doc)
+    _motion(fields, doc, 102.25)
+
+
+def _class_b_extended(fields: dict, doc: dict) -> None:   # type 19
+    _class_b_position(fields, doc)
+    doc["name"] = _text(fields.get("shipname"))
+    _ship_type(doc, fields.get("ship_type"))
+    _dimensions(fields, doc)
+
+
+def _long_range(fields: dict, doc: dict) -> None:         # type 27: knots and degrees, coarse
+    _position(fields, doc)
+    _motion(fields, doc, 63)      # course 511 "not available" is dropped as >= 360
+    _nav_status(doc, fields.get("status"))
+
+
+def _sar_aircraft(fields: dict, doc: dict) -> None:       # type 9: speed in whole knots, 1023 n/a
+    _position(fields, doc)
+    _motion(fields, doc, 1023)
+
+
+def _static_voyage(fields: dict, doc: dict) -> None:      # type 5
+    doc["name"] = _text(fields.get("shipname"))
+    doc["callsign"] = _text(fields.get("callsign"))
+    imo = fields.get("imo")
+    if imo:
+        doc["imo"] = str(imo)
+    _ship_type(doc, fields.get("ship_type"))
+    _dimensions(fields, doc)
+    doc["destination"] = _text(fields.get("destination"))
+    draught = fields.get("draught")
+    if draught:
+        doc["draught"] = float(draught)
+    month, day = fields.get("month"), fields.get("day")
+    hour, minute = fields.get("hour"), fields.get("minute")
+    # 0 month/day, hour 24, minute 60 are "not available"; an ETA needs all four.
+    if (month is not None and day is not None and hour is not None and minute is not None
+            and 1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60):
+        doc["eta"] = f"{month:02d}-{day:02d}T{hour:02d}:{minute:02d}"
+
+
+def _static_class_b(fields: dict, doc: dict) -> None:     # type 24, part A or B
+    if fields.get("partno") == 0:
+        doc["name"] = _text(fields.get("shipname"))
+        return
+    _ship_type(doc, fields.get("ship_type"))
+    doc["callsign"] = _text(fields.get("callsign"))
+    _dimensions(fields, doc)
+
+
+def _aid_to_navigation(fields: dict, doc: dict) -> None:  # type 21
+    _position(fields, doc)
+    name = (fields.get("name") or "") + (fields.get("name_ext") or "")
+    doc["name"] = _text(name)
+    doc["aton_type"] = fields.get("aid_type")
+    _dimensions(fields, doc)
+
+
+_BY_TYPE = {1: _class_a_position, 2: _class_a_position, 3: _class_a_position,
+            18: _class_b_position, 19: _class_b_extended, 27: _long_range, 9: _sar_aircraft,
+            4: _position, 11: _position, 17: _position, 5: _static_voyage, 24: _static_class_b,
+            21: _aid_to_navigation}
+
+
+def document_id(group: SentenceGroup, ts_ms: int, has_msg_time: bool) -> str:
+    """Content-derived id: the payload plus when (message time) or where (source, offset) it was
+    seen, falling back to the receive time in ms (``ts_ms``) for live, untimed lines."""
+    sentences = group.sentences
+    payload = sentences[0].payload if len(sentences) == 1 else ",".join(s.payload for s in sentences)
+    first = sentences[0]
+    if has_msg_time:
+        where = f"t{ts_ms}"
+    elif first.offset is not None:
+        where = f"o{first.source}\x00{first.offset}"
+    else:
+        where = f"r{ts_ms}"
+    key = f"{payload}\x00{sentences[-1].fill}\x00{where}"
+    return blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def build_document(group: SentenceGroup, fields: dict) -> dict | None:
+    """The ``ais-*`` document (plus ``_id`` and ``_ts``) for a decoded message; None only if
+    ``fields`` lacks a message type or MMSI (``ingest.decoder.decode`` never returns such)."""
+    msg_type = fields.get("msg_type")
+    mmsi = fields.get("mmsi")
+    if msg_type is None or mmsi is None:
+        return None
+    sentences = group.sentences
+    first = sentences[0]
+    msg_time = first.msg_time
+    if msg_time is None and len(sentences) > 1:
+        msg_time = group.msg_time
+    received_ms = int(first.received_at * 1000.0 + 0.5)
+    ts_ms = received_ms if msg_time is None else int(msg_time * 1000.0 + 0.5)
+
+    doc = {
+        "@timestamp": iso_millis(ts_ms),
+        "received_at": iso_millis(received_ms),
+        "mmsi": f"{mmsi:09d}",
+        "msg_type": msg_type,
+        "msg_kind": MSG_KIND.get(msg_type, "other"),
+        "class": VESSEL_CLASS.get(msg_type),
+        "repeat": fields.get("repeat"),
+        "channel": _CHANNEL_NAME.get(first.channel, first.channel) or None,
+        "source": first.source,
+        "station": first.station,
+        "raw": [s.raw for s in sentences],
+    }
+    extract = _BY_TYPE.get(msg_type)
+    if extract is not None:
+        extract(fields, doc)
+    doc = {k: v for k, v in doc.items() if v is not None}
+    doc["_ts"] = ts_ms
+    doc["_id"] = document_id(group, ts_ms, msg_time is not None)
+    return doc

@@ -1,0 +1,47 @@
+"""Geohash encoding, fast enough to run on every position report.
+
+A geohash interleaves longitude and latitude bisection bits (longitude first) and writes them
+five at a time in base 32. Bisecting n times is the same as scaling the coordinate to an n-bit
+integer, so we quantise each coordinate once and interleave the bits with a lookup table instead
+of looping bit by bit. Only encoding is needed (documents carry the cell as a keyword; Elasticsearch
+aggregates by geohash itself); maintained geohash packages on PyPI are pure-Python bisection
+loops or unmaintained C extensions, so this small module is the better fit.
+"""
+from __future__ import annotations
+
+BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
+MAX_PRECISION = 12
+
+# _SPREAD[b]: the 8 bits of b moved to the even bit positions of a 16-bit value.
+_SPREAD = tuple(sum(((b >> i) & 1) << (2 * i) for i in range(8)) for b in range(256))
+
+
+def _spread(value: int) -> int:
+    """Bits of ``value`` (up to 32 bits) moved to even positions."""
+    spread = _SPREAD
+    return (spread[value & 0xFF] | spread[(value >> 8) & 0xFF] << 16
+            | spread[(value >> 16) & 0xFF] << 32 | spread[value >> 24] << 48)
+
+
+def encode(lat: float, lon: float, precision: int = 6) -> str:
+    """Geohash of ``(lat, lon)`` in degrees with ``precision`` characters (1-12)."""
+    if not 1 <= precision <= MAX_PRECISION:
+        raise ValueError(f"precision must be 1..{MAX_PRECISION}, not {precision}")
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        raise ValueError(f"not a position: lat={lat!r} lon={lon!r}")
+    total_bits = 5 * precision
+    lon_bits = (total_bits + 1) // 2
+    lat_bits = total_bits // 2
+    lat_max = (1 << lat_bits) - 1
+    lon_max = (1 << lon_bits) - 1
+    # The upper edge (lat 90, lon 180) belongs to the last cell, as with bisection.
+    lat_i = min(int((lat + 90.0) / 180.0 * (1 << lat_bits)), lat_max)
+    lon_i = min(int((lon + 180.0) / 360.0 * (1 << lon_bits)), lon_max)
+    if lon_bits == lat_bits:
+        code = _spread(lon_i) << 1 | _spread(lat_i)
+    else:  # odd number of bits: longitude has one more, and takes the last bit too
+        code = _spread(lon_i) | _spread(lat_i) << 1
+    chars = []
+    for shift in range(total_bits - 5, -1, -5):
+        chars.append(BASE32[(code >> shift) & 31])
+    return "".join(chars)
