@@ -87,13 +87,13 @@ def _file(spec: dict, counters: Counters):
 
 
 def _aisstream(spec: dict, counters: Counters):
-    from ingest.sources.aisstream import DEFAULT_URL, AisstreamSource
     key = read_secret(AISSTREAM_KEY_ENV, spec.get("api_key_file"))
     if not key:
         raise ConfigError(f"aisstream source needs an API key: set {AISSTREAM_KEY_ENV} or api_key_file")
     bboxes = spec.get("bboxes")
     if not bboxes:
         raise ConfigError("aisstream source needs bboxes: [[[lat, lon], [lat, lon]], ...]")
+    from ingest.sources.aisstream import DEFAULT_URL, AisstreamSource
     options = {k: spec[k] for k in ("ping_interval", "silence_timeout", "backoff_initial", "backoff_max") if k in spec}
     return AisstreamSource(key, bboxes, message_types=spec.get("types") or spec.get("message_types"),
                            mmsis=spec.get("mmsis"), url=spec.get("url", DEFAULT_URL), counters=counters, **options)
