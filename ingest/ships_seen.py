@@ -1,0 +1,97 @@
+"""The latest state of one vessel (the ``ships-seen`` document) merged from its messages.
+
+One document per MMSI holds two field groups, each taken from the newest message that carried it:
+
+- position (location, lat, lon, cell, sog, cog, heading, rot, nav_status, nav_status_text, class,
+  accuracy), stamped ``position_time``. A newer position message replaces the whole group (a
+  field it lacks, such as an unavailable heading, is removed rather than left over from before).
+- static (name, callsign, imo, ship_type, ship_type_text, ship_category, destination, eta,
+  draught, length, beam), stamped ``static_time``. Merged field by field, because class B vessels
+  send their name and their type in two different type-24 parts: a newer message overwrites the
+  fields it carries, an older one only fills fields still missing.
+
+``@timestamp`` is the newest message time (``source``/``station`` come from that message),
+``first_seen`` the oldest. Every other top-level field (``identity``, ``area``, ``risk`` written by
+the behaviour detectors) is kept as stored. The merge is pure and deterministic, so replaying the
+same messages in any order, any number of times, gives the same document.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Iterable
+
+POSITION_FIELDS = ("location", "lat", "lon", "cell", "sog", "cog", "heading", "rot", "nav_status",
+                   "nav_status_text", "class", "accuracy")
+STATIC_FIELDS = ("name", "callsign", "imo", "ship_type", "ship_type_text", "ship_category", "destination",
+                 "eta", "draught", "length", "beam")
+
+
+def ms_to_iso(ms: int) -> str:
+    """Epoch milliseconds -> ISO-8601 UTC with milliseconds and Z (the documents' date format)."""
+    dt = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
+    return f"{dt:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+
+
+def iso_to_ms(text: str | None) -> int | None:
+    if not text:
+        return None
+    try:
+        dt = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return round(dt.timestamp() * 1000)
+
+
+def merge_ship(stored: dict | None, stored_version: int | None,
+               messages: Iterable[tuple[int, dict]]) -> tuple[dict, int] | None:
+    """Merge messages ``(time_ms, ais document)`` of one MMSI into its stored ships-seen document.
+
+    Returns ``(document, version)`` to write with ``version_type=external_gte``, or None when the
+    messages change nothing (a replay). The version is the newest message time, raised to the
+    stored version if that is higher (a detector's partial update bumps the stored version by one).
+    """
+    doc = dict(stored) if stored else {}
+    newest = iso_to_ms(doc.get("@timestamp")) or -1
+    first = iso_to_ms(doc.get("first_seen"))
+    pos_time = iso_to_ms(doc.get("position_time")) or -1
+    static_time = iso_to_ms(doc.get("static_time")) or -1
+    for ts, msg in messages:
+        if "mmsi" not in doc and msg.get("mmsi") is not None:
+            doc["mmsi"] = str(msg["mmsi"])
+        if ts > newest:
+            newest = ts
+            for key in ("source", "station"):
+                if msg.get(key) is not None:
+                    doc[key] = msg[key]
+                else:
+                    doc.pop(key, None)
+        if first is None or ts < first:
+            first = ts
+        if "location" in msg and ts > pos_time:
+            pos_time = ts
+            for key in POSITION_FIELDS:
+                if msg.get(key) is not None:
+                    doc[key] = msg[key]
+                else:
+                    doc.pop(key, None)
+        carried = [key for key in STATIC_FIELDS if msg.get(key) is not None]
+        if carried:
+            newer = ts >= static_time
+            for key in carried:
+                if newer or key not in doc:
+                    doc[key] = msg[key]
+            if newer:
+                static_time = ts
+    if newest < 0:
+        return None
+    doc["@timestamp"] = ms_to_iso(newest)
+    doc["first_seen"] = ms_to_iso(first if first is not None else newest)
+    if pos_time >= 0:
+        doc["position_time"] = ms_to_iso(pos_time)
+    if static_time >= 0:
+        doc["static_time"] = ms_to_iso(static_time)
+    if stored is not None and doc == stored:
+        return None
+    return doc, max(newest, stored_version or 0)

@@ -1,0 +1,507 @@
+"""The Elasticsearch writer: AIS documents in, bulk requests out, nothing lost on the way.
+
+``submit(doc)`` puts a document on a bounded in-memory queue; one writer thread batches the queue
+by count, bytes and time and sends each batch as one ``_bulk`` request through
+``elasticsearch.helpers.streaming_bulk`` (which retries 429 rejections with backoff):
+
+- the raw message goes to the daily index of its message time (UTC), ``op_type=index`` with the
+  content-derived ``_id``: replaying a log overwrites instead of duplicating;
+- the batch's messages are coalesced per MMSI into one whole ``ships-seen`` document each
+  (``ingest.ships_seen.merge_ship``), written with ``version_type=external_gte`` and the newest
+  message time as version, so an older state never replaces a newer one even when two writers
+  race. The stored documents of the batch's vessels are read first (one ``mget``): a restart
+  keeps their static fields and the fields the behaviour detectors write are kept as stored.
+  A 409 conflict (someone wrote meanwhile) is counted ``documents_stale`` and the vessel is
+  re-read and merged again, so a newer static or position group is never lost.
+
+When a request fails for connection reasons, a timeout, a 5xx or a persistent 429, or when the
+queue is full because Elasticsearch is slow, the documents go to the disk spool
+(``ingest.spool``); while the spool holds anything, new documents queue up behind it so order is
+kept, and the writer replays it from the head as soon as a probe finds Elasticsearch back. Items
+rejected for their content (mapping errors: 4xx other than 409/429) go to the dead-letter file
+with the reason. At-least-once delivery, exactly-once counts.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+from elastic_transport import TransportError
+from elasticsearch import ApiError, helpers
+
+from es_templates import IndexNames
+from ingest.counters import Counters
+from ingest.ships_seen import merge_ship
+from ingest.spool import DiskSpool, SpoolError
+
+log = logging.getLogger(__name__)
+
+_DAY_MS = 86_400_000
+_SHIP_RETRIES = 3
+_BULK_ATTEMPTS = 4  # a bulk request and up to three retries of its 429-rejected items
+
+
+class _Flush:
+    """A queue marker: set once everything queued before it is acknowledged or spooled."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class _Item:
+    """One raw document on its way: target index, id, message time, the document and its JSON."""
+
+    __slots__ = ("index", "id", "ts", "doc", "body")
+
+    def __init__(self, index: str, id: str, ts: int, doc: dict, body: bytes | None = None):
+        self.index, self.id, self.ts, self.doc = index, id, ts, doc
+        self.body = body if body is not None else orjson.dumps(doc)
+
+    def record(self) -> list:
+        """The spool line for this item."""
+        return [self.index, self.id, self.ts, self.doc]
+
+
+class _EsFailure(Exception):
+    """Elasticsearch could not take a request (down, slow, overloaded): spool and retry later."""
+
+
+class ElasticsearchSink:
+    """Writes AIS documents to daily indices and ships-seen; spools to disk when ES cannot take them.
+
+    client: an Elasticsearch client (``ingest.esclient.make_client``).
+    names: the IndexNames to write to.
+    counters: shared Counters (documents_indexed, documents_stale, bulk_requests, bulk_errors,
+        bulk_retries, dead_letters, spool_depth, spooled_total, replayed_total, es_up,
+        ships_written, last_message_time.<source>).
+    spool_dir: directory of the disk spool (created; a non-empty spool is replayed first).
+    dead_letter_path: NDJSON file for documents Elasticsearch rejected for their content.
+    batch_size / batch_bytes / flush_seconds: a bulk request is sent when any limit is reached.
+    queue_size: documents buffered in memory; beyond that they go straight to the spool.
+    probe_max_seconds: longest wait between two probes while Elasticsearch is down.
+    """
+
+    def __init__(self, client, names: IndexNames, counters: Counters, *, spool_dir: str | os.PathLike,
+                 dead_letter_path: str | os.PathLike, batch_size: int = 2000, batch_bytes: int = 8_000_000,
+                 flush_seconds: float = 1.0, queue_size: int = 20000, probe_max_seconds: float = 10.0,
+                 segment_bytes: int = 64 * 1024 * 1024, start: bool = True):
+        self.client = client
+        self.names = names
+        self.counters = counters
+        self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
+        self.flush_seconds = flush_seconds
+        self.probe_max_seconds = probe_max_seconds
+        self.dead_letter_path = Path(dead_letter_path)
+        self.spool = DiskSpool(spool_dir, counters, segment_bytes=segment_bytes)
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._spill_lock = threading.Lock()
+        self._index_by_day: dict[int, str] = {}
+        self._es_up = True
+        self._next_probe = 0.0
+        self._probe_wait = 0.5
+        self._stop = threading.Event()
+        self._closed = False
+        self.counters.gauge("es_up", 1)
+        self._thread = threading.Thread(target=self._run, name="es-writer", daemon=True)
+        if start:
+            self._thread.start()
+
+    # -- the pipeline side ----------------------------------------------------------------------------
+    def submit(self, doc: dict) -> None:
+        """Queue one ``ais-*`` document carrying ``_id`` and ``_ts`` (epoch ms). Thread-safe, never blocks
+        for long: when the queue is full (Elasticsearch slow) the document goes to the disk spool."""
+        doc_id = doc.pop("_id")
+        ts = int(doc.pop("_ts"))
+        item = _Item(self._index_for(ts), doc_id, ts, doc, b"")
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self._spill([item])
+
+    def _index_for(self, ts: int) -> str:
+        day = ts // _DAY_MS
+        name = self._index_by_day.get(day)
+        if name is None:
+            name = self.names.messages(datetime.fromtimestamp(day * 86400, tz=timezone.utc).strftime("%Y.%m.%d"))
+            self._index_by_day[day] = name
+        return name
+
+    def _spill(self, items: list[_Item]) -> None:
+        """Append to the spool; if the disk refuses, wait and retry (loudly) rather than drop."""
+        records = [it.record() for it in items]
+        delay = 1.0
+        while True:
+            try:
+                with self._spill_lock:
+                    self.spool.append(records)
+                return
+            except SpoolError:
+                if self._stop.is_set() and self._closed:
+                    log.critical("dropping %d documents: spool unwritable at shutdown", len(records))
+                    self.counters.incr("documents_lost", len(records))
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything submitted so far is acknowledged by Elasticsearch or spooled."""
+        if not self._thread.is_alive():
+            return self._queue.empty()
+        marker = _Flush()
+        self._queue.put(marker)
+        return marker.done.wait(timeout)
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Flush, then wait up to ``timeout`` for the spool to replay; gives up early once a
+        delivery attempt finds Elasticsearch down. True if nothing is left in the spool."""
+        deadline = time.monotonic() + timeout
+        self.flush(timeout)
+        while self.spool.depth and self._es_up and time.monotonic() < deadline and self._thread.is_alive():
+            time.sleep(0.05)
+        return self.spool.depth == 0
+
+    def close(self, drain_seconds: float = 30.0) -> None:
+        """Flush, replay the spool while Elasticsearch answers (up to ``drain_seconds``), stop the writer.
+
+        Whatever is still spooled stays on disk for the next start."""
+        if self._closed:
+            return
+        self.drain(drain_seconds)
+        self._closed = True
+        self._stop.set()
+        self._queue.put(_Flush())  # wake the writer
+        self._thread.join()
+        self.spool.close()
+        if self.spool.depth:
+            log.warning("%d documents remain in the spool %s; they are replayed on the next start",
+                        self.spool.depth, self.spool.dir)
+
+    @property
+    def es_up(self) -> bool:
+        return self._es_up
+
+    # -- the writer thread ----------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.spool.depth:
+                    self._spool_mode()
+                else:
+                    self._direct_mode()
+            except Exception:  # a bug here must not silently stop delivery
+                log.exception("Elasticsearch writer error; retrying in 1 s")
+                self.counters.incr("sink_errors")
+                time.sleep(1.0)
+
+    def _direct_mode(self) -> None:
+        """Batch from the queue and send; on failure the unsent rest goes to the spool."""
+        batch, markers = self._collect()
+        if batch:
+            try:
+                self._deliver(batch)
+            except _EsFailure as exc:
+                self._mark_down(exc)
+                self._spill(exc.args[1])
+        for m in markers:
+            m.done.set()
+
+    def _collect(self) -> tuple[list[_Item], list[_Flush]]:
+        """Take items until batch_size, batch_bytes or flush_seconds is reached, or a flush marker."""
+        batch: list[_Item] = []
+        markers: list[_Flush] = []
+        size = 0
+        deadline = None
+        get = self._queue.get
+        while len(batch) < self.batch_size and size < self.batch_bytes:
+            try:
+                if deadline is None:
+                    item = get(timeout=0.2)
+                else:
+                    left = deadline - time.monotonic()
+                    item = get(timeout=left) if left > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                if deadline is None and not self.spool.depth and not self._stop.is_set():
+                    continue
+                break
+            if isinstance(item, _Flush):
+                markers.append(item)
+                break
+            if not item.body:
+                item.body = orjson.dumps(item.doc)
+            batch.append(item)
+            size += len(item.body) + len(item.index) + len(item.id) + 40
+            if deadline is None:
+                deadline = time.monotonic() + self.flush_seconds
+        return batch, markers
+
+    def _spool_mode(self) -> None:
+        """The spool holds documents: queue new ones behind them, replay from the head when ES is up."""
+        first = None
+        if not self._es_up:
+            wait = self._next_probe - time.monotonic()
+            if wait > 0:
+                try:
+                    first = self._queue.get(timeout=min(wait, 0.2))
+                except queue.Empty:
+                    return
+        moved: list[_Item] = [] if first is None or isinstance(first, _Flush) else [first]
+        markers: list[_Flush] = [first] if isinstance(first, _Flush) else []
+        while len(moved) < self.batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Flush):
+                markers.append(item)
+            else:
+                moved.append(item)
+        if moved:
+            self._spill(moved)
+        for m in markers:
+            m.done.set()
+        if not self._es_up and (time.monotonic() < self._next_probe or not self._probe()):
+            return
+        records, position = self.spool.read(self.batch_size, self.batch_bytes)
+        items = [_Item(idx, doc_id, ts, doc) for idx, doc_id, ts, doc in records]
+        try:
+            if items:
+                self._deliver(items)
+        except _EsFailure as exc:
+            self._mark_down(exc)
+            return
+        self.spool.ack(position)
+        self.counters.incr("replayed_total", len(items))
+
+    def _probe(self) -> bool:
+        try:
+            self.client.options(request_timeout=5).info()
+        except Exception as exc:  # any failure means: not yet
+            self._probe_wait = min(self._probe_wait * 2, self.probe_max_seconds)
+            self._next_probe = time.monotonic() + self._probe_wait
+            log.debug("Elasticsearch still unreachable (%s); next probe in %.1f s", type(exc).__name__,
+                      self._probe_wait)
+            return False
+        log.warning("Elasticsearch is reachable again; replaying %d spooled documents", self.spool.depth)
+        self._es_up = True
+        self._probe_wait = 0.5
+        self.counters.gauge("es_up", 1)
+        return True
+
+    def _mark_down(self, exc: _EsFailure) -> None:
+        if self._es_up:
+            log.error("Elasticsearch unavailable (%s); spooling documents to %s", exc.args[0], self.spool.dir)
+        self._es_up = False
+        self.counters.gauge("es_up", 0)
+        self._next_probe = time.monotonic() + self._probe_wait
+
+    # -- one batch ------------------------------------------------------------------------------------
+    def _deliver(self, items: list[_Item]) -> None:
+        """Index ``items`` and their ships-seen updates; raise _EsFailure(reason, undelivered items)."""
+        by_mmsi: dict[str, list[_Item]] = {}
+        newest_by_source: dict[str, int] = {}
+        for it in items:
+            mmsi = it.doc.get("mmsi")
+            if mmsi is not None:
+                by_mmsi.setdefault(str(mmsi), []).append(it)
+            source = it.doc.get("source")
+            if source is not None and it.ts > newest_by_source.get(source, -1):
+                newest_by_source[source] = it.ts
+        try:
+            ships = self._plan_ships(by_mmsi)
+        except (TransportError, ApiError) as exc:
+            raise _EsFailure(f"mget {self.names.ships}: {_reason(exc)}", items) from exc
+
+        actions: list[tuple[bytes, bytes]] = [
+            (orjson.dumps({"index": {"_index": it.index, "_id": it.id}}), it.body) for it in items]
+        actions.extend(self._ship_action(mmsi, doc, version) for mmsi, (doc, version) in ships.items())
+        results = self._bulk(actions, items)
+
+        undelivered: list[_Item] = []
+        stale: list[str] = []
+        indexed = 0
+        dead: list[tuple[_Item | None, str, dict]] = []
+        raw_keys = {}
+        for it in items:
+            raw_keys.setdefault((it.index, it.id), []).append(it)
+        for (index, doc_id), (status, error) in results.items():
+            if index == self.names.ships:
+                if 200 <= status < 300:
+                    self.counters.incr("ships_written")
+                elif status == 409:
+                    stale.append(doc_id)
+                elif status == 429 or status >= 500:
+                    undelivered.extend(by_mmsi.get(doc_id, ()))
+                else:
+                    dead.append((None, doc_id, {"status": status, "error": error,
+                                                "document": ships[doc_id][0]}))
+                continue
+            for it in raw_keys.get((index, doc_id), ()):
+                if 200 <= status < 300:
+                    indexed += 1
+                elif status == 429 or status >= 500:
+                    undelivered.append(it)
+                else:
+                    dead.append((it, doc_id, {"status": status, "error": error, "document": it.doc}))
+        self.counters.incr("documents_indexed", indexed)
+        if dead:
+            self._dead_letters(dead)
+        if stale:
+            self.counters.incr("documents_stale", len(stale))
+            try:
+                undelivered.extend(self._rewrite_stale(stale, by_mmsi))
+            except (_EsFailure, TransportError, ApiError):
+                undelivered.extend(it for m in stale for it in by_mmsi[m])
+        for source, ts in newest_by_source.items():
+            key = "last_message_time." + source
+            if ts / 1000.0 > self.counters.get(key):
+                self.counters.gauge(key, ts / 1000.0)
+        if undelivered:
+            raise _EsFailure("items rejected with 429/5xx", _unique(undelivered))
+
+    def _bulk(self, actions: list[tuple[bytes, bytes]], items: list[_Item]) -> dict[tuple[str, str], tuple[int, Any]]:
+        """Send actions as one bulk request; retry 429-rejected ones with backoff.
+
+        Returns {(index, id): (status, error)} per action. Raises _EsFailure with the items that got
+        no answer when the request itself fails (connection, timeout, 5xx, persistent 429).
+        """
+        results: dict[tuple[str, str], tuple[int, Any]] = {}
+        pending = actions
+        backoff = 0.5
+        for attempt in range(_BULK_ATTEMPTS):
+            if attempt:
+                self.counters.incr("bulk_retries")
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            self.counters.incr("bulk_requests")
+            retry: list[tuple[bytes, bytes]] = []
+            try:
+                # one chunk per call: the helper answers in action order, so results zip with actions
+                for action, (ok, info) in zip(pending, helpers.streaming_bulk(
+                        self.client, pending, expand_action_callback=_as_is, chunk_size=len(pending) + 1,
+                        max_chunk_bytes=2**62, raise_on_error=False, raise_on_exception=True)):
+                    res = next(iter(info.values()))
+                    status = res.get("status", 500)
+                    if status == 429:
+                        retry.append(action)
+                    results[(res.get("_index"), res.get("_id"))] = (status, res.get("error"))
+            except (TransportError, ApiError) as exc:
+                if isinstance(exc, ApiError) and exc.status_code == 429 and attempt + 1 < _BULK_ATTEMPTS:
+                    continue  # the whole request was rejected: retry it after the backoff
+                self.counters.incr("bulk_errors")
+                # everything without an answer is undelivered
+                undelivered = [it for it in items if results.get((it.index, it.id), (429,))[0] == 429]
+                raise _EsFailure(f"bulk: {_reason(exc)}", undelivered) from exc
+            if not retry:
+                break
+            pending = retry
+        return results
+
+    def _ship_action(self, mmsi: str, doc: dict, version: int) -> tuple[bytes, bytes]:
+        header = {"index": {"_index": self.names.ships, "_id": mmsi, "version": version,
+                            "version_type": "external_gte"}}
+        return orjson.dumps(header), orjson.dumps(doc)
+
+    def _plan_ships(self, by_mmsi: dict[str, list[_Item]]) -> dict[str, tuple[dict, int]]:
+        """Read the stored ships-seen documents of these vessels and merge the batch's messages in."""
+        if not by_mmsi:
+            return {}
+        stored = self._read_ships(list(by_mmsi))
+        plan = {}
+        for mmsi, its in by_mmsi.items():
+            doc, version = stored.get(mmsi, (None, None))
+            merged = merge_ship(doc, version, ((it.ts, it.doc) for it in its))
+            if merged is not None:
+                plan[mmsi] = merged
+        return plan
+
+    def _read_ships(self, ids: list[str]) -> dict[str, tuple[dict, int]]:
+        try:
+            resp = self.client.mget(index=self.names.ships, ids=ids)
+        except ApiError as exc:
+            if exc.status_code == 404:  # the index does not exist yet
+                return {}
+            raise
+        out = {}
+        for d in resp.get("docs", ()):
+            if d.get("found"):
+                out[d["_id"]] = (d.get("_source") or {}, int(d.get("_version") or 0))
+        return out
+
+    def _rewrite_stale(self, mmsis: list[str], by_mmsi: dict[str, list[_Item]]) -> list[_Item]:
+        """Someone wrote these vessels meanwhile: re-read, merge again, write; items still not written."""
+        for _ in range(_SHIP_RETRIES):
+            plan = self._plan_ships({m: by_mmsi[m] for m in mmsis})
+            if not plan:
+                return []
+            actions = [self._ship_action(m, doc, version) for m, (doc, version) in plan.items()]
+            results = self._bulk(actions, [])
+            mmsis = []
+            for (_, mmsi), (status, error) in results.items():
+                if 200 <= status < 300:
+                    self.counters.incr("ships_written")
+                elif status == 409:
+                    self.counters.incr("documents_stale")
+                    mmsis.append(mmsi)
+                elif status == 429 or status >= 500:
+                    mmsis.append(mmsi)
+                else:
+                    self._dead_letters([(None, mmsi, {"status": status, "error": error, "document": plan[mmsi][0]})])
+            if not mmsis:
+                return []
+        log.warning("ships-seen: %d vessels still conflicting after %d attempts; spooling their messages",
+                    len(mmsis), _SHIP_RETRIES)
+        return [it for m in mmsis for it in by_mmsi[m]]
+
+    def _dead_letters(self, dead: list[tuple[_Item | None, str, dict]]) -> None:
+        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        lines = []
+        for it, doc_id, info in dead:
+            index = it.index if it is not None else self.names.ships
+            lines.append(orjson.dumps({"time": now, "index": index, "id": doc_id, "status": info["status"],
+                                       "error": info["error"], "document": info["document"]},
+                                      option=orjson.OPT_NON_STR_KEYS) + b"\n")
+            log.warning("dead letter: %s/%s rejected with %s: %s", index, doc_id, info["status"],
+                        _short_error(info["error"]))
+        self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.dead_letter_path, "ab") as f:
+            f.write(b"".join(lines))
+            f.flush()
+            os.fsync(f.fileno())
+        self.counters.incr("dead_letters", len(lines))
+        self.counters.incr("bulk_errors", len(lines))
+
+
+def _as_is(action: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+    """expand_action_callback for pre-serialised (header, body) pairs."""
+    return action
+
+
+def _unique(items: list[_Item]) -> list[_Item]:
+    seen = set()
+    out = []
+    for it in items:
+        if id(it) not in seen:
+            seen.add(id(it))
+            out.append(it)
+    return out
+
+
+def _reason(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
+    return f"{type(exc).__name__}{' ' + str(status) if status else ''}"
+
+
+def _short_error(error: Any) -> str:
+    if isinstance(error, dict):
+        return f"{error.get('type')}: {str(error.get('reason'))[:200]}"
+    return str(error)[:200]
