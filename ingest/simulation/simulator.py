@@ -1,0 +1,139 @@
+"""The traffic simulator: vessels (spec + track) -> time-ordered NMEA messages.
+
+Each vessel has two timers in one heap: its next position report and its next static report.
+Report intervals follow ITU-R M.1371 (see docs/NOTES): class A under way every 10 s (0-14 kn),
+6 s (14-23 kn) or 2 s (> 23 kn), at anchor or moored (status 1/5, <= 3 kn) every 3 min; class B
+every 30 s, every 3 min when at <= 2 kn; static data (type 5 for class A, type 24 A+B for class
+B) every 6 min. Times are whole seconds (the tag block ``c:`` carries whole seconds); each
+vessel starts at a random phase so the fleet does not report in lock-step. A vessel whose track
+is silent is asked again a report interval later, so it reappears promptly when the silence ends.
+"""
+from __future__ import annotations
+
+import heapq
+import random
+from collections import Counter
+from typing import Iterator, NamedTuple, Sequence
+
+from ingest.simulation.encoding import position_payload, sentences, single_sentence, static_payloads, tag_block
+from ingest.simulation.tracks import AT_ANCHOR, MOORED, Track, TrackState
+from ingest.simulation.vessels import VesselSpec
+
+STATIC_INTERVAL_S = 360
+_POSITION, _STATIC = 0, 1
+
+
+def report_interval(cls: str, s: TrackState) -> int:
+    """Seconds until the next position report of a class A/B vessel in state ``s`` (ITU-R M.1371)."""
+    sog = s.sog or 0.0
+    if cls == "B":
+        return 180 if sog <= 2.0 else 30
+    if s.nav_status in (AT_ANCHOR, MOORED) and sog <= 3.0:
+        return 180
+    if sog > 23.0:
+        return 2
+    if sog > 14.0:
+        return 6
+    return 10
+
+
+class SimMessage(NamedTuple):
+    """One simulated AIS message: its time, its NMEA lines, who sent it and (for positions) the true state."""
+
+    time: float
+    lines: list[str]
+    mmsi: int
+    msg_type: int
+    vessel: int  # index into Simulator.vessels
+    state: TrackState | None  # the reported kinematics (None for static messages)
+
+
+class _Vessel:
+    __slots__ = ("spec", "track", "channel", "statics", "rng", "mmsi", "cls")
+
+    def __init__(self, spec: VesselSpec, track: Track, rng: random.Random):
+        self.spec, self.track, self.rng = spec, track, rng
+        self.mmsi, self.cls = spec.mmsi, spec.cls
+        self.channel = rng.choice("AB")
+        self.statics = static_payloads(spec) if spec.send_static else []
+
+    def next_channel(self) -> str:
+        # transponders alternate between the two AIS channels
+        self.channel = "B" if self.channel == "A" else "A"
+        return self.channel
+
+
+class Simulator:
+    """Simulated AIS traffic from a list of (VesselSpec, Track).
+
+    start: unix seconds of the first possible message. seed: report phases, channels and the
+    occasional type 3 instead of type 1. station: the tag block ``s:`` value.
+    ``messages(duration_s)`` yields (time, lines) in time order; ``events(duration_s)`` yields
+    SimMessage with the ground truth too. Each call starts afresh (same seed -> same output).
+    """
+
+    def __init__(self, vessels: Sequence[tuple[VesselSpec, Track]], start: float, seed: int = 0,
+                 station: str = "sim"):
+        if "," in station or "*" in station or "\\" in station:
+            raise ValueError(f"station {station!r} may not contain ',', '*' or '\\\\' (tag block syntax)")
+        mmsis = [spec.mmsi for spec, _ in vessels]
+        self.vessels = list(vessels)
+        self.start = int(start)
+        self.seed = seed
+        self.station = station
+        # two vessels sharing an MMSI is allowed (a planted identity clash); recorded for summaries
+        self.duplicate_mmsis = sorted(m for m, n in Counter(mmsis).items() if n > 1)
+
+    def messages(self, duration_s: float) -> Iterator[tuple[float, list[str]]]:
+        """(message time, NMEA lines) for every message in [start, start + duration_s), in time order."""
+        for m in self.events(duration_s):
+            yield m.time, m.lines
+
+    def events(self, duration_s: float) -> Iterator[SimMessage]:
+        """Like ``messages`` but with the sender and the true state of each message."""
+        rng = random.Random(self.seed)
+        start, end = self.start, self.start + duration_s
+        vessels = [_Vessel(spec, track, random.Random(rng.getrandbits(64))) for spec, track in self.vessels]
+        heap: list[tuple[int, int, int]] = []  # (time, vessel index, kind): unique, so ties sort deterministically
+        for i, v in enumerate(vessels):
+            s = v.track.state(start)
+            first = report_interval(v.cls, s) if s is not None else (10 if v.cls == "A" else 30)
+            heap.append((start + v.rng.randrange(first), i, _POSITION))
+            if v.statics:
+                heap.append((start + v.rng.randrange(STATIC_INTERVAL_S), i, _STATIC))
+        heapq.heapify(heap)
+        station = self.station
+        seq_id = 0
+        tag_t, tag = None, ""
+        while heap:
+            t, i, kind = heap[0]
+            if t >= end:
+                return
+            v = vessels[i]
+            s = v.track.state(t)
+            if kind == _POSITION:
+                if s is None:
+                    heapq.heapreplace(heap, (t + (10 if v.cls == "A" else 30), i, kind))
+                    continue
+                heapq.heapreplace(heap, (t + report_interval(v.cls, s), i, kind))
+                if t != tag_t:
+                    tag_t, tag = t, tag_block(station, t)
+                if v.cls == "A":
+                    msg_type = 3 if v.rng.random() < 0.1 else 1
+                else:
+                    msg_type = 18
+                payload, pxor = position_payload(msg_type, v.mmsi, s, t % 60)
+                yield SimMessage(float(t), [tag + single_sentence(payload, pxor, v.next_channel())], v.mmsi,
+                                 msg_type, i, s)
+            else:
+                heapq.heapreplace(heap, (t + STATIC_INTERVAL_S, i, kind))
+                if s is None:
+                    continue  # transponder off: no static either
+                if t != tag_t:
+                    tag_t, tag = t, tag_block(station, t)
+                for msg_type, payload, fill in v.statics:
+                    channel = v.next_channel()
+                    parts = sentences(payload, fill, channel, seq_id)
+                    if len(parts) > 1:
+                        seq_id = (seq_id + 1) % 10
+                    yield SimMessage(float(t), [tag + p for p in parts], v.mmsi, msg_type, i, None)
