@@ -211,6 +211,8 @@ class AnchoredTrack:
         self._amp = rng.uniform(0.6, 1.4)  # radians of swing either side
         self._w = 2 * math.pi / rng.uniform(2 * 3600.0, 6 * 3600.0)  # tide/wind turns over hours
         self._phase = rng.uniform(0, 2 * math.pi)
+        self._jitter_e = _Wobble(rng, 2.0, (60.0, 400.0))
+        self._jitter_n = _Wobble(rng, 2.0, (60.0, 400.0))
 
     def state(self, t: float) -> TrackState | None:
         if (self.start is not None and t < self.start) or (self.end is not None and t >= self.end):
@@ -218,8 +220,10 @@ class AnchoredTrack:
         theta = self._base + self._amp * math.sin(self._w * t + self._phase)
         dtheta = self._amp * self._w * math.cos(self._w * t + self._phase)
         r = self.swing_radius_m
-        lat, lon = offset(self.lat, self.lon, r * math.sin(theta), r * math.cos(theta))
-        speed = abs(r * dtheta) / MS_PER_KNOT
+        lat, lon = offset(self.lat, self.lon, r * math.sin(theta) + self._jitter_e.value(t),
+                          r * math.cos(theta) + self._jitter_n.value(t))
+        # the swing itself is ~0.02 kn; GPS noise makes real anchored ships report 0.0-0.3 kn
+        speed = abs(r * dtheta) / MS_PER_KNOT + 0.1 * (1.0 + math.sin(self._w * 37.0 * t + self._phase))
         cog = (math.degrees(theta) + (90.0 if dtheta >= 0 else -90.0)) % 360.0
         heading = _heading(math.degrees(theta) + 180.0)
         return TrackState(lat, lon, round(speed, 1), cog, heading, AT_ANCHOR, 0.0)
