@@ -1,0 +1,115 @@
+"""Split one capture tuned between the AIS channels into two baseband streams, A and B.
+
+Two stages, both streaming (state carried across blocks so a burst across a block edge is intact):
+1. one shared low-pass + integer decimation of the whole capture to a mid rate of >= 96 kS/s, which
+   still holds both channels (+-12.5 kHz) with room for frequency error;
+2. per channel: mix the channel to 0 Hz (including the current frequency correction), a channel
+   low-pass (+-7 kHz: the GMSK main lobe and 2 kHz of offset; a narrower filter keeps the discriminator above its
+   noise threshold, so larger offsets are removed by the AFC before this filter) and a second
+   decimation to about 48 kS/s (5 samples per symbol at 9,600 baud).
+
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.signal import firwin
+
+CENTER_HZ = 162_000_000.0
+CHANNEL_HZ = {"A": 161_975_000.0, "B": 162_025_000.0}
+MID_RATE_MIN = 96_000.0
+OUT_RATE_MIN = 48_000.0
+CHANNEL_CUTOFF_HZ = 9_000.0  # room kept around each channel (signal + carrier offset)
+CHANNEL_FILTER_HZ = 7_000.0  # channel low-pass cutoff: GMSK main lobe (+-5 kHz) plus ~2 kHz of carrier offset
+
+
+class StreamingDecimator:
+    """FIR filter + keep every ``factor``-th output, with the filter history kept across calls.
+
+    Polyphase: the filter is split into ``factor`` sub-filters that each run on every
+    ``factor``-th input sample (``numpy.correlate``), so the cost is taps/factor multiplies per
+    input sample, and nothing is computed for the outputs that decimation would throw away.
+    """
+
+    def __init__(self, taps: np.ndarray, factor: int):
+        self.factor = int(factor)
+        q = -(-len(taps) // self.factor)
+        # correlation form (reversed taps), zero-padded to a whole number of phases
+        g = np.zeros(q * self.factor, dtype=np.complex64)
+        g[:len(taps)] = np.asarray(taps, dtype=np.float64)[::-1]
+        self._phases = [g[r::self.factor] for r in range(self.factor)]
+        self._span = q * self.factor
+        self._q = q
+        self._tail = np.zeros(self._span - 1, dtype=np.complex64)
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        buf = np.concatenate([self._tail, np.asarray(x, dtype=np.complex64)])
+        if len(buf) < self._span:
+            self._tail = buf
+            return np.zeros(0, dtype=np.complex64)
+        d = self.factor
+        m = (len(buf) - self._span) // d + 1
+        n_sub = m + self._q - 1
+        y = np.zeros(m, dtype=np.complex64)
+        for r, g_r in enumerate(self._phases):
+            y += np.correlate(buf[r:r + n_sub * d:d], g_r, mode="valid")
+        self._tail = buf[m * d:]
+        return y
+
+
+def plan_rates(rate: float) -> tuple[int, int, float]:
+    """(first decimation, second decimation, per-channel output rate) for an input ``rate``."""
+    if rate < 2 * (12_500 + CHANNEL_CUTOFF_HZ):
+        raise ValueError(f"sample rate {rate:g} S/s is too low to hold both AIS channels (need >= 48000)")
+    d1 = max(1, int(rate // MID_RATE_MIN))
+    mid = rate / d1
+    d2 = max(1, int(mid // OUT_RATE_MIN))
+    return d1, d2, mid / d2
+
+
+class Channelizer:
+    """Complex samples at ``rate`` centred on ``center_hz`` in, {'A': baseband, 'B': baseband} out.
+
+    freq_correction_hz: the receiver's own frequency error (positive = the signals appear higher
+    than they should), updated by the AFC while running; ppm from ``--ppm`` goes in here too.
+    """
+
+    def __init__(self, rate: float, center_hz: float = CENTER_HZ, freq_correction_hz: float = 0.0,
+                 channels: dict[str, float] | None = None):
+        self.rate = float(rate)
+        self.center_hz = float(center_hz)
+        self.freq_correction_hz = float(freq_correction_hz)
+        self.channels = dict(channels or CHANNEL_HZ)
+        self.d1, self.d2, self.out_rate = plan_rates(self.rate)
+        self.mid_rate = self.rate / self.d1
+        for name, freq in self.channels.items():
+            if abs(freq - self.center_hz) + CHANNEL_CUTOFF_HZ > self.mid_rate / 2:
+                raise ValueError(f"channel {name} ({freq / 1e6:.3f} MHz) is outside the capture "
+                                 f"centred on {self.center_hz / 1e6:.3f} MHz at {self.rate:g} S/s")
+        if self.d1 > 1:
+            # pass +-(12.5 kHz + cutoff + margin), stop before the first alias folds onto a channel
+            pass_edge = max(abs(f - self.center_hz) for f in self.channels.values()) + CHANNEL_CUTOFF_HZ + 3_000
+            stop_edge = self.mid_rate - pass_edge
+            width = stop_edge - pass_edge
+            numtaps = int(math.ceil(3.8 * self.rate / width)) | 1
+            taps = firwin(numtaps, (pass_edge + stop_edge) / 2, fs=self.rate, window=("kaiser", 6.0))
+        else:
+            taps = np.array([1.0])
+        self._stage1 = StreamingDecimator(taps, self.d1)
+        ch_taps = firwin(int(math.ceil(4.0 * self.mid_rate / 6_000)) | 1, CHANNEL_FILTER_HZ,
+                         fs=self.mid_rate, window=("kaiser", 6.0))
+        self._stage2 = {name: StreamingDecimator(ch_taps, self.d2) for name in self.channels}
+        self._phase = {name: 0.0 for name in self.channels}
+
+    def process(self, block: np.ndarray) -> dict[str, np.ndarray]:
+        mid = self._stage1.process(np.asarray(block, dtype=np.complex64))
+        out = {}
+        n = np.arange(len(mid))
+        for name, freq in self.channels.items():
+            offset = freq - self.center_hz + self.freq_correction_hz
+            step = -2 * math.pi * offset / self.mid_rate
+            lo = np.exp(1j * (self._phase[name] + step * n)).astype(np.complex64)
+            self._phase[name] = (self._phase[name] + step * len(mid)) % (2 * math.pi)
+            out[name] = self._stage2[name].process(mid * lo)
+        return out

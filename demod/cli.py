@@ -1,0 +1,93 @@
+"""``aiswatch demod``: the software AIS receiver on the command line.
+
+    aiswatch demod capture.cu8 --format cu8 --rate 288000 [--center 162000000]
+    aiswatch demod --sdr [--device-index 0 --gain auto --ppm 0 --rate 288000] --udp 127.0.0.1:10110
+
+prints !AIVDM sentences (or sends them over UDP like rtl_ais: CRLF-terminated, one datagram per
+sentence). Every sentence carries a tag block with the reception time and, as our own fields,
+the signal level (L:, dB full scale) and carrier offset (F:, Hz); ``--no-tags`` prints bare
+sentences. Exit status: 0 on success, 1 for an unreadable file, 2 when no SDR can be opened.
+"""
+from __future__ import annotations
+
+import socket
+import sys
+
+import click
+
+from demod.iqfile import FORMATS
+
+
+def _parse_hostport(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter(f"expected HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
+@click.command("demod")
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Sample format (default: from the file extension).")
+@click.option("--rate", type=float, help="Sample rate in S/s (required for raw files; WAV has it in the header; SDR default 288000).")
+@click.option("--center", type=float, help="Tuned centre frequency in Hz (default 162000000).")
+@click.option("--ppm", type=float, default=0.0, show_default=True, help="Known receiver frequency error (ppm).")
+@click.option("--start-time", type=float, help="Unix time of the first sample (default: file mtime minus duration).")
+@click.option("--station", help="Station name for the s: tag.")
+@click.option("--tags/--no-tags", default=True, show_default=True, help="Prefix each sentence with a tag block (c:, L:, F:).")
+@click.option("--udp", "udp_target", help="Send sentences to HOST:PORT over UDP instead of printing them.")
+@click.option("--sdr", is_flag=True, help="Receive live from an RTL-SDR instead of a file.")
+@click.option("--device-index", type=int, default=0, show_default=True, help="RTL-SDR device index.")
+@click.option("--gain", default="auto", show_default=True, help="RTL-SDR gain in dB, or 'auto' (AGC).")
+@click.option("--stats", is_flag=True, help="Print frame counts to stderr at the end.")
+def demod(path, fmt, rate, center, ppm, start_time, station, tags, udp_target, sdr, device_index, gain, stats):
+    """Software AIS receiver: IQ recording or RTL-SDR in, NMEA out."""
+    from demod.decode import FrameDecoder, SDRUnavailable, open_sdr
+    from demod.iqfile import IQFormatError
+
+    if bool(path) == bool(sdr):
+        raise click.UsageError("give either a recording PATH or --sdr")
+    send = None
+    if udp_target:
+        addr = _parse_hostport(udp_target)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+        def send(text):
+            sock.sendto((text + "\r\n").encode("ascii"), addr)
+
+    try:
+        if sdr:
+            try:
+                gain_value = gain if gain == "auto" else float(gain)
+            except ValueError:
+                raise click.BadParameter(f"gain must be a number of dB or 'auto', got {gain!r}") from None
+            try:
+                device = open_sdr(device_index=device_index, rate=rate or 288_000, center=center or 162_000_000,
+                                  gain=gain_value, ppm=int(ppm))
+            except SDRUnavailable as err:
+                click.echo(f"Error: {err}", err=True)
+                sys.exit(2)
+            decoder = FrameDecoder.for_stream(rate=device.sample_rate, center=center or 162_000_000,
+                                              station=station, tags=tags)
+
+            def blocks():
+                try:
+                    while True:
+                        yield device.read_samples(1 << 16).astype("complex64")
+                finally:
+                    device.close()
+            lines = decoder.nmea_lines(blocks())
+        else:
+            decoder = FrameDecoder.for_file(path, fmt=fmt, rate=rate, center=center, ppm=ppm,
+                                            start_time=start_time, station=station, tags=tags)
+            lines = decoder.nmea_lines()
+        for text in lines:
+            if send:
+                send(text)
+            else:
+                click.echo(text)
+    except IQFormatError as err:
+        raise click.ClickException(str(err)) from None
+    except KeyboardInterrupt:
+        pass
+    if stats:
+        click.echo(" ".join(f"{k}={v}" for k, v in decoder.stats().items()), err=True)

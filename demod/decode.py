@@ -1,0 +1,116 @@
+"""Glue between sample sources and NMEA text: a recording or a live stream of blocks goes through
+the :class:`~demod.receiver.Receiver` and comes out as !AIVDM lines with reception times.
+
+Also the RTL-SDR opener: pyrtlsdr loads librtlsdr when imported, so it is imported here, lazily,
+and every way it can fail (no Python package, no shared library, no dongle, dongle busy) becomes one
+:class:`SDRUnavailable` with a message that says what to install or plug in.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from demod.iqfile import IQFile, IQFormatError
+from demod.nmea_out import NmeaFormatter
+from demod.receiver import DiscriminatorReceiver, Receiver
+
+log = logging.getLogger(__name__)
+
+
+class SDRUnavailable(RuntimeError):
+    """No usable RTL-SDR: the message says why (library missing, no device, device busy)."""
+
+
+def open_sdr(*, device_index: int = 0, rate: float = 288_000, center: float = 162_000_000, gain="auto", ppm: int = 0):
+    """An opened, configured ``rtlsdr.RtlSdr``; raises SDRUnavailable with the reason."""
+    try:
+        from rtlsdr import RtlSdr  # imports librtlsdr
+    except (ImportError, OSError, AttributeError) as err:
+        raise SDRUnavailable(
+            f"cannot load librtlsdr ({err}); install it (Debian/Ubuntu: apt-get install librtlsdr0, "
+            f"macOS: brew install librtlsdr) and the pyrtlsdr package") from None
+    try:
+        sdr = RtlSdr(device_index=device_index)
+    except Exception as err:  # pyrtlsdr raises LibUSBError/IOError with varied texts
+        raise SDRUnavailable(f"no RTL-SDR at device index {device_index} ({err}); is the dongle plugged in "
+                             f"and not used by another program (rtl_ais, dump1090)?") from None
+    try:
+        sdr.sample_rate = rate
+        sdr.center_freq = center
+        if ppm:
+            sdr.freq_correction = int(ppm)
+        sdr.gain = gain if gain != "auto" else "auto"
+    except Exception as err:
+        sdr.close()
+        raise SDRUnavailable(f"RTL-SDR rejected the settings (rate {rate:g}, centre {center:g} Hz, gain {gain}, "
+                             f"ppm {ppm}): {err}") from None
+    return sdr
+
+
+class FrameDecoder:
+    """Blocks of samples -> Frames -> NMEA lines, with timestamps and counts.
+
+    Build with :meth:`for_file` (reads an :class:`~demod.iqfile.IQFile`) or :meth:`for_stream`
+    (blocks handed to :meth:`nmea_lines`). ``start_time`` is the unix time of the first sample.
+    """
+
+    def __init__(self, receiver, start_time: float, formatter: NmeaFormatter, iqfile: IQFile | None = None):
+        self.receiver = receiver
+        self.start_time = start_time
+        self.formatter = formatter
+        self.iqfile = iqfile
+        self.frames = 0
+        self.sentences = 0
+        self.samples = 0
+
+    @classmethod
+    def for_file(cls, path, *, fmt=None, rate=None, center=None, ppm=0.0, start_time=None, station=None,
+                 tags=True, block_samples: int = 1 << 18):
+        iq = IQFile(path, fmt, rate, center, block_samples=block_samples)
+        if iq.truncated_bytes:
+            log.warning("%s ends in the middle of a sample: ignoring the last %d bytes", path, iq.truncated_bytes)
+        if iq.is_discriminator:
+            receiver = DiscriminatorReceiver(iq.rate, iq.channels)
+        else:
+            try:
+                receiver = Receiver(iq.rate, iq.center_hz, ppm=ppm)
+            except ValueError as err:
+                raise IQFormatError(f"{path}: {err}") from None
+        if start_time is None:
+            start_time = os.path.getmtime(path) - iq.duration
+        return cls(receiver, start_time, NmeaFormatter(tags=tags, station=station), iq)
+
+    @classmethod
+    def for_stream(cls, *, rate, center=162_000_000, ppm=0.0, station=None, tags=True):
+        return cls(Receiver(rate, center, ppm=ppm), time.time(), NmeaFormatter(tags=tags, station=station))
+
+    def frames_from(self, blocks=None, stop: threading.Event | None = None):
+        """Yield Frames from ``blocks`` (default: the file's blocks) until exhausted or ``stop`` is set."""
+        if blocks is None:
+            blocks = self.iqfile.blocks()
+        for block in blocks:
+            self.samples += len(block)
+            for frame in self.receiver.process(block):
+                self.frames += 1
+                yield frame
+            if stop is not None and stop.is_set():
+                return
+        for frame in self.receiver.flush():
+            self.frames += 1
+            yield frame
+
+    def nmea_lines(self, blocks=None, stop: threading.Event | None = None, live: bool = False):
+        for frame in self.frames_from(blocks, stop):
+            for text in self.formatter.frame_sentences(frame, self.start_time):
+                self.sentences += 1
+                yield text
+
+    def stats(self) -> dict:
+        out = {"samples": self.samples, "frames": self.frames, "sentences": self.sentences}
+        if self.iqfile is not None:
+            out["truncated_bytes"] = self.iqfile.truncated_bytes
+        if isinstance(self.receiver, Receiver):
+            out["freq_correction_hz"] = round(self.receiver.freq_correction_hz, 1)
+        return out

@@ -1,0 +1,64 @@
+"""GMSK demodulation blocks on one channel's baseband: FM discriminator, matched low-pass, and
+carrier-frequency-offset estimation and removal.
+
+Non-coherent detection: the phase step between samples gives the instantaneous frequency
+(+-2400 Hz for a 0/1 level at h = 0.5), so the carrier phase never needs to be tracked. A carrier
+offset shows up as a constant added to that frequency; it is estimated as the mean frequency
+around each point weighted by signal power (so the noise before a burst does not dilute the
+estimate of the burst) and subtracted. The training sequence and NRZI-coded, bit-stuffed data
+keep the mean of the modulation itself near zero.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+BAUD = 9600.0
+DEVIATION_HZ = 2400.0
+
+
+def discriminator(x: np.ndarray, rate: float) -> np.ndarray:
+    """Instantaneous frequency in Hz of complex samples (same length; the first repeats the second)."""
+    if len(x) < 2:
+        return np.zeros(len(x), dtype=np.float32)
+    d = np.angle(x[1:] * np.conj(x[:-1])).astype(np.float32) * np.float32(rate / (2 * math.pi))
+    return np.concatenate([d[:1], d])
+
+
+def matched_taps(sps: float, bt: float = 0.4) -> np.ndarray:
+    """Post-discriminator low-pass: a moving average over 0.6 symbol. Measured against a full
+    matched filter (integrate over a symbol, then the Gaussian pulse), the shorter average keeps the
+    eye open (the Gaussian pulse already spreads each symbol over its neighbours) and gives fewer
+    bit errors at 8-12 dB Eb/N0 behind the +-6 kHz channel filter."""
+    return (np.ones(max(1, int(round(0.6 * sps)))) / max(1, int(round(0.6 * sps)))).astype(np.float32)
+
+
+def lowpass(freq: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Zero-delay FIR filtering (taps centred)."""
+    return np.convolve(freq, taps, mode="same").astype(np.float32, copy=False)
+
+
+def _moving_sum(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving sum over ``width`` samples (edges use what exists)."""
+    c = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
+    n = len(x)
+    half = width // 2
+    idx = np.arange(n)
+    hi = np.minimum(idx + half + 1, n)
+    lo = np.maximum(idx - half, 0)
+    return c[hi] - c[lo]
+
+
+def power(x: np.ndarray) -> np.ndarray:
+    return (x.real.astype(np.float32) ** 2 + x.imag.astype(np.float32) ** 2)
+
+
+def frequency_offset(freq: np.ndarray, weight: np.ndarray | None, width: int) -> np.ndarray:
+    """Local carrier offset (Hz) at every sample: the ``weight``-weighted mean of ``freq`` over a
+    centred window of ``width`` samples (unweighted when weight is None)."""
+    if weight is None:
+        return (_moving_sum(freq, width) / np.maximum(_moving_sum(np.ones_like(freq), width), 1)).astype(np.float32)
+    num = _moving_sum(freq * weight, width)
+    den = _moving_sum(weight, width)
+    return (num / np.maximum(den, 1e-30)).astype(np.float32)

@@ -1,0 +1,214 @@
+"""The receive chain composed: complex samples in, CRC-checked AIS frames out.
+
+    samples -> Channelizer (A, B) -> per channel: FM discriminator -> matched low-pass
+            -> carrier offset removal -> symbol timing (tracked clock + fixed phases)
+            -> slicer -> NRZI decode -> HDLC flags / destuff / CRC -> Frame
+
+Streaming: each channel keeps the last ``HISTORY_SYMBOLS`` of baseband and re-examines them with the
+next block, so a burst that straddles a block edge is decoded whole; a frame is emitted once (the
+same message found by several timing phases, or again in the overlap, is a duplicate).
+
+AFC: the carrier offset measured on every decoded frame drives a slow correction of the
+channelizer's mixing frequency, so a cheap dongle tens of ppm off is pulled back to the centre of
+the channel filter after the first few messages (``ppm`` gives it a head start).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from demod import gmsk, hdlc, timing
+from demod.channelizer import CENTER_HZ, Channelizer
+
+BAUD = 9600.0
+HISTORY_SYMBOLS = 1400 + 64  # a 5-slot frame with stuffing, plus margin
+GUARD_SYMBOLS = 24           # frames ending this close to the window end wait for the next block
+DEDUP_SYMBOLS = 128          # the same message twice within half a slot is one reception
+
+
+@dataclass
+class Frame:
+    """One received AIS message.
+
+    channel: 'A' or 'B'; message: the octets (CRC removed); sample: absolute index of the end
+    flag at the channel rate; time_offset: seconds from the start of the stream to the end flag;
+    level_db: mean burst power in dB full scale; freq_offset_hz: carrier offset (total, including
+    the correction already applied); decoder: which timing path found it first.
+    """
+
+    channel: str
+    message: bytes
+    sample: int
+    time_offset: float
+    level_db: float
+    freq_offset_hz: float
+    decoder: str = ""
+
+    @property
+    def nbits(self) -> int:
+        return 8 * len(self.message)
+
+
+@dataclass
+class ChannelStats:
+    frames: int = 0
+    duplicates: int = 0
+    by_decoder: dict = field(default_factory=dict)
+
+
+class ChannelDecoder:
+    """One AIS channel: baseband (or, with ``input_is_frequency``, discriminator audio) in, frames out.
+
+    rate: samples/s of the input; n_phases: fixed timing phases tried besides the tracked clock
+    (default: one per sample of a symbol); frequency_scale_hz: for discriminator audio, the input
+    value that means 1 Hz... i.e. Hz per unit (sign and scale do not matter for NRZI, only noise).
+    """
+
+    def __init__(self, name: str, rate: float, *, n_phases: int | None = None, input_is_frequency: bool = False,
+                 tracked: bool = True):
+        self.name = name
+        self.rate = float(rate)
+        self.sps = self.rate / BAUD
+        self.n_phases = n_phases if n_phases is not None else max(1, int(round(self.sps)))
+        self.input_is_frequency = input_is_frequency
+        self.tracked = tracked
+        self.taps = gmsk.matched_taps(self.sps)
+        self.history = int(HISTORY_SYMBOLS * self.sps)
+        self.guard = int(GUARD_SYMBOLS * self.sps)
+        self._hist = np.zeros(0, dtype=np.float32 if input_is_frequency else np.complex64)
+        self._consumed = 0  # absolute samples received
+        self._recent: dict[bytes, int] = {}
+        self.stats = ChannelStats()
+        self.freq_correction_hz = 0.0  # set by the receiver: already removed by the channelizer
+
+    def push(self, samples: np.ndarray, final: bool = False) -> list[Frame]:
+        window = np.concatenate([self._hist, samples]) if len(self._hist) else np.asarray(samples)
+        self._consumed += len(samples)
+        start_abs = self._consumed - len(window)
+        limit = len(window) if final else len(window) - self.guard
+        frames = self._decode_window(window, start_abs, limit)
+        self._hist = window[-self.history:] if len(window) > self.history else window
+        # forget duplicates that can no longer reappear
+        horizon = self._consumed - self.history - int(DEDUP_SYMBOLS * self.sps) * 2
+        self._recent = {k: v for k, v in self._recent.items() if v >= horizon}
+        return frames
+
+    def flush(self) -> list[Frame]:
+        return self.push(np.zeros(0, dtype=self._hist.dtype), final=True)
+
+    def _decode_window(self, window: np.ndarray, start_abs: int, limit: int) -> list[Frame]:
+        if len(window) < 64 * self.sps:
+            return []
+        if self.input_is_frequency:
+            freq = window.astype(np.float32)
+            weight = None
+            pw = None
+        else:
+            freq = gmsk.discriminator(window, self.rate)
+            pw = gmsk.power(window)
+            weight = pw
+        y = gmsk.lowpass(freq, self.taps)
+        offset = gmsk.frequency_offset(y, weight, int(128 * self.sps))
+        y = y - offset
+        streams = []
+        if self.tracked:
+            streams.append(("tracked", timing.tracked_instants(y, self.sps)))
+        for p in range(self.n_phases):
+            streams.append((f"phase{p}", timing.phase_instants(len(y), self.sps, p * self.sps / self.n_phases)))
+        out = []
+        dedup = int(DEDUP_SYMBOLS * self.sps)
+        for label, instants in streams:
+            if len(instants) < 100:
+                continue
+            bits = hdlc.nrzi_decode((timing.sample_at(y, instants) > 0).astype(np.uint8))
+            for end_bit, message in hdlc.find_messages(bits):
+                end = int(instants[min(end_bit, len(instants) - 1)])
+                if end >= limit:
+                    continue
+                end_abs = start_abs + end
+                seen = self._recent.get(message)
+                if seen is not None and abs(seen - end_abs) < dedup:
+                    self.stats.duplicates += 1
+                    continue
+                self._recent[message] = end_abs
+                nsym = int((len(message) + 2) * 8 * 1.05 + 8)
+                lo = max(0, end - int(nsym * self.sps))
+                if pw is not None:
+                    level = 10 * math.log10(float(np.mean(pw[lo:end])) + 1e-20)
+                else:
+                    level = 10 * math.log10(float(np.mean(freq[lo:end] ** 2)) + 1e-20)
+                cfo = float(np.mean(offset[lo:end])) + self.freq_correction_hz
+                self.stats.frames += 1
+                self.stats.by_decoder[label] = self.stats.by_decoder.get(label, 0) + 1
+                out.append(Frame(self.name, message, end_abs, end_abs / self.rate, level, cfo, label))
+        out.sort(key=lambda f: f.sample)
+        return out
+
+
+class Receiver:
+    """The whole software receiver for a capture tuned between the AIS channels.
+
+    rate: input samples/s; center_hz: tuned frequency; ppm: known receiver frequency error (parts
+    per million, positive = the receiver's clock runs fast, signals appear low... it is simply
+    converted to a frequency correction of ppm * center); afc: track the carrier offset measured on
+    decoded frames.
+    """
+
+    AFC_GAIN = 0.3
+    AFC_LIMIT_HZ = 12_000.0
+
+    def __init__(self, rate: float, center_hz: float = CENTER_HZ, *, ppm: float = 0.0, afc: bool = True,
+                 n_phases: int | None = None, tracked: bool = True):
+        self.channelizer = Channelizer(rate, center_hz, freq_correction_hz=-ppm * 1e-6 * center_hz)
+        self.afc = afc
+        self.decoders = {name: ChannelDecoder(name, self.channelizer.out_rate, n_phases=n_phases, tracked=tracked)
+                         for name in self.channelizer.channels}
+        self.samples_in = 0
+
+    @property
+    def freq_correction_hz(self) -> float:
+        return self.channelizer.freq_correction_hz
+
+    def process(self, block: np.ndarray) -> list[Frame]:
+        self.samples_in += len(block)
+        return self._run(self.channelizer.process(block), final=False)
+
+    def flush(self) -> list[Frame]:
+        return self._run({name: np.zeros(0, dtype=np.complex64) for name in self.decoders}, final=True)
+
+    def _run(self, channels: dict[str, np.ndarray], final: bool) -> list[Frame]:
+        frames = []
+        for name, samples in channels.items():
+            decoder = self.decoders[name]
+            decoder.freq_correction_hz = self.channelizer.freq_correction_hz
+            frames.extend(decoder.push(samples, final=final))
+        if self.afc and frames:
+            residual = float(np.median([f.freq_offset_hz for f in frames])) - self.channelizer.freq_correction_hz
+            new = self.channelizer.freq_correction_hz + self.AFC_GAIN * residual
+            self.channelizer.freq_correction_hz = max(-self.AFC_LIMIT_HZ, min(self.AFC_LIMIT_HZ, new))
+        frames.sort(key=lambda f: f.time_offset)
+        return frames
+
+
+class DiscriminatorReceiver:
+    """Receiver for FM-discriminator audio (a VHF radio's discriminator tap): one channel per audio
+    channel, named A, B in order (stereo = two radios, as gnuais and AIS-catcher -m 3 expect)."""
+
+    def __init__(self, rate: float, n_channels: int = 1, names=("A", "B")):
+        self.decoders = [ChannelDecoder(names[i], rate, input_is_frequency=True) for i in range(n_channels)]
+
+    def process(self, block: np.ndarray) -> list[Frame]:
+        """block: float array (samples,) or (samples, channels)."""
+        block = block.reshape(len(block), -1)
+        frames = []
+        for i, decoder in enumerate(self.decoders):
+            frames.extend(decoder.push(block[:, i].astype(np.float32)))
+        return sorted(frames, key=lambda f: f.time_offset)
+
+    def flush(self) -> list[Frame]:
+        frames = []
+        for decoder in self.decoders:
+            frames.extend(decoder.flush())
+        return sorted(frames, key=lambda f: f.time_offset)
