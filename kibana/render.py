@@ -125,6 +125,8 @@ class KibanaContext:
                     values = self.clauses(CLAUSES[item])
                     node[pos:pos + 1] = values  # one placeholder -> zero or more clauses
                     pos += len(values)
+                elif _is_placeholder(item):
+                    raise RenderError(f"unknown Kibana placeholder {item!r}")
                 else:
                     self._inject(item)
                     pos += 1
@@ -150,8 +152,8 @@ class KibanaContext:
                     else:
                         raise RenderError(f"unsupported {TIMEFILTER} value {mode!r} (use true, 'min' or 'max')")
                     continue
-                if isinstance(sub, str) and sub.startswith("%") and sub.endswith("%") and sub not in CLAUSES:
-                    raise RenderError(f"unknown Kibana placeholder {sub!r}")
+                if _is_placeholder(sub) or _is_placeholder(key):
+                    raise RenderError(f"unknown Kibana placeholder {sub if _is_placeholder(sub) else key!r}")
                 self._inject(sub)
 
     def query_url(self, url: dict) -> dict:
@@ -168,6 +170,10 @@ class KibanaContext:
             body["query"] = {"bool": {"must": must, "filter": self.clauses("filter"),
                                       "must_not": self.clauses("must_not")}}
         return self.apply(body)
+
+
+def _is_placeholder(value: Any) -> bool:
+    return isinstance(value, str) and len(value) > 2 and value.startswith("%") and value.endswith("%")
 
 
 def _get_path(obj: Any, path: str | None) -> Any:

@@ -1,0 +1,417 @@
+"""The three Kibana Vega maps, rendered by the real Vega library on data from their own queries.
+
+Traffic comes from the simulator and goes through the real pipeline (NMEA -> parse -> assemble ->
+decode -> document -> ElasticsearchSink) into the test engine; events are indexed as documents
+shaped by ``es_templates/events.json`` at simulated ship positions. Each test renders a spec to SVG
+with vl-convert and checks the picture against what the index holds, counted independently:
+one glyph per ship with the right rotation, colour, size ordering and a Mercator position; one trail
+per vessel with one vertex per position; one symbol per event with its type's shape. A spec with a
+wrong field name fails these checks (tested by corrupting the specs on purpose).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import uuid
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+
+import pytest
+from click.testing import CliRunner
+
+import es_templates
+from es_templates import IndexNames
+from ingest.counters import Counters
+from ingest.esclient import make_client
+from ingest.lines import Line
+from kibana import SPEC_NAMES, load_spec, spec_text
+from kibana.render import KibanaContext, RenderError, prepare, to_svg
+
+SVG = "{http://www.w3.org/2000/svg}"
+START = dt.datetime(2026, 3, 14, 10, 0, tzinfo=dt.timezone.utc)
+DURATION_S = 15 * 60
+VESSELS = 24
+SPEC_INDEX = {"vessel_map": "ships-seen", "tracks_map": "ais", "events_map": "events"}
+
+
+# -- the data: one simulator run through the real pipeline, shared by the module's tests ---------------
+
+@pytest.fixture(scope="module")
+def world(es_url, tmp_path_factory):
+    from conftest import delete_namespace
+    from ingest import simulate
+    from ingest.pipeline import Pipeline
+    from ingest.setup import install_templates
+    from ingest.sink import ElasticsearchSink
+
+    names = IndexNames(f"k{uuid.uuid4().hex[:8]}-")
+    client = make_client(es_url)
+    tmp = tmp_path_factory.mktemp("kibana-world")
+    try:
+        install_templates(client, names, retention_days=None, echo=lambda *_: None)
+        start = START.timestamp()
+        fleet = simulate.random_fleet(VESSELS, seed=7, start=start)
+        sim = simulate.Simulator(fleet, start=start, seed=7, station="sim")
+        counters = Counters()
+        sink = ElasticsearchSink(client, names, counters, spool_dir=tmp / "spool", dead_letter_path=tmp / "dead.ndjson",
+                                 flush_seconds=0.2)
+        pipeline = Pipeline(sink, counters)
+        positions: dict[str, int] = defaultdict(int)
+        for msg in sim.events(DURATION_S):
+            for text in msg.lines:
+                pipeline.feed(Line(text, msg.time, "simulate:sim"))
+            if msg.msg_type in (1, 2, 3, 18, 19):
+                positions[str(msg.mmsi)] += 1
+        pipeline.finish()
+        sink.close()
+        assert counters.get("dead_letters") == 0
+        client.indices.refresh(index=names.namespace + "*")
+        events = index_events(client, names)
+        yield {"client": client, "names": names, "positions": dict(positions), "events": events,
+               "ctx": KibanaContext(START, START + dt.timedelta(seconds=DURATION_S))}
+    finally:
+        delete_namespace(client, names.namespace)
+        client.close()
+
+
+EVENT_TYPES = ["gap", "loitering", "encounter", "spoofing", "identity"]
+SEVERITIES = ["info", "low", "medium", "high"]
+
+
+def index_events(client, names: IndexNames) -> list[dict]:
+    """Events at ships' last positions: inside the time range, plus ones outside it or without a location."""
+    hits = client.search(index=names.ships, size=100, sort=[{"mmsi": "asc"}])["hits"]["hits"]
+    events = []
+    for i, hit in enumerate(hits[:12]):
+        src = hit["_source"]
+        when = START + dt.timedelta(minutes=i)
+        doc = {"@timestamp": when.isoformat().replace("+00:00", "Z"), "type": EVENT_TYPES[i % 5],
+               "severity": SEVERITIES[i % 4], "mmsi": src["mmsi"], "start": when.isoformat(), "summary": f"event {i}",
+               "location": src["location"], "lat": src["location"]["lat"], "lon": src["location"]["lon"]}
+        if i == 10:
+            doc["@timestamp"] = (START - dt.timedelta(days=2)).isoformat()  # outside the time range
+        if i == 11:
+            del doc["location"], doc["lat"], doc["lon"]  # an identity event has no place: not on the map
+        client.index(index=names.events, id=f"e{i}", document=doc)
+        events.append(doc)
+    client.indices.refresh(index=names.events)
+    return events
+
+
+# -- reading the SVG ------------------------------------------------------------------------------------
+
+def mark_items(svg: str, mark_name: str, tag: str = "path") -> list[ET.Element]:
+    """Every item of the named mark (all facets), in document order."""
+    root = ET.fromstring(svg)
+    items = []
+    for g in root.iter(SVG + "g"):
+        classes = g.get("class", "").split()
+        if "role-mark" in classes and mark_name in classes:
+            items += [child for child in g if child.tag == SVG + tag]
+    return items
+
+
+def transform_of(el: ET.Element) -> tuple[float, float, float]:
+    text = el.get("transform", "")
+    m = re.search(r"translate\(([-\d.e]+),([-\d.e]+)\)", text)
+    assert m, f"mark without a position: {text!r}"
+    r = re.search(r"rotate\(([-\d.e]+)\)", text)
+    return float(m.group(1)), float(m.group(2)), float(r.group(1)) if r else 0.0
+
+
+def path_points(d: str) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in re.findall(r"[ML]([-\d.e]+),([-\d.e]+)", d)]
+
+
+def extent(d: str) -> float:
+    nums = [abs(float(v)) for v in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", d)]
+    return max(nums) if nums else 0.0
+
+
+def merc_y(lat: float) -> float:
+    return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+
+def assert_mercator(pixels: list[tuple[float, float]], lonlats: list[tuple[float, float]], width: int, height: int):
+    """x is linear in longitude and y linear in Mercator latitude (one projection for all marks), all in view.
+
+    Returns the projection found, (lon, lat) -> (x, y)."""
+    assert len(pixels) == len(lonlats) >= 2
+    for (px, py) in pixels:
+        assert 0 <= px <= width and 0 <= py <= height, f"mark outside the view at {px},{py}"
+    fit = []
+    for axis, f in ((0, lambda ll: ll[0]), (1, lambda ll: merc_y(ll[1]))):
+        vals = [f(ll) for ll in lonlats]
+        pix = [p[axis] for p in pixels]
+        lo, hi = vals.index(min(vals)), vals.index(max(vals))
+        assert vals[hi] > vals[lo], "all marks on one line: positions collapsed"
+        scale = (pix[hi] - pix[lo]) / (vals[hi] - vals[lo])
+        assert abs(scale) > 1e-6
+        for v, p in zip(vals, pix):
+            assert abs(pix[lo] + (v - vals[lo]) * scale - p) < 0.5, "mark not at its projected position"
+        fit.append((f, pix[lo] - vals[lo] * scale, scale))
+    return lambda lon, lat: tuple(b + f((lon, lat)) * a for f, b, a in fit)
+
+
+def scale_map(spec: dict, name: str) -> dict:
+    scale = next(s for s in spec["scales"] if s["name"] == name)
+    return dict(zip(scale["domain"], scale["range"]))
+
+
+def render(spec: dict, world, width=960, height=640):
+    vega, counts = prepare(spec, world["client"], world["ctx"], world["names"].namespace, width, height)
+    return to_svg(vega), vega, counts
+
+
+# -- the vessel map ---------------------------------------------------------------------------------------
+
+def check_vessel_map(spec: dict, world) -> int:
+    svg, vega, counts = render(spec, world)
+    client, names, ctx = world["client"], world["names"], world["ctx"]
+    # independently: every ship seen in the range with a position, straight from the index
+    expected = client.count(index=names.ships, query={"bool": {"filter": [
+        {"range": {"@timestamp": {"gte": ctx.start.isoformat(), "lte": ctx.end.isoformat()}}},
+        {"exists": {"field": "location"}}]}})["count"]
+    assert expected == len(world["positions"]), "ships-seen disagrees with the simulator"
+    rows = next(d for d in vega["data"] if d["name"] == "ships")["values"]
+    marks = mark_items(svg, "ship")
+    assert len(rows) == expected
+    assert len(marks) == expected, f"{len(marks)} glyphs for {expected} ships"
+    colours = scale_map(load_spec("vessel_map"), "category")
+    pixels, lonlats, sized = [], [], []
+    for row, mark in zip(rows, marks):
+        src = row["_source"]
+        x, y, angle = transform_of(mark)
+        want = src.get("heading", src.get("cog"))
+        if want is None:
+            assert angle == 0 and "A" in mark.get("d", "")  # a circle for a ship with neither heading nor course
+        else:
+            assert abs(angle - want) < 0.01, f"MMSI {src['mmsi']}: rotated {angle}, heading/course {want}"
+        assert mark.get("fill") == colours[src.get("ship_category", "unknown")], f"MMSI {src['mmsi']}: wrong colour"
+        pixels.append((x, y))
+        lonlats.append((src["location"]["lon"], src["location"]["lat"]))
+        if src.get("length"):
+            sized.append((src["length"], extent(mark.get("d"))))
+    assert_mercator(pixels, lonlats, 960, 640)
+    assert len({s for s in sized}) >= 3, "too few ships with a length to check sizes"
+    for la, ea in sized:
+        for lb, eb in sized:
+            if la > lb * 1.3:
+                assert ea > eb, f"a {la} m ship drawn no bigger than a {lb} m one"
+    return expected
+
+
+def test_vessel_map_one_glyph_per_ship(world):
+    n = check_vessel_map(load_spec("vessel_map"), world)
+    assert n >= VESSELS - 4  # a few may be silent (transponder off) in the window
+
+
+@pytest.mark.parametrize("good, bad", [
+    ('"_source.location.lon"', '"_source.location.lng"'),
+    ("datum._source.heading", "datum._source.headng"),
+    ("datum._source.ship_category", "datum._source.shipcat"),
+    ('"field": "_source.length"', '"field": "_source.lenght"'),
+])
+def test_vessel_map_with_a_wrong_field_name_fails(world, good, bad):
+    text = spec_text("vessel_map")
+    assert good in text
+    broken = json.loads(text.replace(good, bad))
+    with pytest.raises((AssertionError, RenderError, ValueError)):
+        check_vessel_map(broken, world)
+
+
+# -- the tracks map ---------------------------------------------------------------------------------------
+
+def check_tracks_map(spec: dict, world) -> int:
+    svg, vega, counts = render(spec, world)
+    positions = world["positions"]
+    # independently: the simulator's own record of who sent positions in the window
+    assert counts["vessels"] == len(positions)
+    rows = next(d for d in vega["data"] if d["name"] == "vessels")["values"]
+    trails = mark_items(svg, "trail")
+    heads = mark_items(svg, "head")
+    assert len(trails) == len(positions), f"{len(trails)} trails for {len(positions)} vessels"
+    assert len(heads) == len(positions)
+    vertices = sorted(len(path_points(t.get("d"))) for t in trails)
+    assert vertices == sorted(min(100, n) for n in positions.values()), "a trail without one vertex per position"
+    head_px = [transform_of(h)[:2] for h in heads]
+    head_ll = [(r["track"]["hits"]["hits"][0]["_source"]["location"]["lon"],
+                r["track"]["hits"]["hits"][0]["_source"]["location"]["lat"]) for r in rows]
+    project = assert_mercator(head_px, head_ll, 960, 640)
+    # every vertex is one returned position, put where the same projection puts it
+    drawn = sorted((round(x), round(y)) for t in trails for x, y in path_points(t.get("d")))
+    wanted = sorted((round(x), round(y)) for x, y in (
+        project(h["_source"]["location"]["lon"], h["_source"]["location"]["lat"])
+        for r in rows for h in r["track"]["hits"]["hits"]))
+    off = sum(abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in zip(drawn, wanted))
+    assert len(drawn) == len(wanted) and off <= len(drawn), "trail vertices are not the vessels' positions"
+    return len(trails)
+
+
+def test_tracks_map_one_trail_per_vessel(world):
+    assert check_tracks_map(load_spec("tracks_map"), world) >= VESSELS - 4
+
+
+@pytest.mark.parametrize("good, bad", [
+    ('"hit._source.location.lat"', '"hit._source.location.latitude"'),
+    ('"field": "mmsi"', '"field": "mmsi_id"'),
+])
+def test_tracks_map_with_a_wrong_field_name_fails(world, good, bad):
+    text = spec_text("tracks_map")
+    assert good in text
+    with pytest.raises((AssertionError, RenderError, ValueError, KeyError)):
+        check_tracks_map(json.loads(text.replace(good, bad)), world)
+
+
+def test_tracks_map_query_is_bounded():
+    body = load_spec("tracks_map")["data"][0]["url"]["body"]
+    vessels = body["aggs"]["vessels"]
+    assert body["size"] == 0
+    assert vessels["terms"]["size"] * vessels["aggs"]["track"]["top_hits"]["size"] <= 20_000
+
+
+# -- the events map ---------------------------------------------------------------------------------------
+
+def check_events_map(spec: dict, world) -> int:
+    svg, vega, counts = render(spec, world)
+    client, names, ctx = world["client"], world["names"], world["ctx"]
+    expected = client.count(index=names.events, query={"bool": {"filter": [
+        {"range": {"@timestamp": {"gte": ctx.start.isoformat(), "lte": ctx.end.isoformat()}}},
+        {"exists": {"field": "location"}}]}})["count"]
+    assert expected == len(world["events"]) - 2
+    rows = next(d for d in vega["data"] if d["name"] == "events")["values"]
+    marks = mark_items(svg, "event")
+    assert len(rows) == len(marks) == expected, f"{len(marks)} symbols for {expected} events"
+    shapes: dict[str, set] = defaultdict(set)
+    colours = scale_map(load_spec("events_map"), "severity")
+    for row, mark in zip(rows, marks):
+        shapes[row["_source"]["type"]].add(mark.get("d"))
+        assert mark.get("fill") == colours[row["_source"]["severity"]]
+    assert all(len(ds) == 1 for ds in shapes.values()), "one event type drawn with different symbols"
+    assert len({next(iter(ds)) for ds in shapes.values()}) == len(shapes), "two event types share a symbol"
+    assert_mercator([transform_of(m)[:2] for m in marks],
+                    [(r["_source"]["location"]["lon"], r["_source"]["location"]["lat"]) for r in rows], 960, 640)
+    return expected
+
+
+def test_events_map_one_symbol_per_event(world):
+    assert check_events_map(load_spec("events_map"), world) == 10
+
+
+@pytest.mark.parametrize("good, bad", [
+    ('"field": "_source.type"', '"field": "_source.event_type"'),
+    ('"field": "_source.severity"', '"field": "_source.level"'),
+])
+def test_events_map_with_a_wrong_field_name_fails(world, good, bad):
+    text = spec_text("events_map")
+    assert good in text
+    with pytest.raises((AssertionError, RenderError, ValueError)):
+        check_events_map(json.loads(text.replace(good, bad)), world)
+
+
+# -- static checks of the specs ------------------------------------------------------------------------------
+
+def mapped_fields(template_key: str) -> set[str]:
+    out = set()
+
+    def walk(props, prefix=""):
+        for name, body in props.items():
+            out.add(prefix + name)
+            if "properties" in body:
+                walk(body["properties"], prefix + name + ".")
+            for sub in body.get("fields", {}):
+                out.add(prefix + name + "." + sub)
+    walk(es_templates.load(template_key)["template"]["mappings"]["properties"])
+    return out
+
+
+@pytest.mark.parametrize("name", SPEC_NAMES)
+def test_spec_fields_exist_in_the_index_template(name):
+    """Every document field a spec reads (``_source.x``, query/agg fields) is mapped in its index's template."""
+    text = spec_text(name)
+    spec = json.loads(text)
+    fields = mapped_fields(SPEC_INDEX[name])
+    used = set(re.findall(r"_source(?:\.|\[')([A-Za-z@_][\w@]*(?:\.[A-Za-z_]\w*)*)", text))
+    url = spec["data"][0]["url"]
+    used |= set(url["body"].get("_source", []))
+    used |= set(re.findall(r'"field": "([^"]+)"', json.dumps(url["body"])))
+    for hits in re.findall(r'"_source": \[([^\]]*)\]', json.dumps(url["body"])):
+        used |= set(json.loads(f"[{hits}]"))
+    used = {u for u in used if u}
+    assert used, "no fields found: the check is not looking"
+    missing = {u for u in used if u not in fields and not any(f.startswith(u + ".") for f in fields)}
+    # location.lat / location.lon are the geo_point's parts
+    missing = {m for m in missing if m.rsplit(".", 1)[0] != "location"}
+    assert not missing, f"{name} reads fields its index does not map: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", SPEC_NAMES)
+def test_spec_is_kibana_map_mode_with_context_placeholders(name):
+    spec = load_spec(name)
+    assert spec["config"]["kibana"]["type"] == "map"
+    assert "projections" not in spec, "map mode: Kibana supplies the projection"
+    url = spec["data"][0]["url"]
+    assert "%context%" not in url, "%context% cannot be combined with a custom query"
+    body = json.dumps(url["body"])
+    for placeholder in ('"%dashboard_context-must_clause%"', '"%dashboard_context-filter_clause%"',
+                        '"%dashboard_context-must_not_clause%"', '{"%timefilter%": true}'):
+        assert placeholder in body
+    assert all(t.get("projection") == "projection" for d in spec["data"] for t in d.get("transform", [])
+               if t["type"] == "geopoint")
+
+
+# -- Kibana's placeholders ------------------------------------------------------------------------------------
+
+def test_placeholders_are_replaced_as_kibana_does():
+    ctx = KibanaContext(START, START + dt.timedelta(hours=1), filters={"filter": [{"term": {"ship_category": "tanker"}}]})
+    body = ctx.apply({"query": {"bool": {
+        "must": ["%dashboard_context-must_clause%", {"range": {"@timestamp": {"%timefilter%": True}}}],
+        "filter": ["%dashboard_context-filter_clause%", {"exists": {"field": "location"}}],
+        "must_not": ["%dashboard_context-must_not_clause%"]}},
+        "aggs": {"t": {"date_histogram": {"field": "@timestamp", "interval": {"%autointerval%": True},
+                                          "extended_bounds": {"min": {"%timefilter%": "min"},
+                                                              "max": {"%timefilter%": "max", "shift": -10, "unit": "m"}}}}}})
+    b = body["query"]["bool"]
+    assert b["must"][0] == {"match_all": {}}
+    assert b["must"][1]["range"]["@timestamp"]["gte"] == "2026-03-14T10:00:00.000Z"
+    assert b["must"][1]["range"]["@timestamp"]["lte"] == "2026-03-14T11:00:00.000Z"
+    assert b["filter"] == [{"term": {"ship_category": "tanker"}}, {"exists": {"field": "location"}}]
+    assert b["must_not"] == []
+    hist = body["aggs"]["t"]["date_histogram"]
+    assert hist["fixed_interval"] == "5m" and "interval" not in hist  # 60 min / 50 buckets -> 5m
+    assert hist["extended_bounds"]["min"] == int(START.timestamp() * 1000)
+    assert hist["extended_bounds"]["max"] == int(START.timestamp() * 1000) + 3_600_000 - 600_000
+
+
+def test_bad_placeholders_are_errors_not_blank_maps():
+    ctx = KibanaContext(START, START + dt.timedelta(hours=1))
+    with pytest.raises(RenderError, match="unknown Kibana placeholder"):
+        ctx.apply({"query": {"bool": {"must": ["%dashboard_context-must%"]}}})
+    with pytest.raises(RenderError, match="cannot be combined"):
+        ctx.query_url({"index": "x", "%context%": True, "body": {"query": {"match_all": {}}}})
+    url = ctx.query_url({"index": "x", "%context%": True, "%timefield%": "@timestamp", "body": {"size": 0}})
+    assert url["query"]["bool"]["must"][1]["range"]["@timestamp"]["gte"] == "2026-03-14T10:00:00.000Z"
+
+
+# -- aiswatch map -------------------------------------------------------------------------------------------
+
+def test_map_command_writes_png_and_html(world, es_url, tmp_path):
+    from ingest.cli import main
+
+    start = world["ctx"].start.isoformat()
+    end = world["ctx"].end.isoformat()
+    png, page = tmp_path / "ships.png", tmp_path / "ships.html"
+    runner = CliRunner()
+    for out in (png, page):
+        result = runner.invoke(main, ["map", "--es", es_url, "--namespace", world["names"].namespace,
+                                      "--out", str(out), "--start", start, "--end", end], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert f"ships: {len(world['positions'])}" in result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = page.read_text()
+    assert text.count('class="mark-symbol role-mark ship"') == 1
+    assert len(mark_items(text[text.index("<svg"):text.index("</svg>") + 6], "ship")) == len(world["positions"])
+    bad = runner.invoke(main, ["map", "--es", es_url, "--out", str(tmp_path / "x.gif")])
+    assert bad.exit_code != 0 and ".png, .svg or .html" in bad.output
