@@ -1,0 +1,283 @@
+"""aisstream.io websocket source: subscribe, keep the connection healthy, turn JSON into NMEA lines.
+
+What the service needs and what goes wrong with it (see NOTES.md):
+
+* the subscription ``{"APIKey", "BoundingBoxes": [[[lat, lon], [lat, lon]], ...],
+  "FiltersShipMMSI": ["9 digits", ...], "FilterMessageTypes": [...]}`` must arrive within 3 s of
+  connecting, and again on every reconnect; empty filters are left out;
+* connections drop (close code 1006 every few minutes) or stay open and carry nothing for hours:
+  we ping every ``ping_interval`` s (websockets' keepalive) and reconnect after
+  ``silence_timeout`` s without a message;
+* reconnect storms earn HTTP 429: reconnects back off exponentially with jitter
+  (``backoff_initial`` .. ``backoff_max``), and a 429 waits at least 10x the initial delay;
+* errors come inline as ``{"error": "..."}``: logged and counted (``source.aisstream.errors``).
+
+Each message becomes AIVDM lines via ``ingest.aisstream_map`` (tag block ``s:aisstream,c:<time>``),
+so it is parsed, assembled, decoded and indexed exactly like a radio feed. Unmapped message types
+are counted (``source.aisstream.unmapped.<type>``) and logged once per type.
+
+The API key is a secret: it is only ever sent in the subscription. It is kept out of repr, log
+lines (ours and the websockets library's frame logs at DEBUG), exception messages and counters;
+server text is scrubbed of it before logging in case the server echoes it back.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from typing import Any, Iterable, Iterator
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.sync.client import connect
+
+from ingest.aisstream_map import AisstreamEncoder, BadMessage, UnmappedMessage
+from ingest.counters import Counters
+from ingest.lines import Line
+from ingest.sources.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "wss://stream.aisstream.io/v0/stream"
+POLL_SECONDS = 0.2          # how soon lines() notices close() between messages
+OPEN_TIMEOUT = 10.0
+
+# aisstream's message type names (AisMessageTypes in its published schema).
+MESSAGE_TYPES = frozenset("""
+    PositionReport UnknownMessage AddressedSafetyMessage AddressedBinaryMessage AidsToNavigationReport
+    AssignedModeCommand BaseStationReport BinaryAcknowledge BinaryBroadcastMessage ChannelManagement
+    CoordinatedUTCInquiry DataLinkManagementMessage DataLinkManagementMessageData
+    ExtendedClassBPositionReport GroupAssignmentCommand GnssBroadcastBinaryMessage Interrogation
+    LongRangeAisBroadcastMessage MultiSlotBinaryMessage SafetyBroadcastMessage ShipStaticData
+    SingleSlotBinaryMessage StandardClassBPositionReport StandardSearchAndRescueAircraftReport
+    StaticDataReport""".split())
+
+
+class SecretScrubber:
+    """Removes a secret (and long fragments of it, as a truncated log line would show) from text."""
+
+    MIN_FRAGMENT = 8
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def __call__(self, text: Any) -> str:
+        text = str(text)
+        secret = self._secret
+        if not secret:
+            return text
+        text = text.replace(secret, "***")
+        if len(secret) >= 2 * self.MIN_FRAGMENT:
+            # a prefix or suffix of the key, as shown by a log line cut in the middle
+            for size in range(len(secret) - 1, self.MIN_FRAGMENT - 1, -1):
+                head, tail = secret[:size], secret[-size:]
+                if head in text:
+                    text = text.replace(head, "***")
+                if tail in text:
+                    text = text.replace(tail, "***")
+        return text
+
+
+class _ScrubbingLogger(logging.LoggerAdapter):
+    """Given to websockets as its logger: formats each record, scrubs the key, and never shows
+    the payload of frames we send (the subscription is the only thing we send)."""
+
+    def __init__(self, logger: logging.Logger, scrub: SecretScrubber) -> None:
+        super().__init__(logger, {})
+        self._scrub = scrub
+
+    def log(self, level, msg, *args, **kwargs):
+        if not self.isEnabledFor(level):
+            return
+        text = str(msg) % args if args else str(msg)
+        if text.startswith(("> TEXT", "> BINARY")):
+            direction, kind = text.split(" ", 2)[:2]
+            text = f"{direction} {kind} [payload not logged]"
+        exc_info = kwargs.pop("exc_info", None)
+        if exc_info:
+            # a traceback is text we do not control either: format it here and scrub it
+            if exc_info is True:
+                exc_info = sys.exc_info()
+            elif isinstance(exc_info, BaseException):
+                exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+            text += "\n" + logging.Formatter().formatException(exc_info)
+        kwargs.pop("extra", None)
+        self.logger.log(level, "%s", self._scrub(text), **kwargs)
+
+
+def _check_bboxes(bboxes: Iterable) -> list[list[list[float]]]:
+    boxes = []
+    for box in bboxes or []:
+        try:
+            (lat1, lon1), (lat2, lon2) = box
+            corners = [[float(lat1), float(lon1)], [float(lat2), float(lon2)]]
+        except (TypeError, ValueError):
+            raise ValueError(f"bounding box {box!r}: expected [[lat, lon], [lat, lon]]") from None
+        for lat, lon in corners:
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise ValueError(f"bounding box {box!r}: latitude first, within ±90; longitude within ±180")
+        boxes.append(corners)
+    if not boxes:
+        raise ValueError("aisstream needs at least one bounding box [[lat, lon], [lat, lon]]")
+    return boxes
+
+
+def _check_mmsis(mmsis: Iterable | None) -> list[str]:
+    out = []
+    for mmsi in mmsis or []:
+        text = str(mmsi).strip()
+        if not text.isdigit() or len(text) > 9:
+            raise ValueError(f"MMSI {mmsi!r}: expected up to 9 digits")
+        out.append(text.zfill(9))     # aisstream wants 9-character strings
+    return out
+
+
+def _check_types(types: Iterable | None) -> list[str]:
+    out = list(types or [])
+    unknown = [t for t in out if t not in MESSAGE_TYPES]
+    if unknown:
+        raise ValueError(f"unknown aisstream message types {unknown}; known: {', '.join(sorted(MESSAGE_TYPES))}")
+    return out
+
+
+class AisstreamSource:
+    """Yields NMEA lines re-encoded from the aisstream.io websocket, reconnecting until closed."""
+
+    def __init__(self, api_key: str, bboxes: Iterable, message_types: Iterable[str] | None = None,
+                 mmsis: Iterable[int | str] | None = None, url: str = DEFAULT_URL, counters: Counters | None = None,
+                 ping_interval: float = 20, silence_timeout: float = 60, backoff_initial: float = 1,
+                 backoff_max: float = 60) -> None:
+        if not api_key or not str(api_key).strip():
+            raise ValueError("aisstream needs an API key")
+        self._api_key = str(api_key).strip()
+        self._scrub = SecretScrubber(self._api_key)
+        self.bboxes = _check_bboxes(bboxes)
+        self.message_types = _check_types(message_types)
+        self.mmsis = _check_mmsis(mmsis)
+        self.url = url
+        self.counters = counters if counters is not None else Counters()
+        self.ping_interval = ping_interval
+        self.silence_timeout = silence_timeout
+        self.id = "aisstream"
+        self._backoff = Backoff(backoff_initial, backoff_max)
+        self._rate_limit_wait = min(backoff_max, 10 * backoff_initial)
+        self._encoder = AisstreamEncoder()
+        self._closed = threading.Event()
+        self._unmapped_seen: set[str] = set()
+        self._ws_logger = _ScrubbingLogger(logging.getLogger(__name__ + ".websocket"), self._scrub)
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self.counters.incr(f"source.{self.id}.{name}", n)
+
+    def _subscription(self) -> dict:
+        message: dict[str, Any] = {"APIKey": self._api_key, "BoundingBoxes": self.bboxes}
+        if self.mmsis:
+            message["FiltersShipMMSI"] = self.mmsis
+        if self.message_types:
+            message["FilterMessageTypes"] = self.message_types
+        return message
+
+    def lines(self) -> Iterator[Line]:
+        while not self._closed.is_set():
+            delay_floor = 0.0
+            try:
+                with connect(self.url, open_timeout=OPEN_TIMEOUT, ping_interval=self.ping_interval,
+                             ping_timeout=self.ping_interval, close_timeout=2, logger=self._ws_logger,
+                             max_size=2 ** 22) as ws:
+                    self._count("connects")
+                    ws.send(json.dumps(self._subscription()))
+                    log.info("aisstream: connected to %s, subscribed to %d box(es)%s%s", self.url, len(self.bboxes),
+                             f", {len(self.mmsis)} MMSI(s)" if self.mmsis else "",
+                             f", types {','.join(self.message_types)}" if self.message_types else "")
+                    try:
+                        yield from self._receive(ws)
+                    except GeneratorExit:
+                        # the consumer stopped iterating: a normal close (1000), not the 1011
+                        # "internal error" the context manager sends when an exception passes
+                        ws.close()
+                        raise
+            except InvalidStatus as exc:
+                status = exc.response.status_code
+                if status == 429:
+                    self._count("rate_limited")
+                    delay_floor = self._rate_limit_wait
+                    log.warning("aisstream: HTTP 429 (too many connections): backing off")
+                else:
+                    self._count("connect_failures")
+                    log.warning("aisstream: server refused the connection: HTTP %d", status)
+            except ConnectionClosed as exc:
+                self._count("disconnects")
+                log.warning("aisstream: connection closed (code %s%s)", exc.rcvd.code if exc.rcvd else 1006,
+                            f", {self._scrub(exc.rcvd.reason)}" if exc.rcvd and exc.rcvd.reason else "")
+            except InvalidURI as exc:
+                raise ValueError(f"aisstream url is not a websocket URL: {self._scrub(exc)}") from None
+            except (OSError, InvalidHandshake, TimeoutError) as exc:
+                self._count("connect_failures")
+                log.warning("aisstream: cannot connect to %s: %s", self.url, self._scrub(exc) or type(exc).__name__)
+            if self._closed.is_set():
+                break
+            delay = max(delay_floor, self._backoff.next_delay())
+            self._count("reconnects")
+            log.info("aisstream: reconnecting in %.1f s", delay)
+            self._closed.wait(delay)
+
+    def _receive(self, ws) -> Iterator[Line]:
+        """Lines from one connection until it closes, goes silent, or close() is called."""
+        last_message = time.monotonic()
+        while not self._closed.is_set():
+            try:
+                raw = ws.recv(timeout=POLL_SECONDS)
+            except TimeoutError:
+                silent = time.monotonic() - last_message
+                if silent > self.silence_timeout:
+                    self._count("silences")
+                    log.warning("aisstream: no message for %.0f s, reconnecting", silent)
+                    return
+                continue
+            received_at = time.time()
+            last_message = time.monotonic()
+            self._count("bytes", len(raw))
+            self._count("messages")
+            for text in self._to_lines(raw):
+                self._count("lines")
+                yield Line(text, received_at, self.id)
+
+    def _to_lines(self, raw: str | bytes) -> list[str]:
+        try:
+            message = json.loads(raw)
+        except (UnicodeDecodeError, ValueError):
+            self.counters.reject("aisstream_bad_json")
+            log.warning("aisstream: message is not JSON: %s", self._scrub(repr(raw[:200])))
+            return []
+        if not isinstance(message, dict):
+            self.counters.reject("aisstream_bad_message")
+            log.warning("aisstream: message is not a JSON object: %s", self._scrub(repr(raw[:200])))
+            return []
+        if "error" in message:
+            self._count("errors")
+            log.error("aisstream: server error: %s", self._scrub(message["error"]))
+            return []
+        try:
+            lines = self._encoder.lines(message)
+        except UnmappedMessage as exc:
+            self._count("unmapped")
+            self._count(f"unmapped.{exc.message_type}")
+            if exc.message_type not in self._unmapped_seen:
+                self._unmapped_seen.add(exc.message_type)
+                log.info("aisstream: %s messages are not mapped to AIVDM; counting, not indexing them "
+                         "(logged once)", exc.message_type)
+            return []
+        except BadMessage as exc:
+            self.counters.reject("aisstream_bad_message")
+            log.warning("aisstream: %s", self._scrub(exc))
+            return []
+        self._backoff.reset()      # a message made it through: this connection is good
+        return lines
+
+    def close(self) -> None:
+        """Stop; ``lines()`` ends within about POLL_SECONDS (or at once if it is backing off)."""
+        self._closed.set()
+
+    def __repr__(self) -> str:
+        return f"AisstreamSource(url={self.url!r}, bboxes={self.bboxes!r}, api_key=***)"
