@@ -109,6 +109,7 @@ class ElasticsearchSink:
         self._es_up = True
         self._next_probe = 0.0
         self._probe_wait = 0.5
+        self._failures = 0  # failed deliveries and probes, so drain() can tell "still down" from "was down"
         self._stop = threading.Event()
         self._closed = False
         self.counters.gauge("es_up", 1)
@@ -166,7 +167,11 @@ class ElasticsearchSink:
         delivery attempt finds Elasticsearch down. True if nothing is left in the spool."""
         deadline = time.monotonic() + timeout
         self.flush(timeout)
-        while self.spool.depth and self._es_up and time.monotonic() < deadline and self._thread.is_alive():
+        failures = self._failures
+        self._next_probe = 0.0  # if ES looked down, ask again now rather than after the backoff
+        while self.spool.depth and time.monotonic() < deadline and self._thread.is_alive():
+            if not self._es_up and self._failures > failures:
+                break  # found down again since we started waiting: leave the rest for the next start
             time.sleep(0.05)
         return self.spool.depth == 0
 
@@ -286,6 +291,7 @@ class ElasticsearchSink:
         try:
             self.client.options(request_timeout=5).info()
         except Exception as exc:  # any failure means: not yet
+            self._failures += 1
             self._probe_wait = min(self._probe_wait * 2, self.probe_max_seconds)
             self._next_probe = time.monotonic() + self._probe_wait
             log.debug("Elasticsearch still unreachable (%s); next probe in %.1f s", type(exc).__name__,
@@ -298,6 +304,7 @@ class ElasticsearchSink:
         return True
 
     def _mark_down(self, exc: _EsFailure) -> None:
+        self._failures += 1
         if self._es_up:
             log.error("Elasticsearch unavailable (%s); spooling documents to %s", exc.args[0], self.spool.dir)
         self._es_up = False

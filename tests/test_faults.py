@@ -1,0 +1,153 @@
+"""Fault tests: Elasticsearch stopped mid-replay, the daemon SIGKILLed with a non-empty spool.
+
+(a) noida-db (data on disk) is stopped while the sink is sending and restarted a moment later:
+    every message ends up indexed exactly once, ships-seen holds each vessel's newest position.
+(b) ``aiswatch ingest file`` runs as a subprocess against an unreachable Elasticsearch, so its
+    spool fills; it is SIGKILLed; a restart with Elasticsearch up delivers exactly what the spool
+    held, and replaying the whole log afterwards still leaves one document per message.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from es_templates import IndexNames
+from ingest.counters import Counters
+from ingest.embedded import free_port
+from ingest.esclient import make_client
+from ingest.lines import Line
+from ingest.pipeline import Pipeline
+from ingest.sink import ElasticsearchSink
+from ingest.spool import DiskSpool
+from test_sink_pipeline import MIDNIGHT, assert_ships, nmea_traffic, tag
+
+pytestmark = pytest.mark.skipif(bool(os.environ.get("ES_URL")),
+                                reason="stops and restarts its own Elasticsearch-compatible server")
+
+
+def message_counts(es, names):
+    es.indices.refresh(index=names.messages_pattern + "," + names.ships, ignore_unavailable=True)
+    rows = es.cat.indices(index=names.namespace + "*", format="json")
+    msgs = sum(int(r["docs.count"]) for r in rows if r["index"] != names.ships)
+    ships = sum(int(r["docs.count"]) for r in rows if r["index"] == names.ships)
+    return msgs, ships
+
+
+def test_es_stopped_mid_replay_and_restarted_loses_and_duplicates_nothing(noida, tmp_path):
+    server = noida("es")
+    es = make_client(server.url, request_timeout=5)
+    names = IndexNames("fault-")
+    lines, expected, per_day = nmea_traffic(n_ships=30, positions=80)
+    n_messages = sum(per_day.values())
+    counters = Counters()
+    sink = ElasticsearchSink(es, names, counters, spool_dir=tmp_path / "spool",
+                             dead_letter_path=tmp_path / "dead.ndjson", batch_size=300, flush_seconds=0.1,
+                             probe_max_seconds=0.5)
+    pipeline = Pipeline(sink, counters)
+    third = len(lines) // 3
+    fed_first, es_stopped, fed_second, es_restarted = (threading.Event() for _ in range(4))
+
+    def feed():
+        chunks = [(0, third, fed_first, es_stopped), (third, 2 * third, fed_second, es_restarted),
+                  (2 * third, len(lines), None, None)]
+        for start, end, done, wait_for in chunks:
+            for i in range(start, end):
+                pipeline.feed(Line(lines[i], 1_800_000_000.0, "file:fault.nmea", offset=i))
+                if i % 100 == 0:
+                    time.sleep(0.005)  # keep the writer busy sending while the server goes away
+            if done is not None:
+                done.set()
+                assert wait_for.wait(60)
+        pipeline.finish()
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    assert fed_first.wait(60)
+    server.stop()  # graceful: noida-db keeps what it acknowledged
+    es_stopped.set()
+    assert fed_second.wait(60)
+    time.sleep(0.5)
+    server.start()
+    es_restarted.set()
+    feeder.join(60)
+    sink.close(drain_seconds=60)
+
+    assert counters.get("spooled_total") > 0 and counters.get("replayed_total") > 0  # the outage really hit
+    assert counters.get("spool_depth") == 0 and counters.get("dead_letters") == 0
+    assert message_counts(es, names) == (n_messages, len(expected))
+    ids = set()
+    for hit in es.search(index=names.messages_pattern, size=10000, _source=False)["hits"]["hits"]:
+        ids.add(hit["_id"])
+    assert len(ids) == n_messages
+    assert_ships(es, names, expected)
+    es.close()
+
+
+def spooled_records(spool_dir: Path) -> int:
+    return sum(p.read_bytes().count(b"\n") for p in spool_dir.glob("seg-*.ndjson"))
+
+
+def run_daemon(args, tmp_path, **popen):
+    env = dict(os.environ, AISWATCH_HOME=str(tmp_path / "home"), AISWATCH_LOG_LEVEL="INFO",
+               AISWATCH_METRICS__STATUS_FILE=str(tmp_path / "status.json"))
+    env.pop("ES_URL", None)
+    cmd = [sys.executable, "-c", "from ingest.cli import main; main()", "ingest", "file", *args]
+    return subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
+
+
+def test_daemon_sigkilled_with_spool_then_restart_delivers_it(noida, tmp_path):
+    burst = 400  # lines stamped with the same second: replayed at once, then real-time pacing
+    lines, expected, per_day = nmea_traffic(n_ships=20, positions=40, start=MIDNIGHT - 3600)
+    t0 = MIDNIGHT - 3600
+    while lines[burst].split("!AIVDM,")[1].startswith("2,2"):
+        burst += 1  # never separate a type 5's two fragments
+    burst_lines = [tag(line.split("\\")[-1], t0) for line in lines[:burst]]
+    burst_messages = sum(1 for line in burst_lines if ",2,2," not in line)
+    slow_lines = lines[burst:]
+    log_path = tmp_path / "feed.nmea"
+    log_path.write_text("\n".join(burst_lines + slow_lines) + "\n")
+    spool = tmp_path / "spool"
+    common = ["--namespace", "kill-", "--spool-dir", str(spool), "--dead-letter", str(tmp_path / "dead.ndjson")]
+
+    dead_url = f"http://127.0.0.1:{free_port()}"
+    proc = run_daemon([str(log_path), "--rate", "realtime", "--es", dead_url, *common], tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while spooled_records(spool) < burst_messages and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail("daemon exited early:\n" + proc.stdout.read().decode(errors="replace"))
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    in_spool = spooled_records(spool)
+    assert in_spool >= burst_messages
+    assert not (spool / "ack.json").exists()  # nothing was delivered: ES was never reachable
+
+    server = noida("es")
+    es = make_client(server.url)
+    names = IndexNames("kill-")
+    empty = tmp_path / "empty.nmea"
+    empty.write_text("")
+    restart = run_daemon([str(empty), "--es", server.url, *common], tmp_path)
+    out, _ = restart.communicate(timeout=120)
+    assert restart.returncode == 0, out.decode(errors="replace")
+    assert message_counts(es, names)[0] == in_spool
+    assert DiskSpool(spool).depth == 0
+
+    # the whole log again: the spooled messages are among them, and nothing is counted twice
+    again = run_daemon([str(log_path), "--es", server.url, *common], tmp_path)
+    out, _ = again.communicate(timeout=120)
+    assert again.returncode == 0, out.decode(errors="replace")
+    assert message_counts(es, names) == (sum(per_day.values()), len(expected))
+    es.close()
