@@ -1,8 +1,9 @@
 """Random but realistic fleets: ``random_fleet(n, bbox, seed, start)``.
 
 Vessels sail shuttle routes along a small graph of North Sea / English Channel sea lanes whose
-nodes and edges were chosen to stay over water (checked by hand against the chart: each edge
-keeps several km off the coast), so simulated tracks do not cross land. Some ships lie at anchor
+nodes and edges were chosen to stay over water, so simulated tracks do not cross land (checked
+with global_land_mask's 1 km mask: every point within 3 km either side of every lane is sea, and
+every node is >= 10 km from land, which bounds the class B craft's local hops below). Some ships lie at anchor
 in the anchorages off the big ports. With a ``bbox`` that contains too few lane nodes the routes
 fall back to random points inside the bbox, which is then assumed to be open sea.
 """
@@ -115,7 +116,7 @@ def random_fleet(n: int, bbox: Sequence[float] = DEFAULT_BBOX, seed: int = 0, st
         route = _lane_route(vrng, bbox, legs) or _box_route(vrng, bbox, legs)
         if cls == "B":
             # small craft stay local: short hops around a lane node (nodes are >= 10 km offshore)
-            route = [route[0]] + [offset(*route[0], vrng.uniform(-8000, 8000), vrng.uniform(-8000, 8000))
+            route = [route[0]] + [offset(*route[0], vrng.uniform(-6000, 6000), vrng.uniform(-6000, 6000))
                                   for _ in range(legs)]
         if len(route) > 2 or route[0] != route[-1]:
             shuttle = route + route[-2::-1]

@@ -65,29 +65,30 @@ class Track(Protocol):
 
 
 class _Wobble:
-    """A smooth, deterministic, zero-mean signal: a sum of a few sines with seeded periods and phases.
+    """A smooth, deterministic, zero-mean signal: the sum of two sines with seeded periods and phases.
 
     Used as a position offset (metres) whose derivative is the matching speed change, so the
     reported speed/course noise and the positions stay consistent with each other.
+    (Two terms, unrolled: this is the simulator's innermost loop.)
     """
 
-    __slots__ = ("terms",)
+    __slots__ = ("a1", "w1", "p1", "a2", "w2", "p2")
 
     def __init__(self, rng: random.Random, amplitude: float, periods: tuple[float, float]):
         lo, hi = periods
-        self.terms = []
-        for share in (0.6, 0.4):
-            period = rng.uniform(lo, hi)
-            self.terms.append((amplitude * share, 2 * math.pi / period, rng.uniform(0, 2 * math.pi)))
+        self.a1, self.w1, self.p1 = amplitude * 0.6, 2 * math.pi / rng.uniform(lo, hi), rng.uniform(0, 2 * math.pi)
+        self.a2, self.w2, self.p2 = amplitude * 0.4, 2 * math.pi / rng.uniform(lo, hi), rng.uniform(0, 2 * math.pi)
 
     def value(self, t: float) -> float:
-        return sum(a * math.sin(w * t + p) for a, w, p in self.terms)
+        return self.a1 * math.sin(self.w1 * t + self.p1) + self.a2 * math.sin(self.w2 * t + self.p2)
 
     def rate(self, t: float) -> float:
-        return sum(a * w * math.cos(w * t + p) for a, w, p in self.terms)
+        return (self.a1 * self.w1 * math.cos(self.w1 * t + self.p1)
+                + self.a2 * self.w2 * math.cos(self.w2 * t + self.p2))
 
     def accel(self, t: float) -> float:
-        return -sum(a * w * w * math.sin(w * t + p) for a, w, p in self.terms)
+        return -(self.a1 * self.w1 * self.w1 * math.sin(self.w1 * t + self.p1)
+                 + self.a2 * self.w2 * self.w2 * math.sin(self.w2 * t + self.p2))
 
 
 def _heading(deg: float) -> int:
@@ -186,9 +187,9 @@ class RouteTrack:
         c = self._cross.value(t)
         lat_d, lon_d = offset(lat_d, lon_d, c * math.cos(brg), -c * math.sin(brg))
         along_v = self._v + self._along.rate(t)
-        drift = math.atan2(self._cross.rate(t), along_v)
-        cog = (math.degrees(brg + drift)) % 360.0
-        sog = math.hypot(along_v, self._cross.rate(t)) / MS_PER_KNOT
+        cross_v = self._cross.rate(t)
+        cog = math.degrees(brg + math.atan2(cross_v, along_v)) % 360.0
+        sog = math.hypot(along_v, cross_v) / MS_PER_KNOT
         rot = math.degrees(self._cross.accel(t) / along_v) * 60.0
         heading = _heading(cog + self._leeway + self._yaw.value(t))
         return TrackState(lat_d, lon_d, sog, cog, heading, self.nav_status, rot)
