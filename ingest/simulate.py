@@ -15,6 +15,7 @@ Every line is ``\\s:<station>,c:<unix seconds>*hh\\!AIVDM,...``, so the message 
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import sys
 import time
@@ -154,7 +155,13 @@ def simulate_command(n_vessels, duration, start_text, seed, bbox_text, out, udp,
         stats = write_file(out, messages)
         where = out
     else:
-        stats = write_stream(sys.stdout, messages)
+        try:
+            stats = write_stream(sys.stdout, messages)
+        except BrokenPipeError:
+            # the reader went away (e.g. `| head`): that ends the run, it is not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            click.echo("simulate: stdout closed by the reader, stopped", err=True)
+            return
         where = "stdout"
     wall = time.perf_counter() - wall
     click.echo(f"simulated {len(vessels)} vessels: {stats.messages} messages, {stats.lines} lines, "
