@@ -2,7 +2,8 @@
 
 Two stages, both streaming (state carried across blocks so a burst across a block edge is intact):
 1. one shared low-pass + integer decimation of the whole capture to a mid rate of >= 96 kS/s, which
-   still holds both channels (+-12.5 kHz) with room for frequency error;
+   still holds both channels (161.975 and 162.025 MHz are +-25 kHz from a 162.000 MHz centre)
+   with room for frequency error;
 2. per channel: mix the channel to 0 Hz (including the current frequency correction), a channel
    low-pass (+-7 kHz: the GMSK main lobe and 2 kHz of offset; a narrower filter keeps the discriminator above its
    noise threshold, so larger offsets are removed by the AFC before this filter) and a second
@@ -60,8 +61,8 @@ class StreamingDecimator:
 
 def plan_rates(rate: float) -> tuple[int, int, float]:
     """(first decimation, second decimation, per-channel output rate) for an input ``rate``."""
-    if rate < 2 * (12_500 + CHANNEL_CUTOFF_HZ):
-        raise ValueError(f"sample rate {rate:g} S/s is too low to hold both AIS channels (need >= 48000)")
+    if rate < 2 * (25_000 + CHANNEL_CUTOFF_HZ):
+        raise ValueError(f"sample rate {rate:g} S/s is too low to hold both AIS channels (need >= 68000)")
     d1 = max(1, int(rate // MID_RATE_MIN))
     mid = rate / d1
     d2 = max(1, int(mid // OUT_RATE_MIN))
@@ -88,7 +89,7 @@ class Channelizer:
                 raise ValueError(f"channel {name} ({freq / 1e6:.3f} MHz) is outside the capture "
                                  f"centred on {self.center_hz / 1e6:.3f} MHz at {self.rate:g} S/s")
         if self.d1 > 1:
-            # pass +-(12.5 kHz + cutoff + margin), stop before the first alias folds onto a channel
+            # pass +-(25 kHz + cutoff + margin), stop before the first alias folds onto a channel
             pass_edge = max(abs(f - self.center_hz) for f in self.channels.values()) + CHANNEL_CUTOFF_HZ + 3_000
             stop_edge = self.mid_rate - pass_edge
             width = stop_edge - pass_edge

@@ -54,11 +54,23 @@ def power(x: np.ndarray) -> np.ndarray:
     return (x.real.astype(np.float32) ** 2 + x.imag.astype(np.float32) ** 2)
 
 
+def _weighted_mean(freq, weight, width):
+    return _moving_sum(freq * weight, width) / np.maximum(_moving_sum(weight, width), 1e-30)
+
+
 def frequency_offset(freq: np.ndarray, weight: np.ndarray | None, width: int) -> np.ndarray:
-    """Local carrier offset (Hz) at every sample: the ``weight``-weighted mean of ``freq`` over a
-    centred window of ``width`` samples (unweighted when weight is None)."""
+    """Local carrier offset (Hz) at every sample, over a centred window of ``width`` samples,
+    each sample weighted by ``weight`` (signal power; None = equal weights).
+
+    A plain mean is biased by the data (a burst with more of one level than the other); so the
+    plain mean only splits the samples into an upper and a lower level, and the offset is the
+    midpoint of the two levels' means, which does not depend on how many of each there are."""
     if weight is None:
-        return (_moving_sum(freq, width) / np.maximum(_moving_sum(np.ones_like(freq), width), 1)).astype(np.float32)
-    num = _moving_sum(freq * weight, width)
-    den = _moving_sum(weight, width)
-    return (num / np.maximum(den, 1e-30)).astype(np.float32)
+        weight = np.ones_like(freq)
+    weight = weight.astype(np.float32, copy=False)
+    rough = _weighted_mean(freq, weight, width)
+    upper = (freq > rough).astype(np.float32) * weight
+    lower = weight - upper
+    hi = _weighted_mean(freq, upper, width)
+    lo = _weighted_mean(freq, lower, width)
+    return (0.5 * (hi + lo)).astype(np.float32)

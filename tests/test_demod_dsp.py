@@ -1,0 +1,138 @@
+"""Each DSP block on synthetic signals: modulator, channelizer, discriminator + offset removal,
+timing recovery (fixed phases and a tracked clock with a known clock error)."""
+import math
+
+import numpy as np
+import pytest
+from scipy.signal import firwin
+
+from demod import channel, gmsk, hdlc, modulator, timing
+from demod.channelizer import Channelizer, StreamingDecimator, plan_rates
+
+RNG = np.random.default_rng(7)
+MESSAGE = bytes(RNG.integers(0, 256, 21, dtype=np.uint8))
+
+
+def test_modulator_is_constant_envelope_gmsk_with_2400_hz_deviation():
+    first, x = modulator.modulate(MESSAGE, 96_000)
+    assert first == 0
+    levels = modulator.frame_levels(MESSAGE)
+    assert len(x) == pytest.approx(len(levels) * 10, abs=1)
+    body = x[100:-100]
+    assert np.allclose(np.abs(body), 1.0, atol=1e-3)  # ramps only at the ends
+    freq = gmsk.discriminator(x, 96_000)
+    centres = (np.arange(len(levels)) * 10 + 5)[12:-12]
+    f_at = freq[centres]
+    # a long run of one level reaches the full deviation; the frequency sign follows the level
+    assert np.max(np.abs(f_at)) == pytest.approx(2400, rel=0.02)
+    assert np.all(np.sign(f_at) == 2 * levels[12:-12].astype(int) - 1)
+
+
+def test_streaming_decimator_equals_one_shot_filtering():
+    taps = firwin(37, 0.2)
+    x = (RNG.normal(size=5000) + 1j * RNG.normal(size=5000)).astype(np.complex64)
+    one = StreamingDecimator(taps, 4).process(x)
+    dec = StreamingDecimator(taps, 4)
+    parts = np.concatenate([dec.process(x[i:i + 333]) for i in range(0, len(x), 333)])
+    assert len(parts) == len(one)
+    assert np.allclose(parts, one, atol=1e-5)
+    # and it is the full-rate convolution, decimated: taps padded to 40 = 10 per phase, so
+    # output m is convolution sample 4*m - 3
+    full = np.convolve(x, taps)
+    assert np.allclose(one[1:], full[1:4 * len(one) - 3:4], atol=1e-4)
+
+
+def test_plan_rates():
+    assert plan_rates(288_000) == (3, 2, 48_000)
+    assert plan_rates(1_536_000) == (16, 2, 48_000)
+    assert plan_rates(1_600_000)[2] == pytest.approx(50_000)
+    with pytest.raises(ValueError):
+        plan_rates(60_000)
+
+
+@pytest.mark.parametrize("rate", [288_000, 1_536_000])
+def test_channelizer_separates_a_and_b(rate):
+    # a tone 1 kHz above channel A and one 2 kHz below channel B: each appears only in its own channel
+    t = np.arange(int(0.05 * rate)) / rate
+    x = (np.exp(2j * np.pi * (-25_000 + 1_000) * t) + 0.5 * np.exp(2j * np.pi * (25_000 - 2_000) * t)).astype(np.complex64)
+    ch = Channelizer(rate)
+    out = ch.process(x)
+    assert ch.out_rate == 48_000
+    a, b = out["A"][200:], out["B"][200:]
+    assert np.mean(np.abs(a) ** 2) == pytest.approx(1.0, rel=0.05)
+    assert np.mean(np.abs(b) ** 2) == pytest.approx(0.25, rel=0.05)
+    assert np.median(gmsk.discriminator(a, 48_000)) == pytest.approx(1_000, abs=5)
+    assert np.median(gmsk.discriminator(b, 48_000)) == pytest.approx(-2_000, abs=5)
+
+
+def test_channelizer_frequency_correction_moves_the_mixer():
+    rate = 288_000
+    t = np.arange(int(0.03 * rate)) / rate
+    x = np.exp(2j * np.pi * (-25_000 + 3_000) * t).astype(np.complex64)
+    a = Channelizer(rate, freq_correction_hz=3_000).process(x)["A"][200:]
+    assert abs(np.median(gmsk.discriminator(a, 48_000))) < 5
+
+
+def test_frequency_offset_estimate_of_a_burst_in_noise():
+    rate = 48_000
+    x = channel.make_capture([channel.Burst(MESSAGE, "A", 0.01, snr_db=20, cfo_hz=1_700)], rate, 0.06,
+                             noise_power=1.0, center_hz=channel.CHANNEL_HZ["A"], seed=3)
+    y = gmsk.lowpass(gmsk.discriminator(x, rate), gmsk.matched_taps(5))
+    off = gmsk.frequency_offset(y, gmsk.power(x), 128 * 5)
+    mid = int(0.01 * rate) + 120 * 5  # middle of the burst
+    assert off[mid] == pytest.approx(1_700, abs=250)
+    # power weighting: without it the noise around the burst drags the estimate to ~0
+    flat = gmsk.frequency_offset(y, None, 128 * 5)
+    assert abs(flat[mid - 500] - 1_700) > abs(off[mid - 500] - 1_700)
+
+
+def _demod(x, rate):
+    y = gmsk.lowpass(gmsk.discriminator(x, rate), gmsk.matched_taps(rate / 9600))
+    return y - gmsk.frequency_offset(y, gmsk.power(x), int(128 * rate / 9600))
+
+
+def test_fixed_phases_decode_and_the_eye_is_widest_at_the_symbol_centre():
+    rate = 48_000
+    # burst starts at sample 494.4: symbol centres at 496.9 + 5k, i.e. phase 1.9 of 5; transitions at 4.4
+    x = channel.make_capture([channel.Burst(MESSAGE, "A", 0.0103)], rate, 0.05, center_hz=channel.CHANNEL_HZ["A"])
+    y = _demod(x, rate)
+    eye = []
+    for p in range(5):
+        instants = timing.phase_instants(len(y), 5, p)
+        samples = timing.sample_at(y, instants)
+        bits = hdlc.nrzi_decode((samples > 0).astype(np.uint8))
+        assert [m for _, m in hdlc.find_messages(bits)] == [MESSAGE]
+        body = (instants > 494 + 40 * 5) & (instants < 494 + 200 * 5)
+        eye.append(np.min(np.abs(samples[body])))
+    assert int(np.argmax(eye)) == 2 and int(np.argmin(eye)) == 4
+
+
+def test_tracked_clock_follows_a_known_clock_offset():
+    # a 5-slot message from a transmitter whose clock is 1000 ppm fast: the fixed phases drift a
+    # whole symbol over the burst and fail; the tracker measures the offset and decodes the frame
+    rate = 288_000
+    long_message = bytes(RNG.integers(0, 256, 126, dtype=np.uint8))
+    x = channel.make_capture([channel.Burst(long_message, "A", 0.005, baud_error_ppm=1000, snr_db=22)], rate, 0.14,
+                             noise_power=1.0, seed=0)
+    a = Channelizer(rate).process(x)["A"]
+    y = _demod(a, 48_000)
+    instants = timing.tracked_instants(y, 5.0, window_symbols=32)
+    start = int(0.005 * 48_000)
+    inside = instants[(instants > start + 400) & (instants < start + 5000)]
+    assert np.all(np.abs(np.diff(inside) - 5) < 1)  # no slipped symbols
+    assert timing.estimate_clock_error(inside, 5.0) == pytest.approx(1000, abs=60)
+    bits = hdlc.nrzi_decode((timing.sample_at(y, instants) > 0).astype(np.uint8))
+    assert [m for _, m in hdlc.find_messages(bits)] == [long_message]
+    for p in range(5):
+        fixed = timing.sample_at(y, timing.phase_instants(len(y), 5, p))
+        assert hdlc.find_messages(hdlc.nrzi_decode((fixed > 0).astype(np.uint8))) == []
+
+
+def test_timing_phasor_angle_gives_the_symbol_centre():
+    # a 0101 pattern at 10 samples per symbol: symbol k spans samples 10k..10k+9 (centre 10k + 4.5);
+    # shifted 2 samples earlier the centres are at 2.5 (mod 10)
+    levels = np.tile([0, 1], 60)
+    nrz = np.repeat(2.0 * levels - 1, 10)
+    y = np.roll(np.convolve(nrz, np.ones(5) / 5, mode="same"), -2)
+    tau = -np.angle(timing.timing_phasor(y, 10.0)[600]) * 10 / (2 * math.pi)
+    assert tau % 10 == pytest.approx(2.5, abs=0.2)
