@@ -1,0 +1,192 @@
+"""``aiswatch detect``: run the behaviour detectors once, on a schedule, or list recent events.
+
+    aiswatch detect run --since 24h [--until TIME] [--only gap,loitering] [--json]
+    aiswatch detect schedule --every 10m [--from TIME]
+    aiswatch detect list [--limit 50] [--type gap]
+
+TIME is ISO-8601 (``2026-11-20T06:00Z``), epoch seconds, or a duration back from now (``24h``).
+The cluster comes from ``--es`` / ``ES_URL`` / the config (else the embedded server); thresholds
+from the config's ``detect:`` section (see behavior/settings.py and the README).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import time
+from datetime import datetime, timezone
+
+import click
+
+from behavior.events import iso
+
+log = logging.getLogger(__name__)
+
+
+def parse_time(text: str | None, now_ms: int) -> int | None:
+    """Epoch ms from ISO-8601, epoch seconds, or a duration before now ('24h', '90m', '2d')."""
+    if text is None:
+        return None
+    text = text.strip()
+    if text.lower() == "now":
+        return now_ms
+    if text[-1:].lower() in "smhdw" and text[:-1].replace(".", "", 1).isdigit():
+        from behavior.settings import parse_duration
+
+        return now_ms - int(parse_duration(text) * 1000)
+    if text.replace(".", "", 1).isdigit():
+        return int(float(text) * 1000)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected ISO-8601, epoch seconds or a duration like 24h") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1000)
+
+
+def _open(ctx, es_url, namespace):
+    from ingest.cli import load_config_from
+    from ingest.cluster import connect
+
+    cfg = load_config_from(ctx)
+    cluster = connect(cfg, es_url=es_url, namespace=namespace)
+    return cfg, cluster
+
+
+def _detector(cfg, cluster):
+    from behavior.runner import Detector
+
+    return Detector(cluster.client, cluster.names, cfg)
+
+
+def event_row(e) -> str:
+    names = "/".join(n for n in e.names if n) or ""
+    where = f"{e.lat:.4f},{e.lon:.4f}" if e.lat is not None else "-"
+    dur = (e.end_ms - e.start_ms) / 3_600_000
+    return (f"{e.type:<10} {e.subtype:<18} {e.severity:<6} {','.join(sorted(e.mmsi)):<20} {iso(e.start_ms)[:16]:<17} "
+            f"{iso(e.end_ms)[:16]:<17} {dur:6.1f}h {where:<20} {names[:30]}")
+
+
+HEADER = (f"{'type':<10} {'subtype':<18} {'sev':<6} {'mmsi':<20} {'start (UTC)':<17} {'end (UTC)':<17} "
+          f"{'dur':>7} {'lat,lon':<20} names")
+
+es_option = click.option("--es", "es_url", envvar="ES_URL", default=None,
+                         help="Elasticsearch URL (default: config, else the embedded server).")
+ns_option = click.option("--namespace", default=None, help="Prefix for every index name.")
+
+
+@click.group()
+def detect():
+    """Behaviour detection as Elasticsearch aggregations: gaps, loitering, encounters, spoofing, identity."""
+
+
+@detect.command("run")
+@click.option("--since", default="24h", show_default=True, help="Window start: ISO time, epoch s or duration ago.")
+@click.option("--until", default=None, help="Window end (default: now).")
+@click.option("--only", default=None, help="Comma-separated detectors: gap,loitering,encounter,spoofing,identity.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event instead of the table.")
+@click.option("--dry-run", is_flag=True, help="Detect and print, but write no events.")
+@es_option
+@ns_option
+@click.pass_context
+def run_command(ctx, since, until, only, as_json, dry_run, es_url, namespace):
+    """Run the detectors once over a window and print the events."""
+    from behavior.events import now_ms
+
+    now = now_ms()
+    since_ms, until_ms = parse_time(since, now), parse_time(until, now) or now
+    if since_ms >= until_ms:
+        raise click.BadParameter(f"--since ({iso(since_ms)}) must be before --until ({iso(until_ms)})")
+    cfg, cluster = _open(ctx, es_url, namespace)
+    try:
+        detector = _detector(cfg, cluster)
+        try:
+            result = detector.run(since_ms, until_ms, only=only.split(",") if only else None, write=not dry_run)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        if as_json:
+            for e in result.events:
+                click.echo(json.dumps(e.as_json(), ensure_ascii=False))
+        else:
+            click.echo(HEADER)
+            for e in result.events:
+                click.echo(event_row(e))
+            w = result.written
+            click.echo(f"{len(result.events)} events in {iso(since_ms)} .. {iso(until_ms)} "
+                       f"({w.created} new, {w.updated} extended/updated, {w.unchanged} unchanged); "
+                       f"{result.vessels} vessels, {result.slots} slots, {result.seconds:.1f} s", err=True)
+    finally:
+        cluster.close()
+
+
+@detect.command("schedule")
+@click.option("--every", default=None, help="Period between runs (default: detect.schedule.every, 10m).")
+@click.option("--from", "start", default=None,
+              help="Where to start when no watermark is stored yet (default: detect.schedule.initial_lookback_hours ago).")
+@click.option("--only", default=None, help="Comma-separated detectors.")
+@click.option("--max-runs", type=int, default=None, help="Stop after this many runs (default: run forever).")
+@es_option
+@ns_option
+@click.pass_context
+def schedule_command(ctx, every, start, only, max_runs, es_url, namespace):
+    """Run the detectors for ever, resuming from the watermark stored in Elasticsearch."""
+    from behavior.events import now_ms
+    from behavior.runner import run_scheduled
+    from behavior.settings import parse_duration
+
+    cfg, cluster = _open(ctx, es_url, namespace)
+    stopping = {"flag": False}
+
+    def on_signal(signum, frame):
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        detector = _detector(cfg, cluster)
+        every_s = parse_duration(every or detector.settings["schedule"]["every"])
+
+        def sleep(seconds):
+            end = time.monotonic() + seconds
+            while not stopping["flag"] and time.monotonic() < end:
+                time.sleep(min(0.2, seconds))
+
+        def report(result):
+            w = result.written
+            click.echo(f"{iso(result.since_ms)} .. {iso(result.until_ms)}: {len(result.events)} events "
+                       f"({w.created} new, {w.updated} updated, {w.unchanged} unchanged) {result.seconds:.1f} s")
+            sys.stdout.flush()
+
+        runs = run_scheduled(detector, every_s=every_s, only=only.split(",") if only else None,
+                             start_ms=parse_time(start, now_ms()), max_runs=max_runs,
+                             stop=lambda: stopping["flag"], on_result=report, sleep=sleep)
+        click.echo(f"stopped after {runs} runs")
+    finally:
+        cluster.close()
+
+
+@detect.command("list")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--type", "types", multiple=True, help="Only these event types (repeatable).")
+@click.option("--since", default=None, help="Only events that ended after this (ISO, epoch s or duration ago).")
+@click.option("--json", "as_json", is_flag=True)
+@es_option
+@ns_option
+@click.pass_context
+def list_command(ctx, limit, types, since, as_json, es_url, namespace):
+    """Show the most recent events."""
+    from behavior.events import Event, EventStore, now_ms
+
+    cfg, cluster = _open(ctx, es_url, namespace)
+    try:
+        docs = EventStore(cluster.client, cluster.names.events).recent(limit, list(types) or None,
+                                                                      parse_time(since, now_ms()))
+        if not as_json:
+            click.echo(HEADER)
+        for doc in docs:
+            e = Event.from_document(doc)
+            click.echo(json.dumps(e.as_json() | {"id": doc["_id"]}, ensure_ascii=False) if as_json else event_row(e))
+    finally:
+        cluster.close()

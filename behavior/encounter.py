@@ -1,0 +1,138 @@
+"""Encounters: two vessels side by side, slow, far from any port, for hours (possible transshipment).
+
+Definition (defaults from Global Fishing Watch's encounter events):
+- the two vessels' positions are within ``encounter.max_distance_m`` (500 m) of each other ...
+- ... for at least ``encounter.min_hours`` (2 h) ...
+- ... both slow: the median speed of each over the encounter below ``encounter.max_speed_kn`` (2 kn) ...
+- ... at least ``encounter.min_port_km`` (10 km) from any port or anchorage area, so two ships
+  moored side by side or swinging at the same anchorage are not an encounter.
+- Tracks are compared on 10-minute slots (GFW resamples to 10 minutes) and an encounter does not
+  bridge a silence longer than ``encounter.max_slot_gap_hours`` (1 h).
+- A vessel may be in several encounters at once (a carrier with two fishing vessels alongside):
+  every close pair is its own event, reported once per encounter with start, end, median
+  distance, both MMSIs and both names.
+
+Ships crossing paths at speed are close for a minute, not two hours, and they are not slow.
+
+In the cluster: the 10-minute slot summaries (``behavior.tracks``) give each vessel's mean position
+per slot; the client bins the slow slots of each time slot on a ~1 km grid and compares only
+neighbours, so the pair search is linear in slots. With ``encounter.refine`` the start and end are
+then refined on 1-minute slots of just the two vessels (two small aggregations per encounter), so
+they are accurate to about a minute instead of a slot.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from statistics import median, fmean
+
+from behavior.events import Event
+from behavior.geo import Geography, haversine_km
+from behavior.loitering import slot_speed_kn
+from behavior.tracks import Slot, TrackReader
+
+HOUR_MS = 3_600_000
+GRID_DEG = 0.01      # ~1.1 km in latitude: two points within 500 m are in the same or a neighbouring cell
+
+
+def _close_pairs(tracks: dict[str, list[Slot]], geo: Geography, cfg: dict):
+    """{(mmsi_a, mmsi_b): {slot_key: (distance_m, slot_a, slot_b)}} for slow slots far from ports."""
+    per_time: dict[int, list[Slot]] = defaultdict(list)
+    for mmsi, track in tracks.items():
+        for i, slot in enumerate(track):
+            speed = slot_speed_kn(track, i)
+            if speed is None or speed >= cfg["max_speed_kn"]:
+                continue
+            per_time[slot.key].append(slot)
+    port_ok: dict[tuple[float, float], bool] = {}
+    pairs: dict[tuple[str, str], dict[int, tuple]] = defaultdict(dict)
+    max_km = cfg["max_distance_m"] / 1000.0
+    for key, slots in per_time.items():
+        if len(slots) < 2:
+            continue
+        grid: dict[tuple[int, int], list[Slot]] = defaultdict(list)
+        lon_step = GRID_DEG
+        for s in slots:
+            lon_step = GRID_DEG / max(math.cos(math.radians(s.lat)), 0.05)
+            grid[(int(math.floor(s.lat / GRID_DEG)), int(math.floor(s.lon / lon_step)))].append(s)
+        for (gy, gx), members in grid.items():
+            neighbours = [o for dy in (-1, 0, 1) for dx in (-1, 0, 1) for o in grid.get((gy + dy, gx + dx), [])]
+            for a in members:
+                for b in neighbours:
+                    if a.mmsi >= b.mmsi:
+                        continue
+                    d_km = float(haversine_km(a.lat, a.lon, b.lat, b.lon))
+                    if d_km > max_km:
+                        continue
+                    cell = (round(a.lat, 2), round(a.lon, 2))
+                    if cell not in port_ok:
+                        port_ok[cell] = geo.km_from_port(a.lat, a.lon) >= cfg["min_port_km"]
+                    if port_ok[cell]:
+                        pairs[(a.mmsi, b.mmsi)][key] = (d_km * 1000.0, a, b)
+    return pairs
+
+
+def detect_encounters(tracks: dict[str, list[Slot]], reader: TrackReader | None, geo: Geography, cfg: dict,
+                      since_ms: int, until_ms: int, slot_ms: int) -> list[Event]:
+    events = []
+    max_gap = int(cfg["max_slot_gap_hours"] * HOUR_MS)
+    for (ma, mb), by_slot in _close_pairs(tracks, geo, cfg).items():
+        keys = sorted(by_slot)
+        episodes: list[list[int]] = [[keys[0]]]
+        for key in keys[1:]:
+            if key - episodes[-1][-1] > max(max_gap, slot_ms):
+                episodes.append([key])
+            else:
+                episodes[-1].append(key)
+        for ep in episodes:
+            first, last = by_slot[ep[0]], by_slot[ep[-1]]
+            start = max(first[1].first, first[2].first)
+            end = min(last[1].last, last[2].last)
+            if end < since_ms or (end - start) / HOUR_MS < cfg["min_hours"]:
+                continue
+            speeds_a = [s for s in (by_slot[k][1].sog for k in ep) if s is not None]
+            speeds_b = [s for s in (by_slot[k][2].sog for k in ep) if s is not None]
+            med_a = median(speeds_a) if speeds_a else 0.0
+            med_b = median(speeds_b) if speeds_b else 0.0
+            if med_a >= cfg["max_speed_kn"] or med_b >= cfg["max_speed_kn"]:
+                continue
+            refined = False
+            if cfg.get("refine") and reader is not None:
+                start, end, refined = _refine(reader, ma, mb, start, end, slot_ms, cfg["max_distance_m"])
+            lat = fmean((by_slot[k][1].lat + by_slot[k][2].lat) / 2 for k in ep)
+            lon = fmean((by_slot[k][1].lon + by_slot[k][2].lon) / 2 for k in ep)
+            dist = median(by_slot[k][0] for k in ep)
+            duration_h = (end - start) / HOUR_MS
+            events.append(Event(
+                type="encounter", subtype="encounter", severity="high", mmsi=[ma, mb], start_ms=start, end_ms=end,
+                lat=lat, lon=lon, ongoing=until_ms - end < 2 * slot_ms,
+                details={"duration_h": round(duration_h, 3), "median_distance_m": round(dist, 1),
+                         "median_speed_kn": {ma: round(med_a, 2), mb: round(med_b, 2)},
+                         "port_km": round(geo.km_from_port(lat, lon), 1), "shore_nm": round(geo.shore_nm(lat, lon), 1),
+                         "refined": refined, "region": geo.region(lat, lon)},
+                summary=f"{ma} and {mb} within {dist:.0f} m for {duration_h:.1f} h"))
+    return events
+
+
+def _refine(reader: TrackReader, ma: str, mb: str, start: int, end: int, slot_ms: int, max_m: float):
+    """Start/end from 1-minute slots of the pair around the slot-level start and end."""
+    fine = 60_000
+    try:
+        head = reader.slots(start - 2 * slot_ms, start + slot_ms, mmsis=[ma, mb], slot_ms=fine)
+        tail = reader.slots(end - slot_ms, end + 2 * slot_ms, mmsis=[ma, mb], slot_ms=fine)
+    except Exception:  # the slot-level answer stands if the refinement query fails
+        return start, end, False
+
+    def close_keys(tracks):
+        a = {s.key: s for s in tracks.get(ma, [])}
+        b = {s.key: s for s in tracks.get(mb, [])}
+        out = []
+        for k in sorted(a.keys() & b.keys()):
+            if float(haversine_km(a[k].lat, a[k].lon, b[k].lat, b[k].lon)) * 1000.0 <= max_m:
+                out.append((k, a[k], b[k]))
+        return out
+
+    head_close, tail_close = close_keys(head), close_keys(tail)
+    new_start = max(head_close[0][1].first, head_close[0][2].first) if head_close else start
+    new_end = min(tail_close[-1][1].last, tail_close[-1][2].last) if tail_close else end
+    return new_start, new_end, bool(head_close or tail_close)

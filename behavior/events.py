@@ -1,0 +1,218 @@
+"""Behaviour events and their index: deterministic ids, extension instead of duplication.
+
+An event's id is a hash of (type, sorted MMSIs, start): rerunning a detector over the same window
+produces the same ids with the same content, and ``EventStore.write`` skips documents that did not
+change, so a rerun creates and updates nothing. An episode that continues across scheduled runs
+(a loitering that started in the previous window) is *extended*: before writing, the store looks
+up existing events of the same type and vessels whose time span overlaps or touches the new one
+(within ``join_ms``) and merges into that document, keeping its id and earliest start.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterable
+
+from elasticsearch import helpers
+
+from behavior.settings import DETECTOR_VERSION
+
+log = logging.getLogger(__name__)
+
+SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
+
+
+def iso(ms: float | int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_time_ms(value) -> int:
+    if isinstance(value, (int, float)):
+        return int(value)
+    return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
+
+
+@dataclass
+class Event:
+    """One finding. ``start_ms``/``end_ms`` are epoch ms; ``mmsi`` lists every vessel involved."""
+
+    type: str
+    subtype: str
+    severity: str
+    mmsi: list[str]
+    start_ms: int
+    end_ms: int
+    lat: float | None
+    lon: float | None
+    details: dict = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)
+    ongoing: bool = False
+    summary: str = ""
+    keyed_by_start: bool = True   # identity events: one per vessel, whatever the time
+
+    @property
+    def key(self) -> tuple:
+        return (self.type, tuple(sorted(self.mmsi)))
+
+    @property
+    def id(self) -> str:
+        parts = [self.type, ",".join(sorted(self.mmsi))]
+        if self.keyed_by_start:
+            parts.append(str(int(self.start_ms)))
+        else:
+            parts.append(self.subtype)
+        return hashlib.sha1("|".join(parts).encode()).hexdigest()[:24]
+
+    def document(self, run_id: str = "") -> dict:
+        doc = {
+            "@timestamp": iso(self.start_ms), "type": self.type, "subtype": self.subtype,
+            "severity": self.severity, "severity_rank": SEVERITY_RANK.get(self.severity, 0),
+            "mmsi": sorted(self.mmsi), "names": self.names, "start": iso(self.start_ms), "end": iso(self.end_ms),
+            "duration_h": round((self.end_ms - self.start_ms) / 3_600_000, 3), "ongoing": self.ongoing,
+            "details": self.details, "summary": self.summary, "detector": self.type,
+            "detector_version": DETECTOR_VERSION, "run_id": run_id,
+        }
+        if self.lat is not None and self.lon is not None:
+            doc.update(lat=round(self.lat, 6), lon=round(self.lon, 6),
+                       location={"lat": round(self.lat, 6), "lon": round(self.lon, 6)})
+        return doc
+
+    def as_json(self) -> dict:
+        """The --json line: type, mmsi list, start, end, lat, lon, details."""
+        return {"type": self.type, "subtype": self.subtype, "severity": self.severity, "mmsi": sorted(self.mmsi),
+                "names": self.names, "start": iso(self.start_ms), "end": iso(self.end_ms), "lat": self.lat,
+                "lon": self.lon, "ongoing": self.ongoing, "details": self.details, "id": self.id}
+
+    @classmethod
+    def from_document(cls, doc: dict) -> "Event":
+        return cls(type=doc["type"], subtype=doc.get("subtype", ""), severity=doc.get("severity", "info"),
+                   mmsi=list(doc.get("mmsi") or []), start_ms=parse_time_ms(doc["start"]),
+                   end_ms=parse_time_ms(doc["end"]), lat=doc.get("lat"), lon=doc.get("lon"),
+                   details=doc.get("details") or {}, names=list(doc.get("names") or []),
+                   ongoing=bool(doc.get("ongoing")), summary=doc.get("summary", ""))
+
+
+# fields compared to decide whether a rewrite is a change (run_id and the like are not)
+_CONTENT = ("type", "subtype", "severity", "mmsi", "names", "start", "end", "ongoing", "lat", "lon", "details", "summary")
+
+
+@dataclass
+class WriteResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: int = 0
+
+
+class EventStore:
+    """Reads and writes the events index."""
+
+    def __init__(self, client, index: str):
+        self.client = client
+        self.index = index
+
+    def existing(self, types: Iterable[str], since_ms: int, until_ms: int) -> dict[str, dict]:
+        """Events of these types whose span touches [since, until], by id."""
+        body = {"size": 5000, "sort": [{"start": "asc"}],
+                "query": {"bool": {"filter": [{"terms": {"type": list(types)}},
+                                              {"range": {"end": {"gte": since_ms, "format": "epoch_millis"}}},
+                                              {"range": {"start": {"lte": until_ms, "format": "epoch_millis"}}}]}}}
+        out: dict[str, dict] = {}
+        if not self.client.indices.exists(index=self.index):
+            return out
+        resp = self.client.search(index=self.index, body=body)
+        for hit in resp["hits"]["hits"]:
+            out[hit["_id"]] = hit["_source"]
+        return out
+
+    def write(self, events: list[Event], *, since_ms: int, until_ms: int, join_ms: int,
+              run_id: str = "", refresh: bool = True) -> tuple[WriteResult, list[Event]]:
+        """Create, extend or skip each event; returns the counts and the events as stored."""
+        result = WriteResult()
+        if not events:
+            return result, []
+        types = sorted({e.type for e in events})
+        earliest = min(e.start_ms for e in events)
+        current = self.existing(types, min(since_ms, earliest) - join_ms, until_ms + join_ms)
+        by_key: dict[tuple, list[tuple[str, Event]]] = {}
+        for doc_id, doc in current.items():
+            ev = Event.from_document(doc)
+            by_key.setdefault(ev.key, []).append((doc_id, ev))
+        actions, stored = [], []
+        for ev in sorted(events, key=lambda e: e.start_ms):
+            doc_id, merged = ev.id, ev
+            if doc_id not in current:
+                for other_id, other in by_key.get(ev.key, []):
+                    if not ev.keyed_by_start and other.subtype != ev.subtype:
+                        continue
+                    if other.start_ms - join_ms <= ev.end_ms and ev.start_ms <= other.end_ms + join_ms:
+                        doc_id, merged = other_id, merge_events(other, ev)
+                        break
+            else:
+                merged = merge_events(Event.from_document(current[doc_id]), ev)
+            doc = merged.document(run_id)
+            old = current.get(doc_id)
+            if old is not None and all(_same(old.get(k), doc.get(k)) for k in _CONTENT):
+                result.unchanged += 1
+                stored.append(merged)
+                continue
+            if old is None:
+                result.created += 1
+            else:
+                result.updated += 1
+            current[doc_id] = doc
+            by_key.setdefault(merged.key, []).append((doc_id, merged))
+            actions.append({"_op_type": "index", "_index": self.index, "_id": doc_id, "_source": doc})
+            stored.append(merged)
+        if actions:
+            ok, errors = helpers.bulk(self.client, actions, refresh=refresh, raise_on_error=False)
+            for err in errors:
+                log.error("event write failed: %s", err)
+            result.errors += len(errors)
+        return result, stored
+
+    def recent(self, limit: int = 50, types: list[str] | None = None, since_ms: int | None = None) -> list[dict]:
+        if not self.client.indices.exists(index=self.index):
+            return []
+        filters: list[dict] = []
+        if types:
+            filters.append({"terms": {"type": types}})
+        if since_ms is not None:
+            filters.append({"range": {"end": {"gte": since_ms, "format": "epoch_millis"}}})
+        body = {"size": limit, "sort": [{"end": "desc"}], "query": {"bool": {"filter": filters}}}
+        return [h["_source"] | {"_id": h["_id"]} for h in self.client.search(index=self.index, body=body)["hits"]["hits"]]
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return abs(float(a) - float(b)) < 1e-6
+        except (TypeError, ValueError):
+            return False
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def merge_events(old: Event, new: Event) -> Event:
+    """One event spanning both: earliest start, latest end; the later one's details and severity."""
+    # the stored one wins ties, so a rerun over the same window rewrites nothing
+    later = new if new.end_ms > old.end_ms else old
+    merged = Event(type=new.type, subtype=later.subtype, severity=max(old.severity, new.severity, key=lambda s: SEVERITY_RANK.get(s, 0)),
+                   mmsi=new.mmsi, start_ms=min(old.start_ms, new.start_ms), end_ms=max(old.end_ms, new.end_ms),
+                   lat=later.lat, lon=later.lon, details=dict(later.details), names=later.names or old.names,
+                   ongoing=later.ongoing, summary=later.summary, keyed_by_start=new.keyed_by_start)
+    if "duration_h" in merged.details:
+        merged.details["duration_h"] = round((merged.end_ms - merged.start_ms) / 3_600_000, 3)
+    return merged
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,113 @@
+"""AIS gaps ("going dark"): a vessel that stops reporting for hours after it had been reporting.
+
+Definition (defaults from Global Fishing Watch's "suspected AIS disabling" events):
+- A gap is two consecutive positions of one vessel at least ``gap.min_hours`` (12 h) apart in time.
+  12 h is about the revisit time of the AIS satellites, so a silence that long is not explained by
+  reception alone. Gaps of ``gap.short_min_hours`` (1 h) up to 12 h are reported too, with
+  severity "low" (subtype ``short``), because they matter near a suspicious encounter.
+- Both ends must be more than ``gap.min_shore_nm`` (50 nm) from shore: more than 99 % of terrestrial
+  reception happens within 50 nm, so a silence close to the coast is usually a reception hole or a
+  ship in port, not a transponder switched off. Set 0 to report every gap.
+- Each gap carries its start (last position before), end (first position after), the distance
+  between the two positions and the implied speed across the gap (distance / time): a ship that
+  "reappears" 400 nm away after 14 h (29 kn) is worth a look.
+- A vessel that is silent *now* (its ``ships-seen`` ``position_time`` at least ``gap.min_hours`` before
+  the end of the window) is reported as an ongoing gap (subtype ``dark``). Its id is the same as
+  the gap it becomes when the vessel reappears (type + MMSI + start), so it is updated, not doubled.
+
+In the cluster: the tracks come as 10-minute slot summaries (``behavior.tracks``) whose min/max
+message times are exact, so gap ends are exact to the message; the position before a gap that
+started before the read window is one ``top_hits size 1`` per vessel (``TrackReader.last_before``).
+"""
+from __future__ import annotations
+
+from behavior.events import Event, iso
+from behavior.geo import Geography, haversine_km, KM_PER_NM
+from behavior.tracks import Slot, TrackReader
+
+HOUR_MS = 3_600_000
+
+
+def _gap_event(mmsi: str, before: Slot, after: Slot, geo: Geography, cfg: dict) -> Event | None:
+    dt_h = (after.first - before.last) / HOUR_MS
+    if dt_h < cfg["short_min_hours"]:
+        return None
+    a_lat, a_lon, b_lat, b_lon = before.lat, before.lon, after.lat, after.lon
+    shore_a, shore_b = geo.shore_nm(a_lat, a_lon), geo.shore_nm(b_lat, b_lon)
+    if min(shore_a, shore_b) < cfg["min_shore_nm"]:
+        return None
+    dist_nm = float(haversine_km(a_lat, a_lon, b_lat, b_lon)) / KM_PER_NM
+    long_gap = dt_h >= cfg["min_hours"]
+    details = {"duration_h": round(dt_h, 3), "distance_nm": round(dist_nm, 2),
+               "implied_speed_kn": round(dist_nm / dt_h, 2) if dt_h > 0 else None,
+               "start_lat": round(a_lat, 5), "start_lon": round(a_lon, 5), "end_lat": round(b_lat, 5),
+               "end_lon": round(b_lon, 5), "start_shore_nm": round(shore_a, 1), "end_shore_nm": round(shore_b, 1),
+               "region": geo.region(a_lat, a_lon)}
+    return Event(type="gap", subtype="gap" if long_gap else "short", severity="high" if long_gap else "low",
+                 mmsi=[mmsi], start_ms=before.last, end_ms=after.first, lat=a_lat, lon=a_lon, details=details,
+                 summary=f"silent {dt_h:.1f} h, reappeared {dist_nm:.1f} nm away")
+
+
+def detect_gaps(tracks: dict[str, list[Slot]], reader: TrackReader, geo: Geography, cfg: dict,
+                since_ms: int, until_ms: int) -> list[Event]:
+    """Gaps that ended inside [since, until): the reappearance is in the window."""
+    events: list[Event] = []
+    # vessels whose first position in the tracks is inside the window need the position before it
+    need_before = [m for m, t in tracks.items() if t and t[0].first >= since_ms]
+    before = reader.last_before(tracks_start(tracks, since_ms), int(cfg["lookback_days"] * 24 * HOUR_MS),
+                                need_before) if need_before else {}
+    for mmsi, track in tracks.items():
+        previous = before.get(mmsi)
+        for slot in track:
+            if previous is not None and since_ms <= slot.first < until_ms:
+                # the first message of this slot vs the last one of the previous non-empty slot
+                # (inside a slot positions are at most slot_minutes apart, below any gap threshold)
+                event = _gap_event(mmsi, previous, _first_position(slot), geo, cfg)
+                if event:
+                    events.append(event)
+            previous = _last_position(slot)
+    return events
+
+
+def tracks_start(tracks: dict[str, list[Slot]], since_ms: int) -> int:
+    """The earliest slot start read (the previous position must come from before it)."""
+    starts = [t[0].key for t in tracks.values() if t]
+    return min(starts + [since_ms])
+
+
+def _first_position(slot: Slot) -> Slot:
+    # the slot mean stands in for the first position: within one slot a ship moves < slot x speed
+    return slot
+
+
+def _last_position(slot: Slot) -> Slot:
+    return slot
+
+
+def detect_dark_now(client, ships_index: str, geo: Geography, cfg: dict, until_ms: int) -> list[Event]:
+    """Vessels whose latest position (ships-seen) is >= min_hours before ``until`` and recent enough."""
+    if not cfg.get("dark_now", True) or not client.indices.exists(index=ships_index):
+        return []
+    oldest = until_ms - int(cfg["lookback_days"] * 24 * HOUR_MS)
+    newest = until_ms - int(cfg["min_hours"] * HOUR_MS)
+    body = {"size": 10000, "_source": ["mmsi", "position_time", "lat", "lon", "name"],
+            "query": {"range": {"position_time": {"gte": oldest, "lte": newest, "format": "epoch_millis"}}}}
+    events = []
+    for hit in client.search(index=ships_index, body=body)["hits"]["hits"]:
+        src = hit["_source"]
+        if src.get("lat") is None or src.get("lon") is None:
+            continue
+        from behavior.tracks import to_epoch_ms
+
+        t = to_epoch_ms(src["position_time"])
+        shore = geo.shore_nm(src["lat"], src["lon"])
+        if shore < cfg["min_shore_nm"]:
+            continue
+        dt_h = (until_ms - t) / HOUR_MS
+        events.append(Event(
+            type="gap", subtype="dark", severity="high", mmsi=[str(src.get("mmsi") or hit["_id"])], start_ms=t,
+            end_ms=until_ms, lat=src["lat"], lon=src["lon"], ongoing=True,
+            details={"duration_h": round(dt_h, 3), "start_lat": round(src["lat"], 5), "start_lon": round(src["lon"], 5),
+                     "start_shore_nm": round(shore, 1), "last_seen": iso(t), "region": geo.region(src["lat"], src["lon"])},
+            summary=f"dark for {dt_h:.1f} h so far"))
+    return events

@@ -1,0 +1,195 @@
+"""Geography for the detectors: distance from shore, ports/anchorages and named regions.
+
+Distance from shore comes from ``global-land-mask`` (the GLOBE 1 km land/sea grid, a maintained
+PyPI package) rather than hand-drawn coastlines. Its full grid is 21600 x 43200 cells (~1 GB in
+memory), so the first use reduces it to a 0.05 degree land grid (a cell is land if any 1 km cell in
+it is land, which keeps small islands) and caches that as a bit-packed ``.npz`` under
+``$AISWATCH_HOME/geo`` (~3 MB). A distance is then the great-circle distance from the point to the
+nearest land cell centre within a search radius (exact haversine on the window, so no
+latitude distortion), capped at that radius. Resolution is ~5.5 km (3 nm): plenty for the 20 nm
+and 50 nm thresholds the detectors use.
+
+Ports and anchorages (``data/ports.yaml``) and regions (``data/regions.yaml``) are YAML sets:
+``world`` always, plus ``latam`` (our first deployment) by default; config ``geography`` can
+choose sets (``port_sets``, ``region_sets``) and add ``extra_ports`` / ``extra_regions``.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import yaml
+
+log = logging.getLogger(__name__)
+
+DATA = Path(__file__).parent / "data"
+EARTH_RADIUS_KM = 6371.0088
+KM_PER_NM = 1.852
+GRID_STEP_DEG = 0.05            # 1/20 degree: 6 x 6 cells of the 1/120 degree GLOBE grid
+_GLOBE_BLOCK = 6
+
+
+def haversine_km(lat1, lon1, lat2, lon2):
+    """Great-circle distance in km (numpy arrays or floats)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dlat = p2 - p1
+    dlon = np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def _cache_dir() -> Path:
+    home = Path(os.environ.get("AISWATCH_HOME", Path.home() / ".local" / "share" / "aiswatch"))
+    return home / "geo"
+
+
+class ShoreDistance:
+    """Distance from the nearest land (km / nm) for positions, from the cached coarse land grid."""
+
+    def __init__(self, max_km: float = 200.0, cache_dir: Path | None = None):
+        self.max_km = max_km
+        self.cache_path = (cache_dir or _cache_dir()) / f"land_{GRID_STEP_DEG:g}deg.npz"
+        self._land: np.ndarray | None = None
+        self._memo: dict[tuple[int, int], float] = {}
+        self._lock = threading.Lock()
+
+    # grid rows run from 90 N southwards, columns from 180 W eastwards, like GLOBE
+    @property
+    def land(self) -> np.ndarray:
+        if self._land is None:
+            with self._lock:
+                if self._land is None:
+                    self._land = self._load_or_build()
+        return self._land
+
+    def _load_or_build(self) -> np.ndarray:
+        rows, cols = int(180 / GRID_STEP_DEG), int(360 / GRID_STEP_DEG)
+        if self.cache_path.is_file():
+            try:
+                packed = np.load(self.cache_path)["land"]
+                return np.unpackbits(packed, axis=1)[:, :cols].astype(bool)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("shore-distance cache %s unreadable (%s): rebuilding", self.cache_path, exc)
+        log.info("building the %.2f degree land grid from global-land-mask (one time, ~10 s)", GRID_STEP_DEG)
+        from global_land_mask import globe  # ~1 GB while loaded: imported only to build the cache
+
+        ocean = globe._mask  # True = ocean on the 1/120 degree GLOBE grid
+        land = ~ocean.reshape(rows, _GLOBE_BLOCK, cols, _GLOBE_BLOCK).all(axis=(1, 3))
+        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.cache_path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, land=np.packbits(land, axis=1))
+        os.replace(tmp, self.cache_path)
+        return land
+
+    def km(self, lat: float, lon: float) -> float:
+        """Distance from shore in km, capped at ``max_km``; 0 on land."""
+        key = (int(math.floor((90.0 - lat) / GRID_STEP_DEG)), int(math.floor((lon + 180.0) / GRID_STEP_DEG)))
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        value = self._compute(lat, lon, key)
+        self._memo[key] = value
+        return value
+
+    def nm(self, lat: float, lon: float) -> float:
+        return self.km(lat, lon) / KM_PER_NM
+
+    def _compute(self, lat: float, lon: float, key: tuple[int, int]) -> float:
+        land = self.land
+        nrows, ncols = land.shape
+        row, col = min(max(key[0], 0), nrows - 1), key[1] % ncols
+        if land[row, col]:
+            return 0.0
+        dlat_cells = int(math.ceil(self.max_km / 111.0 / GRID_STEP_DEG)) + 1
+        coslat = max(math.cos(math.radians(min(abs(lat) + self.max_km / 111.0, 89.0))), 0.02)
+        dlon_cells = min(int(math.ceil(self.max_km / (111.0 * coslat) / GRID_STEP_DEG)) + 1, ncols // 2)
+        r0, r1 = max(row - dlat_cells, 0), min(row + dlat_cells + 1, nrows)
+        cols_idx = np.arange(col - dlon_cells, col + dlon_cells + 1) % ncols
+        window = land[r0:r1][:, cols_idx]
+        rr, cc = np.nonzero(window)
+        if rr.size == 0:
+            return self.max_km
+        cell_lat = 90.0 - (r0 + rr + 0.5) * GRID_STEP_DEG
+        cell_lon = (cols_idx[cc] + 0.5) * GRID_STEP_DEG - 180.0
+        return float(min(haversine_km(lat, lon, cell_lat, cell_lon).min(), self.max_km))
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    country: str
+    lat: float
+    lon: float
+    radius_km: float
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    south: float
+    west: float
+    north: float
+    east: float
+
+    def contains(self, lat: float, lon: float) -> bool:
+        return self.south <= lat <= self.north and self.west <= lon <= self.east
+
+
+def _load_sets(filename: str, sets: Iterable[str]) -> list[dict]:
+    data = yaml.safe_load((DATA / filename).read_text()) or {}
+    out: list[dict] = []
+    for name in sets:
+        if name not in data:
+            raise ValueError(f"{filename}: unknown set {name!r} (have: {', '.join(sorted(data))})")
+        out.extend(data[name])
+    return out
+
+
+class Geography:
+    """Ports, regions and shore distance, answering the questions the detectors ask."""
+
+    def __init__(self, config: dict | None = None, shore: ShoreDistance | None = None):
+        config = config or {}
+        port_rows = _load_sets("ports.yaml", config.get("port_sets", ["world", "latam"]))
+        port_rows += list(config.get("extra_ports", []))
+        self.ports = [Port(p["name"], p.get("country", ""), float(p["lat"]), float(p["lon"]),
+                           float(p.get("radius_km", 10))) for p in port_rows]
+        region_rows = _load_sets("regions.yaml", config.get("region_sets", ["latam", "world"]))
+        region_rows = list(config.get("extra_regions", [])) + region_rows
+        self.regions = [Region(r["name"], *map(float, r["box"])) for r in region_rows]
+        self.shore = shore or ShoreDistance()
+        self._plat = np.array([p.lat for p in self.ports])
+        self._plon = np.array([p.lon for p in self.ports])
+        self._prad = np.array([p.radius_km for p in self.ports])
+
+    def nearest_port(self, lat: float, lon: float) -> tuple[Port | None, float]:
+        """The nearest port and the distance (km) to its edge (negative inside its circle)."""
+        if not self.ports:
+            return None, math.inf
+        d = haversine_km(lat, lon, self._plat, self._plon) - self._prad
+        i = int(np.argmin(d))
+        return self.ports[i], float(d[i])
+
+    def port_at(self, lat: float, lon: float) -> Port | None:
+        """The port whose circle contains the position, if any."""
+        port, edge_km = self.nearest_port(lat, lon)
+        return port if edge_km <= 0 else None
+
+    def km_from_port(self, lat: float, lon: float) -> float:
+        """Distance from the nearest port/anchorage area (0 inside one)."""
+        return max(self.nearest_port(lat, lon)[1], 0.0)
+
+    def region(self, lat: float, lon: float) -> str | None:
+        for region in self.regions:
+            if region.contains(lat, lon):
+                return region.name
+        return None
+
+    def shore_nm(self, lat: float, lon: float) -> float:
+        return self.shore.nm(lat, lon)

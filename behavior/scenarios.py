@@ -1,0 +1,131 @@
+"""Simulator scenarios with planted behaviours and traps, and the events each must (not) produce.
+
+``SCENARIOS[name](start, seed) -> list[(VesselSpec, Track)]`` (``aiswatch simulate --scenario NAME``);
+``expected_events(name, start)`` is the ground truth the tests check the detectors against, and
+``TRAPS[name]`` the MMSIs that must produce no event at all.
+
+``planted`` (24 h, North Sea, everything far offshore is > 50 nm from shore by the land grid):
+- DARK HORSE goes dark for 14 h while sailing north far offshore (a ``gap`` of 14 h).
+- COLD STAR, a reefer under a flag of convenience, loiters 6 h at ~1 kn (``loitering``).
+- NORD KAPP and HAI FENG 8 meet 150 m apart for 3 h, slow (``encounter``).
+- MIRAGE's position jumps 40 nm at once (``spoofing``/jump).
+- GHOST sails with the fake MMSI 123456789 (``identity``).
+Traps, which must produce nothing: two ships at anchor 400 m apart inside Rotterdam's anchorage,
+two ships moored side by side in Hamburg, a coaster that stops transmitting for 14 h a few miles off
+the Dutch coast, and two ships crossing each other's path at 14 kn.
+
+Vessels are class B so that slow ships report every 3 min and fast ones every 30 s: the detectors
+do not care about the class, and it keeps a scenario at ~30k documents (fast tests on the test
+engine). Every vessel transmits until the end, so nothing is "dark now" at the end but the planted gap.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingest.simulate import (AnchoredTrack, Alongside, Itinerary, Jump, LoiterTrack, MooredTrack, RouteTrack,
+                             Segments, VesselSpec, destination, haversine_m, MS_PER_KNOT)
+
+HOUR = 3600.0
+PLANTED_HOURS = 24.0
+
+
+@dataclass(frozen=True)
+class ExpectedEvent:
+    type: str
+    mmsi: tuple[str, ...]
+    start: float          # unix seconds
+    end: float
+    subtype: str | None = None
+
+
+def _spec(mmsi: int, name: str, ship_type: int = 70, length: int = 120) -> VesselSpec:
+    return VesselSpec(mmsi=mmsi, name=name, ship_type=ship_type, length=length, beam=max(length // 6, 4), cls="B",
+                      callsign=f"X{mmsi % 100000:05d}")
+
+
+def _route(a, b, start: float, end: float, seed: int) -> RouteTrack:
+    """A straight leg from a to b timed to take [start, end)."""
+    speed = haversine_m(a[0], a[1], b[0], b[1]) / (end - start) / MS_PER_KNOT
+    return RouteTrack([a, b], speed, start, seed=seed)
+
+
+def planted(start: float, seed: int = 0) -> list:
+    t = lambda h: start + h * HOUR  # noqa: E731
+    end = t(PLANTED_HOURS)
+    vessels = []
+
+    # going dark for 14 h while sailing north at 10 kn, 90-110 nm offshore
+    dark = Itinerary(t(0), (54.3, 3.0), seed=seed + 1)
+    dark.sail_for(3 * HOUR, 0.0, 10.0).sail_for(14 * HOUR, 0.0, 10.0, dark=True).sail_for(7 * HOUR, 0.0, 10.0)
+    vessels.append((_spec(244123001, "DARK HORSE"), dark.track()))
+
+    # a reefer (Liberian flag) that loiters 6 h at ~1 kn
+    carrier = Itinerary(t(0), (55.2, 2.9), seed=seed + 2)
+    carrier.sail_for(2 * HOUR, 90.0, 11.0).loiter(6 * HOUR, radius_m=800, speed_kn=1.0).sail_for(16 * HOUR, 90.0, 6.0)
+    vessels.append((_spec(636123002, "COLD STAR", ship_type=79, length=140), carrier.track()))
+
+    # an encounter: 3 h side by side, 150 m apart
+    meet = (55.6, 5.5)
+    a_from, a_to = destination(meet[0], meet[1], 270.0, 45_000), destination(meet[0], meet[1], 250.0, 150_000)
+    a_loiter = LoiterTrack(meet, radius_m=300, speed_kn=0.8, start=t(5), end=t(8), seed=seed + 3)
+    a = Segments([(t(0), t(5), _route(a_from, meet, t(0), t(5), seed + 4)), (t(5), t(8), a_loiter),
+                  (t(8), end, _route(meet, a_to, t(8), end, seed + 5))])
+    b_meet = destination(meet[0], meet[1], 90.0, 150)
+    b_from, b_to = destination(meet[0], meet[1], 0.0, 50_000), destination(meet[0], meet[1], 330.0, 140_000)
+    b = Segments([(t(0), t(5), _route(b_from, b_meet, t(0), t(5), seed + 6)),
+                  (t(5), t(8), Alongside(a_loiter, 150, 90.0)),
+                  (t(8), end, _route(b_meet, b_to, t(8), end, seed + 7))])
+    vessels.append((_spec(273123003, "NORD KAPP", ship_type=80, length=180), a))
+    vessels.append((_spec(412123004, "HAI FENG 8", ship_type=30, length=60), b))
+
+    # a position jump of 40 nm to the west at hour 5
+    base = RouteTrack([(54.5, 5.8), (56.3, 5.8)], 4.5, t(0), seed=seed + 8)
+    s5 = base.state(t(5))
+    jumped = Jump(base, t(5), destination(s5.lat, s5.lon, 270.0, 40 * 1852.0))
+    vessels.append((_spec(219123005, "MIRAGE"), jumped))
+
+    # a fake MMSI
+    vessels.append((_spec(123456789, "GHOST", ship_type=30, length=40),
+                    RouteTrack([(55.0, 2.0), (56.3, 2.5)], 3.0, t(0), seed=seed + 9)))
+
+    # traps: anchored in port, moored side by side in port, silent near the coast, crossing at speed
+    anchor1 = AnchoredTrack(51.985, 3.93, swing_radius_m=40, seed=seed + 10)
+    anchor2 = AnchoredTrack(51.988, 3.936, swing_radius_m=40, seed=seed + 11)
+    vessels.append((_spec(244123010, "WAITING ONE"), anchor1))
+    vessels.append((_spec(244123011, "WAITING TWO"), anchor2))
+    moored = MooredTrack(53.540, 9.960, heading=90, seed=seed + 12)
+    vessels.append((_spec(211123012, "QUAY SIDE"), moored))
+    vessels.append((_spec(211123013, "QUAY OUTSIDE"), Alongside(moored, 25, 0.0)))
+    coast = Itinerary(t(0), (52.45, 4.45), seed=seed + 13)
+    coast.sail_for(4 * HOUR, 10.0, 5.0).sail_for(14 * HOUR, 190.0, 4.0, dark=True).sail_for(6 * HOUR, 10.0, 4.0)
+    vessels.append((_spec(244123014, "COASTER", length=80), coast.track()))
+    cross = (55.0, 6.0)   # both reach it at hour 4 at 14 kn, then go their ways at 8 kn
+    c1_from, c1_to = destination(*cross, 270.0, 4 * 14 * 1852.0), destination(*cross, 300.0, 20 * 8 * 1852.0)
+    c2_from, c2_to = destination(*cross, 180.0, 4 * 14 * 1852.0), destination(*cross, 350.0, 20 * 8 * 1852.0)
+    vessels.append((_spec(244123015, "CROSSER EAST"), Segments([
+        (t(0), t(4), _route(c1_from, cross, t(0), t(4), seed + 14)), (t(4), end, _route(cross, c1_to, t(4), end, seed + 15))])))
+    vessels.append((_spec(244123016, "CROSSER NORTH"), Segments([
+        (t(0), t(4), _route(c2_from, cross, t(0), t(4), seed + 16)), (t(4), end, _route(cross, c2_to, t(4), end, seed + 17))])))
+    return vessels
+
+
+def planted_expected(start: float) -> list[ExpectedEvent]:
+    t = lambda h: start + h * HOUR  # noqa: E731
+    return [
+        ExpectedEvent("gap", ("244123001",), t(3), t(17), "gap"),
+        ExpectedEvent("loitering", ("636123002",), t(2), t(8)),
+        ExpectedEvent("encounter", ("273123003", "412123004"), t(5), t(8)),
+        ExpectedEvent("spoofing", ("219123005",), t(5), t(5), "jump"),
+        ExpectedEvent("identity", ("123456789",), t(0), t(PLANTED_HOURS), "test_number"),
+    ]
+
+
+SCENARIOS = {"planted": planted}
+EXPECTED = {"planted": planted_expected}
+DURATION_HOURS = {"planted": PLANTED_HOURS}
+TRAPS = {"planted": ("244123010", "244123011", "211123012", "211123013", "244123014", "244123015", "244123016")}
+
+
+def expected_events(name: str, start: float) -> list[ExpectedEvent]:
+    """The events scenario ``name`` started at ``start`` must produce (and no others)."""
+    return EXPECTED[name](start)
