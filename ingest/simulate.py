@@ -24,10 +24,10 @@ from datetime import datetime, timezone
 import click
 
 from ingest.simulation.encoding import tag_block
-from ingest.simulation.fleet import ANCHORAGES, DEFAULT_BBOX, SEA_LANES, SEA_NODES, random_fleet
+from ingest.simulation.fleet import ANCHORAGES, BASE_STATIONS, DEFAULT_BBOX, SEA_LANES, SEA_NODES, random_fleet
 from ingest.simulation.geo import MS_PER_KNOT, bearing_deg, destination, haversine_m, offset
 from ingest.simulation.output import OutputStats, send_udp, write_file, write_stream
-from ingest.simulation.simulator import STATIC_INTERVAL_S, SimMessage, Simulator, report_interval
+from ingest.simulation.simulator import STATIC_INTERVAL_S, BaseStation, SimMessage, Simulator, report_interval
 from ingest.simulation.tracks import (AT_ANCHOR, ENGAGED_IN_FISHING, MOORED, UNDER_WAY_SAILING, UNDER_WAY_USING_ENGINE,
                                       Alongside, AnchoredTrack, Itinerary, Jump, LoiterTrack, MooredTrack, Override,
                                       RouteTrack, Segments, Silence, Track, TrackState, distance_between)
@@ -35,9 +35,9 @@ from ingest.simulation.vessels import MIDS, VesselSpec, imo_is_valid, random_mms
 
 __all__ = [
     "VesselSpec", "TrackState", "Track", "RouteTrack", "AnchoredTrack", "MooredTrack", "LoiterTrack", "Alongside",
-    "Segments", "Silence", "Jump", "Override", "Itinerary", "Simulator", "SimMessage", "random_fleet",
+    "Segments", "Silence", "Jump", "Override", "Itinerary", "Simulator", "SimMessage", "BaseStation", "random_fleet",
     "random_vessel", "random_mmsi", "write_file", "write_stream", "send_udp", "OutputStats", "report_interval",
-    "STATIC_INTERVAL_S", "DEFAULT_BBOX", "SEA_NODES", "SEA_LANES", "ANCHORAGES", "MIDS", "imo_is_valid",
+    "STATIC_INTERVAL_S", "DEFAULT_BBOX", "SEA_NODES", "SEA_LANES", "ANCHORAGES", "BASE_STATIONS", "MIDS", "imo_is_valid",
     "haversine_m", "bearing_deg", "destination", "offset", "distance_between", "MS_PER_KNOT", "tag_block",
     "UNDER_WAY_USING_ENGINE", "AT_ANCHOR", "MOORED", "ENGAGED_IN_FISHING", "UNDER_WAY_SAILING",
     "parse_duration", "parse_start", "load_scenario", "simulate_command",
@@ -116,7 +116,12 @@ def _fmt_time(t: float | None) -> str:
 @click.option("--rate", default="max", show_default=True, help="Pacing: max, realtime or messages per second.")
 @click.option("--station", default="sim", show_default=True, help="Tag block station id (s:).")
 @click.option("--scenario", default=None, help="Add a named scenario from behavior.scenarios.SCENARIOS.")
-def simulate_command(n_vessels, duration, start_text, seed, bbox_text, out, udp, rate, station, scenario):
+@click.option("--base-stations", "n_base", type=click.IntRange(0, len(BASE_STATIONS)), default=0, show_default=True,
+              help="Shore base stations sending type 4 every 10 s (from BASE_STATIONS).")
+@click.option("--loss", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0, show_default=True,
+              help="Fraction of messages randomly lost in reception.")
+def simulate_command(n_vessels, duration, start_text, seed, bbox_text, out, udp, rate, station, scenario, n_base,
+                     loss):
     """Generate realistic AIS traffic as NMEA lines with tag blocks (file, stdout or UDP)."""
     from ingest.simulation.output import parse_rate
 
@@ -140,7 +145,8 @@ def simulate_command(n_vessels, duration, start_text, seed, bbox_text, out, udp,
     vessels.extend(random_fleet(n, bbox=bbox, seed=seed, start=start))
     if not vessels:
         raise click.UsageError("no vessels: give --vessels N and/or --scenario NAME")
-    sim = Simulator(vessels, start=start, seed=seed, station=station)
+    sim = Simulator(vessels, start=start, seed=seed, station=station, base_stations=BASE_STATIONS[:n_base],
+                    loss=loss)
     messages = sim.messages(duration_s)
     wall = time.perf_counter()
     if udp:
@@ -164,7 +170,8 @@ def simulate_command(n_vessels, duration, start_text, seed, bbox_text, out, udp,
             return
         where = "stdout"
     wall = time.perf_counter() - wall
-    click.echo(f"simulated {len(vessels)} vessels: {stats.messages} messages, {stats.lines} lines, "
+    stations = f" + {n_base} base stations" if n_base else ""
+    click.echo(f"simulated {len(vessels)} vessels{stations}: {stats.messages} messages, {stats.lines} lines, "
                f"{_fmt_time(stats.first_time)} .. {_fmt_time(stats.last_time)} ({stats.span_s:.0f} s) -> {where} "
                f"in {wall:.1f} s", err=True)
     if sim.duplicate_mmsis:

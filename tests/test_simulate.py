@@ -13,6 +13,7 @@ import statistics
 import threading
 import time
 from collections import defaultdict
+from datetime import datetime, timezone
 from functools import reduce
 from operator import xor
 
@@ -21,7 +22,7 @@ from click.testing import CliRunner
 from pyais import decode
 
 from ingest.cli import main
-from ingest.simulate import (MS_PER_KNOT, STATIC_INTERVAL_S, Alongside, AnchoredTrack, Itinerary, Jump, LoiterTrack,
+from ingest.simulate import (BASE_STATIONS, MS_PER_KNOT, STATIC_INTERVAL_S, Alongside, AnchoredTrack, Itinerary, Jump, LoiterTrack,
                              MooredTrack, Override, RouteTrack, Segments, Silence, Simulator, VesselSpec,
                              distance_between, haversine_m, imo_is_valid, random_fleet, report_interval, send_udp,
                              write_file)
@@ -388,3 +389,29 @@ def test_file_writer_counts(tmp_path):
     assert stats.lines == len((tmp_path / "f.nmea").read_text().splitlines())
     assert stats.messages <= stats.lines and stats.first_time >= T0 and stats.span_s < 300
     assert math.isclose(stats.last_time - stats.first_time, stats.span_s)
+
+
+def test_base_stations_and_reception_loss():
+    fleet = random_fleet(20, seed=5, start=T0)
+    full = list(Simulator(fleet, start=T0, seed=5, base_stations=BASE_STATIONS[:2]).events(1200))
+    lossy = list(Simulator(fleet, start=T0, seed=5, base_stations=BASE_STATIONS[:2], loss=0.2).events(1200))
+    base = [ev for ev in full if ev.msg_type == 4]
+    assert {ev.mmsi for ev in base} == {BASE_STATIONS[0].mmsi, BASE_STATIONS[1].mmsi}
+    for ev in base[:20]:
+        msg = decode(parse(ev.lines[0])["sentence"]).asdict()
+        station = BASE_STATIONS[ev.vessel - len(fleet)]
+        assert msg["mmsi"] == station.mmsi and (msg["lat"], msg["lon"]) == pytest.approx((station.lat, station.lon))
+        sent = datetime(msg["year"], msg["month"], msg["day"], msg["hour"], msg["minute"], msg["second"],
+                        tzinfo=timezone.utc)
+        assert sent.timestamp() == ev.time
+    times = [ev.time for ev in base if ev.mmsi == BASE_STATIONS[0].mmsi]
+    assert {b - a for a, b in zip(times, times[1:])} == {10.0}
+    # loss drops about 20 % of the very same messages and changes nothing else
+    assert 0.15 < 1 - len(lossy) / len(full) < 0.25
+    full_set = {(ev.time, tuple(ev.lines)) for ev in full}
+    assert all((ev.time, tuple(ev.lines)) in full_set for ev in lossy)
+    # without base stations and loss the vessel traffic is the same as before
+    plain = [(ev.time, ev.lines) for ev in Simulator(fleet, start=T0, seed=5).events(1200)]
+    assert plain == [(ev.time, ev.lines) for ev in full if ev.msg_type != 4]
+    with pytest.raises(ValueError):
+        Simulator(fleet, start=T0, loss=1.0)

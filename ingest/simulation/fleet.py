@@ -13,6 +13,7 @@ import random
 from typing import Sequence
 
 from ingest.simulation.geo import haversine_m, offset
+from ingest.simulation.simulator import BaseStation
 from ingest.simulation.tracks import AnchoredTrack, RouteTrack, Track
 from ingest.simulation.vessels import VesselSpec, random_vessel
 
@@ -45,6 +46,17 @@ ANCHORAGES = {
     "maas": (52.05, 3.75), "ijmuiden": (52.50, 4.35), "elbe": (54.00, 8.00), "thames": (51.50, 1.55),
     "humber": (53.60, 0.45), "tyne": (55.02, -1.30), "scheldt": (51.45, 3.20), "forth": (56.00, -2.00),
 }
+# Shore base stations near the big ports (on land, as real ones are); MMSI 00MIDxxxx
+BASE_STATIONS = [
+    BaseStation(2442001, 51.978, 4.118),   # Hoek van Holland (NL)
+    BaseStation(2320001, 51.127, 1.337),   # Dover (GB)
+    BaseStation(2111002, 54.180, 7.885),   # Helgoland (DE)
+    BaseStation(2442002, 52.463, 4.575),   # IJmuiden (NL)
+    BaseStation(2190001, 55.466, 8.440),   # Esbjerg (DK)
+    BaseStation(2320002, 55.015, -1.420),  # Tynemouth (GB)
+    BaseStation(2050001, 51.335, 3.205),   # Zeebrugge (BE)
+    BaseStation(2320003, 53.585, 0.100),   # Spurn Point / Humber (GB)
+]
 
 
 def _in_bbox(p: tuple[float, float], bbox: Sequence[float]) -> bool:

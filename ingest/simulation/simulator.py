@@ -7,20 +7,27 @@ every 30 s, every 3 min when at <= 2 kn; static data (type 5 for class A, type 2
 B) every 6 min. Times are whole seconds (the tag block ``c:`` carries whole seconds); each
 vessel starts at a random phase so the fleet does not report in lock-step. A vessel whose track
 is silent is asked again a report interval later, so it reappears promptly when the silence ends.
+
+Optional extras: shore base stations (type 4, UTC time + surveyed position, every 10 s) and a
+reception ``loss`` fraction (messages sent but not received, as on a busy real channel).
 """
 from __future__ import annotations
 
 import heapq
 import random
 from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Iterator, NamedTuple, Sequence
+
+from pyais.encode import encode_dict
 
 from ingest.simulation.encoding import position_payload, sentences, single_sentence, static_payloads, tag_block
 from ingest.simulation.tracks import AT_ANCHOR, MOORED, Track, TrackState
 from ingest.simulation.vessels import VesselSpec
 
 STATIC_INTERVAL_S = 360
-_POSITION, _STATIC = 0, 1
+_POSITION, _STATIC, _BASE = 0, 1, 2
 
 
 def report_interval(cls: str, s: TrackState) -> int:
@@ -37,6 +44,25 @@ def report_interval(cls: str, s: TrackState) -> int:
     return 10
 
 
+@dataclass(frozen=True)
+class BaseStation:
+    """A shore AIS base station: type 4 reports (UTC time, surveyed position) every ``interval_s``.
+
+    Base station MMSIs have the form 00MIDxxxx, e.g. 2442001 (Netherlands) = "002442001".
+    """
+
+    mmsi: int
+    lat: float
+    lon: float
+    interval_s: int = 10
+
+    def lines_at(self, t: int, channel: str) -> list[str]:
+        utc = datetime.fromtimestamp(t, tz=timezone.utc)
+        data = dict(type=4, mmsi=self.mmsi, year=utc.year, month=utc.month, day=utc.day, hour=utc.hour,
+                    minute=utc.minute, second=utc.second, accuracy=1, lon=self.lon, lat=self.lat, epfd=7)
+        return encode_dict(data, talker_id="AI", sentence_type="VDM", radio_channel=channel)
+
+
 class SimMessage(NamedTuple):
     """One simulated AIS message: its time, its NMEA lines, who sent it and (for positions) the true state."""
 
@@ -44,7 +70,7 @@ class SimMessage(NamedTuple):
     lines: list[str]
     mmsi: int
     msg_type: int
-    vessel: int  # index into Simulator.vessels
+    vessel: int  # index into Simulator.vessels; len(vessels) + k for base_stations[k]
     state: TrackState | None  # the reported kinematics (None for static messages)
 
 
@@ -70,10 +96,14 @@ class Simulator:
     occasional type 3 instead of type 1. station: the tag block ``s:`` value.
     ``messages(duration_s)`` yields (time, lines) in time order; ``events(duration_s)`` yields
     SimMessage with the ground truth too. Each call starts afresh (same seed -> same output).
+    base_stations: shore stations sending type 4. loss: fraction of messages (0..1) randomly not
+    received, deterministic by seed, drawn independently so the rest of the traffic is unchanged.
     """
 
     def __init__(self, vessels: Sequence[tuple[VesselSpec, Track]], start: float, seed: int = 0,
-                 station: str = "sim"):
+                 station: str = "sim", base_stations: Sequence[BaseStation] = (), loss: float = 0.0):
+        if not 0.0 <= loss < 1.0:
+            raise ValueError(f"loss must be a fraction in [0, 1), not {loss!r}")
         if "," in station or "*" in station or "\\" in station:
             raise ValueError(f"station {station!r} may not contain ',', '*' or '\\\\' (tag block syntax)")
         mmsis = [spec.mmsi for spec, _ in vessels]
@@ -81,6 +111,8 @@ class Simulator:
         self.start = int(start)
         self.seed = seed
         self.station = station
+        self.base_stations = list(base_stations)
+        self.loss = loss
         # two vessels sharing an MMSI is allowed (a planted identity clash); recorded for summaries
         self.duplicate_mmsis = sorted(m for m, n in Counter(mmsis).items() if n > 1)
 
@@ -101,7 +133,13 @@ class Simulator:
             heap.append((start + v.rng.randrange(first), i, _POSITION))
             if v.statics:
                 heap.append((start + v.rng.randrange(STATIC_INTERVAL_S), i, _STATIC))
+        n_vessels = len(vessels)
+        for k, b in enumerate(self.base_stations):
+            heap.append((start + rng.randrange(b.interval_s), n_vessels + k, _BASE))
         heapq.heapify(heap)
+        lost = random.Random(rng.getrandbits(64)).random if self.loss else None
+        loss = self.loss
+        base_channel = "A"
         station = self.station
         seq_id = 0
         tag_t, tag = None, ""
@@ -109,6 +147,16 @@ class Simulator:
             t, i, kind = heap[0]
             if t >= end:
                 return
+            if kind == _BASE:
+                b = self.base_stations[i - n_vessels]
+                heapq.heapreplace(heap, (t + b.interval_s, i, kind))
+                base_channel = "B" if base_channel == "A" else "A"
+                if lost and lost() < loss:
+                    continue
+                if t != tag_t:
+                    tag_t, tag = t, tag_block(station, t)
+                yield SimMessage(float(t), [tag + line for line in b.lines_at(t, base_channel)], b.mmsi, 4, i, None)
+                continue
             v = vessels[i]
             s = v.track.state(t)
             if kind == _POSITION:
@@ -122,8 +170,11 @@ class Simulator:
                     msg_type = 3 if v.rng.random() < 0.1 else 1
                 else:
                     msg_type = 18
+                channel = v.next_channel()
+                if lost and lost() < loss:
+                    continue
                 payload, pxor = position_payload(msg_type, v.mmsi, s, t % 60)
-                yield SimMessage(float(t), [tag + single_sentence(payload, pxor, v.next_channel())], v.mmsi,
+                yield SimMessage(float(t), [tag + single_sentence(payload, pxor, channel)], v.mmsi,
                                  msg_type, i, s)
             else:
                 heapq.heapreplace(heap, (t + STATIC_INTERVAL_S, i, kind))
@@ -136,4 +187,6 @@ class Simulator:
                     parts = sentences(payload, fill, channel, seq_id)
                     if len(parts) > 1:
                         seq_id = (seq_id + 1) % 10
+                    if lost and lost() < loss:
+                        continue
                     yield SimMessage(float(t), [tag + p for p in parts], v.mmsi, msg_type, i, None)
