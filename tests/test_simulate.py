@@ -6,6 +6,7 @@ block and a real UDP socket.
 """
 from __future__ import annotations
 
+import gzip
 import math
 import re
 import socket
@@ -383,12 +384,15 @@ def test_cli_rejects_bad_input_clearly(tmp_path):
     assert unknown.exit_code == 2 and "scenario" in unknown.output
 
 
-def test_file_writer_counts(tmp_path):
+def test_file_writer_counts_and_gzip(tmp_path):
     sim = Simulator(random_fleet(5, seed=1, start=T0), start=T0, seed=1)
     stats = write_file(str(tmp_path / "f.nmea"), sim.messages(300))
-    assert stats.lines == len((tmp_path / "f.nmea").read_text().splitlines())
-    assert stats.messages <= stats.lines and stats.first_time >= T0 and stats.span_s < 300
+    text = (tmp_path / "f.nmea").read_text()
+    assert stats.lines == len(text.splitlines())
+    assert stats.messages < stats.lines and stats.first_time >= T0 and stats.span_s < 300
     assert math.isclose(stats.last_time - stats.first_time, stats.span_s)
+    write_file(str(tmp_path / "f.nmea.gz"), sim.messages(300))
+    assert gzip.decompress((tmp_path / "f.nmea.gz").read_bytes()).decode("ascii") == text
 
 
 def test_base_stations_and_reception_loss():

@@ -7,6 +7,7 @@ splitting a message's lines across datagrams. Pacing: 'max' (as fast as possible
 """
 from __future__ import annotations
 
+import gzip
 import socket
 import time
 from dataclasses import dataclass
@@ -55,7 +56,10 @@ def write_stream(stream: IO[str], messages: Messages) -> OutputStats:
 
 
 def write_file(path: str, messages: Messages) -> OutputStats:
-    """Write every line to ``path`` (overwritten), one per line, LF-terminated."""
+    """Write every line to ``path`` (overwritten), one per line, LF-terminated; gzip-compressed if it ends in .gz."""
+    if str(path).endswith(".gz"):
+        with gzip.open(path, "wt", encoding="ascii", newline="\n", compresslevel=6) as f:
+            return write_stream(f, messages)
     with open(path, "w", encoding="ascii", newline="\n") as f:
         return write_stream(f, messages)
 
