@@ -20,7 +20,6 @@ has to reject it.
 from __future__ import annotations
 
 import logging
-import operator
 from typing import Any, Callable
 
 import attr
@@ -36,41 +35,42 @@ log = logging.getLogger(__name__)
 _log_reject = RateLimitedLog(log)
 
 MIN_BITS = 38   # message type (6) + repeat indicator (2) + MMSI (30)
+# 6-bit value of each payload character ('0'..'W' -> 0..39, '`'..'w' -> 40..63)
+_SIXBIT = {chr(c): (c - 48 if c < 88 else c - 56) for c in [*range(48, 88), *range(96, 120)]}
 
 # Bit offset of the 8-bit ship type per message type (type 24: part B only).
 _SHIP_TYPE_OFFSET = {5: 232, 19: 263, 24: 40}
 
-_Extractor = tuple[tuple[str, ...], Callable[[Any], tuple], tuple[str, ...]]
-_extractors: dict[type, _Extractor] = {}
+_fields_of: dict[type, Callable[[Any], dict]] = {}
 
 
-def _extractor(cls: type) -> _Extractor:
-    """Names of a message class's non-spare fields, a getter for all of them at once, and the
-    names whose values are enums (converted to int)."""
-    found = _extractors.get(cls)
-    if found is None:
-        names = tuple(f.name for f in attr.fields(cls) if not f.metadata.get("is_spare"))
-        getter = operator.attrgetter(*names)
-        if len(names) == 1:
-            single = getter
-            getter = lambda msg: (single(msg),)  # noqa: E731  # attrgetter of one name returns a bare value
-        enums = tuple(n for n in names if n in ENUM_FIELDS or n == "maneuver")
-        found = _extractors[cls] = (names, getter, enums)
-    return found
+def _make_fields_function(cls: type) -> Callable[[Any], dict]:
+    """Generate ``lambda msg: {"msg_type": msg.msg_type, ...}`` for one pyais message class:
+    its non-spare slots, enums as int, pyais's TurnRate as float. A generated dict display is
+    about twice as fast as ``asdict`` or a loop over the names, and this runs on every message;
+    the names come from the class's attrs fields, which are Python identifiers."""
+    spares = {f.name for f in attr.fields(cls) if f.metadata.get("is_spare")}
+    items = []
+    for name in cls.__slots__:   # as pyais's asdict: the fields plus derived slots (type 21 full_name)
+        if name in spares:
+            continue
+        if name in ENUM_FIELDS or name == "maneuver":
+            items.append(f"{name!r}: None if (v := m.{name}) is None else int(v)")
+        elif name == "turn":
+            items.append(f"{name!r}: None if (v := m.{name}) is None else float(v)")
+        else:
+            items.append(f"{name!r}: m.{name}")
+    namespace: dict[str, Any] = {}
+    exec(f"def fields_of(m):\n    return {{{', '.join(items)}}}\n", namespace)  # noqa: S102
+    return namespace["fields_of"]
 
 
 def message_fields(msg: Any) -> dict:
     """A pyais message as a dict of plain values (what ``asdict(enum_as_int=True)`` gives, faster)."""
-    names, getter, enums = _extractor(type(msg))
-    fields = dict(zip(names, getter(msg)))
-    for name in enums:
-        value = fields[name]
-        if value is not None:
-            fields[name] = int(value)
-    turn = fields.get("turn")
-    if turn is not None and type(turn) is not float:
-        fields["turn"] = float(turn)   # pyais's TurnRate enum (-128, +-127) to a plain float
-    return fields
+    fields_of = _fields_of.get(type(msg))
+    if fields_of is None:
+        fields_of = _fields_of[type(msg)] = _make_fields_function(type(msg))
+    return fields_of(msg)
 
 
 def _reject(counters: Counters, group: SentenceGroup, reason: str, detail: str) -> None:
@@ -81,22 +81,25 @@ def _reject(counters: Counters, group: SentenceGroup, reason: str, detail: str) 
 def decode(group: SentenceGroup, counters: Counters) -> dict | None:
     """The fields of the message in ``group``, or None after counting why it could not be decoded."""
     sentences = group.sentences
-    if len(sentences) == 1:
+    n_sentences = len(sentences)
+    if n_sentences == 1:
         payload = sentences[0].payload
     else:
         payload = "".join(s.payload for s in sentences)
-    fill = sentences[-1].fill
     try:
-        bits = bit_vector(payload.encode("ascii"), fill)
+        bits = bit_vector(payload.encode("ascii"), sentences[-1].fill)
         if len(bits) < MIN_BITS:
             _reject(counters, group, "short_payload", payload)
             return None
-        msg_type = bits.get(0, 6)
-        cls = MSG_CLASS.get(msg_type)
+        cls = MSG_CLASS.get(_SIXBIT[payload[0]])   # the type is the first character's 6 bits
         if cls is None:
             _reject(counters, group, "unknown_type", payload)
             return None
         fields = message_fields(cls.from_vector(bits))
+        # pyais's ShipType enum folds reserved codes together: keep the 8 bits as sent.
+        msg_type = fields["msg_type"]
+        if msg_type in _SHIP_TYPE_OFFSET and fields.get("ship_type") is not None:
+            fields["ship_type"] = bits.get(_SHIP_TYPE_OFFSET[msg_type], 8)
     except Exception as exc:  # pyais raises many kinds; one bad message must not stop the stream
         try:
             fields = message_fields(pyais.decode(*[s.raw for s in sentences]))
@@ -104,15 +107,10 @@ def decode(group: SentenceGroup, counters: Counters) -> dict | None:
             counters.incr("decode_errors")
             _reject(counters, group, "decode_error", f"{exc!r} {payload}")
             return None
-        bits = None
-    if fields.get("mmsi") is None or fields.get("msg_type") is None:
-        _reject(counters, group, "short_payload", payload)
-        return None
-
-    offset = _SHIP_TYPE_OFFSET.get(fields["msg_type"])
-    if offset is not None and fields.get("ship_type") is not None and bits is not None:
-        fields["ship_type"] = bits.get(offset, 8)
+        if fields.get("mmsi") is None or fields.get("msg_type") is None:
+            _reject(counters, group, "short_payload", payload)
+            return None
 
     counters.incr("messages_decoded")
-    counters.incr("sentences_decoded", len(sentences))
+    counters.incr("sentences_decoded", n_sentences)
     return fields

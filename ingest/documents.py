@@ -170,22 +170,9 @@ def _dimensions(fields: dict, doc: dict) -> None:
         doc["beam"] = port + starboard
 
 
-def _class_a_position(fields: dict, doc: dict) -> None:   # types 1, 2, 3
-    _position(fields, doc)
-    _motion(fields, doc, 102.25)
-    turn = fields.get("turn")
-    if turn is not None and turn not in (-128.0, 127.0, -127.0):
-        doc["rot"] = turn
-    _nav_status(doc, fields.get("status"))
-
-
-def _class_b_position(fields: dict, doc: dict) -> None:   # type 18
-    _position(fields, doc)
-    _motion(fields, doc, 102.25)
-
-
 def _class_b_extended(fields: dict, doc: dict) -> None:   # type 19
-    _class_b_position(fields, doc)
+    _position(fields, doc)
+    _motion(fields, doc, 102.25)
     doc["name"] = _text(fields.get("shipname"))
     _ship_type(doc, fields.get("ship_type"))
     _dimensions(fields, doc)
@@ -239,31 +226,39 @@ def _aid_to_navigation(fields: dict, doc: dict) -> None:  # type 21
     _dimensions(fields, doc)
 
 
-_BY_TYPE = {1: _class_a_position, 2: _class_a_position, 3: _class_a_position,
-            18: _class_b_position, 19: _class_b_extended, 27: _long_range, 9: _sar_aircraft,
+# Rate of turn -128: no information; +-127: turning faster than 5 deg/30 s, no turn indicator.
+_TURN_NOT_AVAILABLE = frozenset((-128.0, 127.0, -127.0))
+
+# Types 1, 2, 3 and 18 are handled inline in build_document.
+_BY_TYPE = {19: _class_b_extended, 27: _long_range, 9: _sar_aircraft,
             4: _position, 11: _position, 17: _position, 5: _static_voyage, 24: _static_class_b,
             21: _aid_to_navigation}
 
 
 def document_id(group: SentenceGroup, ts_ms: int, has_msg_time: bool) -> str:
-    """Content-derived id: the payload plus when (message time) or where (source, offset) it was
-    seen, falling back to the receive time in ms (``ts_ms``) for live, untimed lines."""
+    """Content-derived id: the payload plus when (message time, ``ts_ms``) or where (source, line
+    offset) it was seen, else the receive time in ms (``ts_ms``) for live, untimed lines.
+    ``build_document`` computes the same inline."""
     sentences = group.sentences
-    payload = sentences[0].payload if len(sentences) == 1 else ",".join(s.payload for s in sentences)
     first = sentences[0]
+    payload = ",".join([s.payload for s in sentences])
     if has_msg_time:
-        where = f"t{ts_ms}"
+        seen = f"t{ts_ms}"
     elif first.offset is not None:
-        where = f"o{first.source}\x00{first.offset}"
+        seen = f"o{first.source}\x00{first.offset}"
     else:
-        where = f"r{ts_ms}"
-    key = f"{payload}\x00{sentences[-1].fill}\x00{where}"
+        seen = f"r{ts_ms}"
+    key = f"{payload}\x00{sentences[-1].fill}\x00{seen}"
     return blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def build_document(group: SentenceGroup, fields: dict) -> dict | None:
     """The ``ais-*`` document (plus ``_id`` and ``_ts``) for a decoded message; None only if
-    ``fields`` lacks a message type or MMSI (``ingest.decoder.decode`` never returns such)."""
+    ``fields`` lacks a message type or MMSI (``ingest.decoder.decode`` never returns such).
+
+    Runs once per message: the position reports (most of the traffic) are handled inline here,
+    the rarer types by the helpers above.
+    """
     msg_type = fields.get("msg_type")
     mmsi = fields.get("mmsi")
     if msg_type is None or mmsi is None:
@@ -271,28 +266,84 @@ def build_document(group: SentenceGroup, fields: dict) -> dict | None:
     sentences = group.sentences
     first = sentences[0]
     msg_time = first.msg_time
-    if msg_time is None and len(sentences) > 1:
-        msg_time = group.msg_time
+    if len(sentences) == 1:
+        payload = first.payload
+        raw = [first.raw]
+    else:
+        payload = ",".join([s.payload for s in sentences])
+        raw = [s.raw for s in sentences]
+        if msg_time is None:
+            msg_time = group.msg_time
     received_ms = int(first.received_at * 1000.0 + 0.5)
-    ts_ms = received_ms if msg_time is None else int(msg_time * 1000.0 + 0.5)
+    if msg_time is None:
+        ts_ms = received_ms
+        timestamp = received = iso_millis(ts_ms)
+        seen = f"r{ts_ms}" if first.offset is None else f"o{first.source}\x00{first.offset}"
+    else:
+        ts_ms = int(msg_time * 1000.0 + 0.5)
+        timestamp = iso_millis(ts_ms)
+        received = timestamp if ts_ms == received_ms else iso_millis(received_ms)
+        seen = f"t{ts_ms}"
+    channel = first.channel
 
     doc = {
-        "@timestamp": iso_millis(ts_ms),
-        "received_at": iso_millis(received_ms),
+        "@timestamp": timestamp,
+        "received_at": received,
         "mmsi": f"{mmsi:09d}",
         "msg_type": msg_type,
         "msg_kind": MSG_KIND.get(msg_type, "other"),
-        "class": VESSEL_CLASS.get(msg_type),
         "repeat": fields.get("repeat"),
-        "channel": _CHANNEL_NAME.get(first.channel, first.channel) or None,
         "source": first.source,
-        "station": first.station,
-        "raw": [s.raw for s in sentences],
+        "raw": raw,
     }
-    extract = _BY_TYPE.get(msg_type)
-    if extract is not None:
-        extract(fields, doc)
-    doc = {k: v for k, v in doc.items() if v is not None}
+    if channel:
+        doc["channel"] = _CHANNEL_NAME.get(channel, channel)
+    vessel_class = VESSEL_CLASS.get(msg_type)
+    if vessel_class is not None:
+        doc["class"] = vessel_class
+    if first.station is not None:
+        doc["station"] = first.station
+
+    if msg_type <= 3 or msg_type == 18:   # class A and B position reports, inline
+        lat = fields.get("lat")
+        lon = fields.get("lon")
+        # 91 / 181 mean "not available"; anything else outside the globe is garbage, dropped too.
+        if lat is not None and lon is not None and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
+            doc["location"] = {"lat": lat, "lon": lon}
+            doc["lat"] = lat
+            doc["lon"] = lon
+            doc["cell"] = geohash.encode(lat, lon, CELL_PRECISION)
+        value = fields.get("accuracy")
+        if value is not None:
+            doc["accuracy"] = value
+        value = fields.get("speed")
+        if value is not None and value < 102.25:
+            doc["sog"] = value
+        value = fields.get("course")
+        if value is not None and value < 360.0:
+            doc["cog"] = value
+        value = fields.get("heading")
+        if value is not None and value < 360:
+            doc["heading"] = value
+        if msg_type != 18:
+            value = fields.get("turn")
+            if value is not None and value not in _TURN_NOT_AVAILABLE:
+                doc["rot"] = value
+            value = fields.get("status")
+            if value is not None:
+                doc["nav_status"] = value
+                doc["nav_status_text"] = NAV_STATUS_TEXT.get(value)
+        if doc["repeat"] is None:    # only a truncated payload lacks it
+            del doc["repeat"]
+    else:
+        extract = _BY_TYPE.get(msg_type)
+        if extract is not None:
+            extract(fields, doc)
+        # Missing is absent, not null: drop the Nones the helpers leave behind.
+        if None in doc.values():
+            doc = {k: v for k, v in doc.items() if v is not None}
+
     doc["_ts"] = ts_ms
-    doc["_id"] = document_id(group, ts_ms, msg_time is not None)
+    key = f"{payload}\x00{sentences[-1].fill}\x00{seen}"
+    doc["_id"] = blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
     return doc

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 MAX_PRECISION = 12
+_SCALE15_LAT = 32768 / 180.0
+_SCALE15_LON = 32768 / 360.0
 
 # _SPREAD[b]: the 8 bits of b moved to the even bit positions of a 16-bit value.
 _SPREAD = tuple(sum(((b >> i) & 1) << (2 * i) for i in range(8)) for b in range(256))
+
+
+# Two base-32 characters for every 10-bit value: even precisions need no per-character loop.
+_PAIRS = tuple(BASE32[i >> 5] + BASE32[i & 31] for i in range(1024))
 
 
 def _spread(value: int) -> int:
@@ -25,23 +31,31 @@ def _spread(value: int) -> int:
 
 def encode(lat: float, lon: float, precision: int = 6) -> str:
     """Geohash of ``(lat, lon)`` in degrees with ``precision`` characters (1-12)."""
-    if not 1 <= precision <= MAX_PRECISION:
-        raise ValueError(f"precision must be 1..{MAX_PRECISION}, not {precision}")
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
         raise ValueError(f"not a position: lat={lat!r} lon={lon!r}")
+    if precision == 6:
+        # The document cell, on every position report: 15 bits each, unrolled.
+        lat_i = int((lat + 90.0) * _SCALE15_LAT)
+        lon_i = int((lon + 180.0) * _SCALE15_LON)
+        if lat_i > 32767:   # the upper edge (lat 90, lon 180) belongs to the last cell
+            lat_i = 32767
+        if lon_i > 32767:
+            lon_i = 32767
+        spread = _SPREAD
+        code = ((spread[lon_i & 255] | spread[lon_i >> 8] << 16) << 1
+                | spread[lat_i & 255] | spread[lat_i >> 8] << 16)
+        return _PAIRS[code >> 20] + _PAIRS[(code >> 10) & 1023] + _PAIRS[code & 1023]
+    if not 1 <= precision <= MAX_PRECISION:
+        raise ValueError(f"precision must be 1..{MAX_PRECISION}, not {precision}")
     total_bits = 5 * precision
     lon_bits = (total_bits + 1) // 2
     lat_bits = total_bits // 2
-    lat_max = (1 << lat_bits) - 1
-    lon_max = (1 << lon_bits) - 1
-    # The upper edge (lat 90, lon 180) belongs to the last cell, as with bisection.
-    lat_i = min(int((lat + 90.0) / 180.0 * (1 << lat_bits)), lat_max)
-    lon_i = min(int((lon + 180.0) / 360.0 * (1 << lon_bits)), lon_max)
+    lat_i = min(int((lat + 90.0) / 180.0 * (1 << lat_bits)), (1 << lat_bits) - 1)
+    lon_i = min(int((lon + 180.0) / 360.0 * (1 << lon_bits)), (1 << lon_bits) - 1)
     if lon_bits == lat_bits:
         code = _spread(lon_i) << 1 | _spread(lat_i)
     else:  # odd number of bits: longitude has one more, and takes the last bit too
         code = _spread(lon_i) | _spread(lat_i) << 1
-    chars = []
-    for shift in range(total_bits - 5, -1, -5):
-        chars.append(BASE32[(code >> shift) & 31])
-    return "".join(chars)
+    pair_bits = total_bits - total_bits % 10
+    head = BASE32[code >> pair_bits] if precision & 1 else ""   # odd precision: one lone character
+    return head + "".join(_PAIRS[(code >> shift) & 1023] for shift in range(pair_bits - 10, -1, -10))

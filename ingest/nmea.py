@@ -26,6 +26,8 @@ import operator
 import re
 import time
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
 
 from ingest.counters import Counters
 from ingest.lines import Line
@@ -60,7 +62,8 @@ class Sentence:
     message id that ties fragments together (None when empty). fill: fill bits (0-5) at the end
     of the payload. msg_time: unix seconds from the tag block ``c:`` or the line's time prefix.
     station: tag block ``s:``; group: tag block ``g:`` (``part-total-id``); tags: every tag block
-    field as text, including ones we do not interpret (e.g. signal data from our demodulator).
+    field as text, including ones we do not interpret (e.g. signal data from our demodulator);
+    a read-only mapping, shared by the sentences that carry the same tag block.
     """
 
     raw: str
@@ -78,7 +81,7 @@ class Sentence:
     source: str
     received_at: float
     offset: int | None
-    tags: dict = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=lambda: _NO_TAGS)
 
 
 class RateLimitedLog:
@@ -149,6 +152,31 @@ def _tag_time(value: str) -> float | None:
     return seconds
 
 
+# Shore feeds send the same tag block (station, second) on many consecutive lines: remember the
+# last few hundred parsed ones. The cached dicts are shared between sentences: read-only.
+_tag_cache: dict[str | None, tuple[Mapping[str, str], float | None]] = {}
+_TAG_CACHE_SIZE = 512
+_NO_TAGS: Mapping[str, str] = MappingProxyType({})
+
+
+def _read_tag_block(block: str | None) -> tuple[Mapping[str, str], float | None] | None:
+    """(fields, message time) of a tag block body, cached; None if it is invalid."""
+    if block is None:
+        return None
+    tags = parse_tag_block(block)
+    if tags is None:
+        return None
+    tag_time = None
+    if "c" in tags:
+        tag_time = _tag_time(tags["c"])
+        if tag_time is None:
+            return None
+    if len(_tag_cache) >= _TAG_CACHE_SIZE:
+        _tag_cache.clear()
+    cached = _tag_cache[block] = (MappingProxyType(tags), tag_time)
+    return cached
+
+
 def _reject(counters: Counters, reason: str, text: str) -> None:
     counters.reject(reason)
     _log_reject(reason, text)
@@ -168,22 +196,18 @@ def parse_line(line: Line, counters: Counters) -> Sentence | None:
         msg_time, text = split_time_prefix(text)
         first = text[0]
 
-    tags: dict[str, str] = {}
+    tags = _NO_TAGS
     if first == "\\":
         end = text.find("\\", 1)
-        if end < 0:
-            _reject(counters, "bad_tag_block", text)
-            return None
-        parsed = parse_tag_block(text[1:end])
-        if parsed is None:
-            _reject(counters, "bad_tag_block", text)
-            return None
-        tags = parsed
-        if "c" in tags:
-            tag_time = _tag_time(tags["c"])
-            if tag_time is None:
+        block = text[1:end] if end > 0 else None
+        cached = _tag_cache.get(block)
+        if cached is None:
+            cached = _read_tag_block(block)
+            if cached is None:
                 _reject(counters, "bad_tag_block", text)
                 return None
+        tags, tag_time = cached
+        if tag_time is not None:
             msg_time = tag_time
         text = text[end + 1:]
         first = text[:1]
