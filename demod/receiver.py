@@ -81,7 +81,20 @@ class ChannelDecoder:
         self._consumed = 0  # absolute samples received
         self._recent: dict[bytes, int] = {}
         self.stats = ChannelStats()
-        self.freq_correction_hz = 0.0  # set by the receiver: already removed by the channelizer
+        # (first absolute sample, correction in Hz the channelizer had already removed from it)
+        self._corrections: list[tuple[int, float]] = [(0, 0.0)]
+
+    def set_correction(self, hz: float) -> None:
+        """The channelizer removes ``hz`` from the samples pushed from now on (AFC / ppm)."""
+        if hz != self._corrections[-1][1]:
+            self._corrections.append((self._consumed, hz))
+            self._corrections = self._corrections[-64:]
+
+    def correction_at(self, sample: int) -> float:
+        for start, hz in reversed(self._corrections):
+            if start <= sample:
+                return hz
+        return self._corrections[0][1]
 
     def push(self, samples: np.ndarray, final: bool = False) -> list[Frame]:
         window = np.concatenate([self._hist, samples]) if len(self._hist) else np.asarray(samples)
@@ -139,7 +152,7 @@ class ChannelDecoder:
                     level = 10 * math.log10(float(np.mean(pw[lo:end])) + 1e-20)
                 else:
                     level = 10 * math.log10(float(np.mean(freq[lo:end] ** 2)) + 1e-20)
-                cfo = float(np.mean(offset[lo:end])) + self.freq_correction_hz
+                cfo = float(np.mean(offset[lo:end])) + self.correction_at(start_abs + (lo + end) // 2)
                 self.stats.frames += 1
                 self.stats.by_decoder[label] = self.stats.by_decoder.get(label, 0) + 1
                 out.append(Frame(self.name, message, end_abs, end_abs / self.rate, level, cfo, label))
@@ -182,7 +195,7 @@ class Receiver:
         frames = []
         for name, samples in channels.items():
             decoder = self.decoders[name]
-            decoder.freq_correction_hz = self.channelizer.freq_correction_hz
+            decoder.set_correction(self.channelizer.freq_correction_hz)
             frames.extend(decoder.push(samples, final=final))
         if self.afc and frames:
             residual = float(np.median([f.freq_offset_hz for f in frames])) - self.channelizer.freq_correction_hz
