@@ -419,3 +419,10 @@ def test_base_stations_and_reception_loss():
     assert plain == [(ev.time, ev.lines) for ev in full if ev.msg_type != 4]
     with pytest.raises(ValueError):
         Simulator(fleet, start=T0, loss=1.0)
+
+
+def test_slow_route_never_goes_astern():
+    route = RouteTrack([(54.0, 3.0), (54.02, 3.0)], 0.5, T0, seed=4)
+    states = [route.state(t) for t in range(T0, int(route.end_time), 30)]
+    assert all(b.lat > a.lat for a, b in zip(states, states[1:]))
+    assert all(0.4 < s.sog < 0.6 and abs((s.cog + 180) % 360 - 180) < 10 for s in states)

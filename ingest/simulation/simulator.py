@@ -14,6 +14,7 @@ reception ``loss`` fraction (messages sent but not received, as on a busy real c
 from __future__ import annotations
 
 import heapq
+import math
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -108,7 +109,7 @@ class Simulator:
             raise ValueError(f"station {station!r} may not contain ',', '*' or '\\\\' (tag block syntax)")
         mmsis = [spec.mmsi for spec, _ in vessels]
         self.vessels = list(vessels)
-        self.start = int(start)
+        self.start = math.ceil(start)  # whole seconds: the tag block c: carries whole seconds
         self.seed = seed
         self.station = station
         self.base_stations = list(base_stations)

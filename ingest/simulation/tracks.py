@@ -139,9 +139,11 @@ class RouteTrack:
         self.length_m = total
         rng = random.Random(seed)
         self._wobble = wobble
-        # along-track: ±~4 m at 2-8 min periods -> ±0.1-0.2 kn; cross-track: ±~12 m at 5-15 min -> ±1-2°
-        self._along = _Wobble(rng, 4.0 if wobble else 0.0, (120.0, 480.0))
-        self._cross = _Wobble(rng, 12.0 if wobble else 0.0, (300.0, 900.0))
+        # along-track: ±~4 m at 2-8 min periods -> ±0.1-0.2 kn; cross-track: ±~12 m at 5-15 min -> ±1-2°;
+        # scaled down below 6 kn so a slow ship never appears to stop or go astern
+        scale = min(1.0, self.speed_kn / 6.0) if wobble else 0.0
+        self._along = _Wobble(rng, 4.0 * scale, (120.0, 480.0))
+        self._cross = _Wobble(rng, 12.0 * scale, (300.0, 900.0))
         self._yaw = _Wobble(rng, 1.0 if wobble else 0.0, (40.0, 200.0))
         self._leeway = rng.uniform(-3.0, 3.0) if wobble else 0.0
 
@@ -159,13 +161,11 @@ class RouteTrack:
         elapsed = t - self.start_time
         if elapsed < 0 or (not self.loop and t > self.end_time):
             return None
-        d = self._v * elapsed
+        d = self._v * elapsed + (self._along.value(t) if self._wobble else 0.0)
         if self.loop:
             d %= self.length_m
         else:
-            d = min(d, self.length_m)
-        if self._wobble:
-            d = min(max(d + self._along.value(t), 0.0), self.length_m)
+            d = min(max(d, 0.0), self.length_m)
         i = bisect.bisect_right(self._cum, d) - 1
         va, vb, ang, s = self._legs[i]
         f = (d - self._cum[i]) / (ang * EARTH_RADIUS_M)
