@@ -53,6 +53,8 @@ class LazyGroup(click.Group):
 def main(ctx: click.Context, config_path: str | None, log_level: str) -> None:
     """aiswatch: AIS receivers in, Elasticsearch and Kibana out."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_level.upper() != "DEBUG":  # one line per HTTP request is noise at INFO
+        logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
 
