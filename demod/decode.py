@@ -28,6 +28,10 @@ def open_sdr(*, device_index: int = 0, rate: float = 288_000, center: float = 16
     try:
         from rtlsdr import RtlSdr  # imports librtlsdr
     except (ImportError, OSError, AttributeError) as err:
+        if "dithering" in str(err):
+            raise SDRUnavailable(
+                f"this librtlsdr is older than the installed pyrtlsdr expects ({err}); "
+                f"install pyrtlsdr<0.3 (pip install 'pyrtlsdr<0.3') or a newer librtlsdr") from None
         raise SDRUnavailable(
             f"cannot load librtlsdr ({err}); install it (Debian/Ubuntu: apt-get install librtlsdr0, "
             f"macOS: brew install librtlsdr) and the pyrtlsdr package") from None
