@@ -120,8 +120,9 @@ def _fmt_time(t: float | None) -> str:
               help="Shore base stations sending type 4 every 10 s (from BASE_STATIONS).")
 @click.option("--loss", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0, show_default=True,
               help="Fraction of messages randomly lost in reception.")
+@click.option("--group-tags", is_flag=True, help="Tag multi-sentence messages with NMEA 4.10 g:part-total-id.")
 def simulate_command(n_vessels, duration, start_text, seed, bbox_text, out, udp, rate, station, scenario, n_base,
-                     loss):
+                     loss, group_tags):
     """Generate realistic AIS traffic as NMEA lines with tag blocks (file, stdout or UDP)."""
     from ingest.simulation.output import parse_rate
 
@@ -146,7 +147,7 @@ def simulate_command(n_vessels, duration, start_text, seed, bbox_text, out, udp,
     if not vessels:
         raise click.UsageError("no vessels: give --vessels N and/or --scenario NAME")
     sim = Simulator(vessels, start=start, seed=seed, station=station, base_stations=BASE_STATIONS[:n_base],
-                    loss=loss)
+                    loss=loss, group_tags=group_tags)
     messages = sim.messages(duration_s)
     wall = time.perf_counter()
     if udp:

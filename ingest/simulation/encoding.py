@@ -34,9 +34,9 @@ def checksum(text: str) -> int:
     return reduce(xor, text.encode("ascii"), 0)
 
 
-def tag_block(station: str, t: int) -> str:
-    """``\\s:<station>,c:<unix seconds>*hh\\`` (NMEA 4.10 tag block)."""
-    body = f"s:{station},c:{t}"
+def tag_block(station: str, t: int, group: str | None = None) -> str:
+    """``\\s:<station>,c:<unix seconds>*hh\\`` (NMEA 4.10 tag block), with ``g:<group>`` first if given."""
+    body = f"s:{station},c:{t}" if group is None else f"g:{group},s:{station},c:{t}"
     return f"\\{body}*{checksum(body):02X}\\"
 
 

@@ -99,10 +99,13 @@ class Simulator:
     SimMessage with the ground truth too. Each call starts afresh (same seed -> same output).
     base_stations: shore stations sending type 4. loss: fraction of messages (0..1) randomly not
     received, deterministic by seed, drawn independently so the rest of the traffic is unchanged.
+    group_tags: also tag every fragment of a multi-sentence message with NMEA 4.10 ``g:part-total-id``
+    (id 1..999 rotating), as some shore networks do.
     """
 
     def __init__(self, vessels: Sequence[tuple[VesselSpec, Track]], start: float, seed: int = 0,
-                 station: str = "sim", base_stations: Sequence[BaseStation] = (), loss: float = 0.0):
+                 station: str = "sim", base_stations: Sequence[BaseStation] = (), loss: float = 0.0,
+                 group_tags: bool = False):
         if not 0.0 <= loss < 1.0:
             raise ValueError(f"loss must be a fraction in [0, 1), not {loss!r}")
         if "," in station or "*" in station or "\\" in station:
@@ -114,6 +117,7 @@ class Simulator:
         self.station = station
         self.base_stations = list(base_stations)
         self.loss = loss
+        self.group_tags = group_tags
         # two vessels sharing an MMSI is allowed (a planted identity clash); recorded for summaries
         self.duplicate_mmsis = sorted(m for m, n in Counter(mmsis).items() if n > 1)
 
@@ -143,6 +147,7 @@ class Simulator:
         base_channel = "A"
         station = self.station
         seq_id = 0
+        group_id = 0
         tag_t, tag = None, ""
         while heap:
             t, i, kind = heap[0]
@@ -188,6 +193,12 @@ class Simulator:
                     parts = sentences(payload, fill, channel, seq_id)
                     if len(parts) > 1:
                         seq_id = (seq_id + 1) % 10
+                    if self.group_tags and len(parts) > 1:
+                        group_id = group_id % 999 + 1
+                        lines = [tag_block(station, t, f"{k}-{len(parts)}-{group_id}") + p
+                                 for k, p in enumerate(parts, start=1)]
+                    else:
+                        lines = [tag + p for p in parts]
                     if lost and lost() < loss:
                         continue
-                    yield SimMessage(float(t), [tag + p for p in parts], v.mmsi, msg_type, i, None)
+                    yield SimMessage(float(t), lines, v.mmsi, msg_type, i, None)
