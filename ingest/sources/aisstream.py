@@ -237,7 +237,7 @@ class AisstreamSource:
                 continue
             received_at = time.time()
             last_message = time.monotonic()
-            self._count("bytes", len(raw))
+            self._count("bytes", len(raw) if isinstance(raw, bytes) else len(raw.encode()))
             self._count("messages")
             for text in self._to_lines(raw):
                 self._count("lines")
