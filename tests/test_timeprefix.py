@@ -2,6 +2,7 @@
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ingest.timeprefix import split_time_prefix
 
@@ -58,3 +59,20 @@ def test_dollar_sentences_are_recognised():
 def test_lines_left_alone(line):
     assert split_time_prefix(line) == (None, line)
 
+
+
+moments = st.datetimes(min_value=datetime(1975, 1, 1), max_value=datetime(2200, 1, 1)).map(
+    lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000, tzinfo=timezone.utc))
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(moments, st.sampled_from(["iso_t_z", "iso_space", "epoch_s", "epoch_ms"]), st.sampled_from([" ", ",", ";", "\t", " ; "]))
+def test_any_time_in_any_form_round_trips(moment, form, separator):
+    stamp = moment.timestamp()
+    text = {"iso_t_z": moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "iso_space": moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            "epoch_s": f"{stamp:.3f}",
+            "epoch_ms": str(round(stamp * 1000))}[form]
+    seconds, rest = split_time_prefix(text + separator + SENTENCE)
+    assert rest == SENTENCE
+    assert seconds == pytest.approx(stamp, abs=1e-3)
