@@ -132,6 +132,7 @@ class FragmentAssembler:
         # NMEA 4.10 tag-block groups: often only the first line carries s: and c:. Remember them
         # per (source, group id) so the later lines join the same key and get the same time.
         self._group_heads: OrderedDict[tuple, tuple[str | None, float | None]] = OrderedDict()
+        self._published_pending = -1
 
     @property
     def pending(self) -> int:
@@ -174,11 +175,11 @@ class FragmentAssembler:
         pending.parts[index] = sentence
         pending.filled += 1
         if pending.filled < total:
-            self.counters.gauge("fragments_pending", len(self._pending))
+            self._publish_pending()
             return None
 
         del self._pending[key]
-        self.counters.gauge("fragments_pending", len(self._pending))
+        self._publish_pending()
         parts = tuple(pending.parts)  # type: ignore[arg-type]  # all slots are filled
         self._remember_completed(key, parts, sentence.received_at)
         return SentenceGroup(parts)
@@ -195,8 +196,7 @@ class FragmentAssembler:
             if pending.started >= limit:
                 break
             dropped += self._discard(key, "expired")
-        if dropped:
-            self.counters.gauge("fragments_pending", len(self._pending))
+        self._publish_pending()
         # Completed-group memory is only for recognising late copies; it expires the same way.
         while self._completed:
             key, (_, finished) = next(iter(self._completed.items()))
@@ -212,10 +212,18 @@ class FragmentAssembler:
             dropped += self._discard(next(iter(self._pending)), "expired")
         self._completed.clear()
         self._group_heads.clear()
-        self.counters.gauge("fragments_pending", 0)
+        self._publish_pending()
         return dropped
 
     # -- internals -------------------------------------------------------------------------
+
+    def _publish_pending(self) -> None:
+        """Set the ``fragments_pending`` gauge when the number changed (a flood that evicts one
+        group per new one leaves it alone)."""
+        n = len(self._pending)
+        if n != self._published_pending:
+            self._published_pending = n
+            self.counters.gauge("fragments_pending", n)
 
     def _count(self, what: str, n: int) -> None:
         """``what`` is expired, dropped or duplicate: counter fragments_<what>, reason fragment_<what>."""

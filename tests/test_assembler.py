@@ -1,0 +1,217 @@
+"""ingest.assembler: out-of-order, missing, interleaved and duplicated fragments; bounded memory."""
+from __future__ import annotations
+
+import gc
+import time
+from functools import reduce
+from operator import xor
+
+import psutil
+import pyais
+import pytest
+from pyais.encode import encode_dict
+
+from ingest.assembler import FragmentAssembler, SentenceGroup
+from ingest.counters import Counters
+from ingest.decoder import decode
+from ingest.lines import Line
+from ingest.nmea import Sentence, parse_line
+
+T0 = 1_790_000_000.0
+
+
+def tag(body: str) -> str:
+    return f"\\{body}*{reduce(xor, body.encode(), 0):02X}\\"
+
+
+def static_lines(mmsi: int, name: str, seq_id: int = 1, channel: str = "A") -> list[str]:
+    """A type 5 message: two sentences."""
+    lines = encode_dict({"type": 5, "mmsi": mmsi, "shipname": name, "callsign": "PA" + str(mmsi)[-4:],
+                         "destination": "ROTTERDAM", "ship_type": 70, "to_bow": 100, "to_stern": 20},
+                        talker_id="AI", radio_channel=channel, seq_id=seq_id)
+    assert len(lines) == 2
+    return lines
+
+
+class Feed:
+    """Parse lines and push them through one assembler, collecting the complete groups."""
+
+    def __init__(self, **kwargs) -> None:
+        self.counters = Counters()
+        self.assembler = FragmentAssembler(self.counters, **kwargs)
+        self.groups: list[SentenceGroup] = []
+
+    def push(self, text: str, at: float = T0, source: str = "src") -> SentenceGroup | None:
+        sentence = parse_line(Line(text, at, source), self.counters)
+        assert sentence is not None, text
+        group = self.assembler.push(sentence)
+        if group is not None:
+            self.groups.append(group)
+        return group
+
+    def names(self) -> list[str]:
+        return [decode(g, self.counters)["shipname"] for g in self.groups]
+
+    def count(self, name: str) -> float:
+        return self.counters.get(name)
+
+
+def test_single_sentence_passes_straight_through():
+    feed = Feed()
+    group = feed.push("!AIVDM,1,1,,A,13aEOK?P00PD2wVMdLDRhgvL289?,0*26")
+    assert group is not None and len(group) == 1
+    assert feed.assembler.pending == 0
+
+
+def test_in_order_and_out_of_order_fragments():
+    first, second = static_lines(244000001, "IN ORDER")
+    feed = Feed()
+    assert feed.push(first) is None
+    assert feed.assembler.pending == 1 and feed.count("fragments_pending") == 1
+    group = feed.push(second)
+    assert group is not None and group.raws == [first, second]
+    assert feed.count("fragments_pending") == 0
+
+    first, second = static_lines(244000002, "REVERSED", seq_id=2)
+    assert feed.push(second) is None
+    group = feed.push(first)
+    assert group.raws == [first, second]          # fragment order, not arrival order
+    assert group.payload == group.sentences[0].payload + group.sentences[1].payload
+    assert group.fill == group.sentences[1].fill
+    assert feed.names() == ["IN ORDER", "REVERSED"]
+    # what pyais makes of the same lines
+    assert pyais.decode(first, second).shipname == "REVERSED"
+
+
+def test_interleaved_sources_with_the_same_sequence_id():
+    a1, a2 = static_lines(244000003, "FROM SOURCE A", seq_id=5)
+    b1, b2 = static_lines(244000004, "FROM SOURCE B", seq_id=5)
+    feed = Feed()
+    feed.push(a1, source="udp:a")
+    feed.push(b1, source="udp:b")
+    feed.push(b2, source="udp:b")
+    feed.push(a2, source="udp:a")
+    assert feed.names() == ["FROM SOURCE B", "FROM SOURCE A"]
+    assert feed.count("rejected") == 0
+
+
+def test_interleaved_stations_on_one_feed():
+    """Norway's feed: two stations, same sequence id, same channel, one source."""
+    a1, a2 = static_lines(257000001, "HEARD AT ONE", seq_id=7)
+    b1, b2 = static_lines(257000002, "HEARD AT TWO", seq_id=7)
+    feed = Feed()
+    for station, text in (("st1", a1), ("st2", b1), ("st1", a2), ("st2", b2)):
+        feed.push(tag(f"s:{station},c:1790000000") + text)
+    assert feed.names() == ["HEARD AT ONE", "HEARD AT TWO"]
+    assert [g.station for g in feed.groups] == ["st1", "st2"]
+    assert feed.count("rejected") == 0
+
+
+def test_nmea_410_group_where_only_the_first_line_has_station_and_time():
+    one, two = static_lines(257000003, "TAG GROUP", seq_id=4)
+    feed = Feed()
+    feed.push(tag("g:1-2-1234,s:rx9,c:1790000300") + one)
+    feed.push(tag("g:2-2-1234") + two)
+    assert feed.names() == ["TAG GROUP"]
+    group = feed.groups[0]
+    assert group.station == "rx9" and group.msg_time == 1790000300.0
+
+
+def test_duplicate_fragments_are_counted_and_dropped():
+    first, second = static_lines(244000005, "DUPLICATED")
+    feed = Feed()
+    feed.push(first)
+    feed.push(first)                      # the same fragment again before the message completes
+    feed.push(second)
+    feed.push(second, at=T0 + 1)          # ... and a late copy after it completed
+    assert feed.names() == ["DUPLICATED"]
+    assert feed.count("fragments_duplicate") == 2
+    assert feed.count("rejected.fragment_duplicate") == 2
+    assert feed.assembler.pending == 0
+
+
+def test_missing_fragment_expires_after_the_timeout():
+    first, _ = static_lines(244000006, "NEVER COMPLETE")
+    feed = Feed(timeout_seconds=10)
+    feed.push(first, at=T0)
+    assert feed.assembler.expire(T0 + 5) == 0 and feed.assembler.pending == 1
+    assert feed.assembler.expire(T0 + 11) == 1
+    assert feed.assembler.pending == 0
+    assert feed.count("fragments_expired") == 1 and feed.count("rejected.fragment_expired") == 1
+    assert feed.count("fragments_pending") == 0
+
+
+def test_stale_group_is_expired_when_its_key_comes_back():
+    """Without a call to expire(), an old half message must not swallow a new one's fragment."""
+    old_first, _ = static_lines(244000007, "OLD", seq_id=3)
+    new_first, new_second = static_lines(244000008, "NEW", seq_id=3)
+    feed = Feed(timeout_seconds=10)
+    feed.push(old_first, at=T0)
+    feed.push(new_second, at=T0 + 60)
+    feed.push(new_first, at=T0 + 60)
+    assert feed.names() == ["NEW"]
+    assert feed.count("fragments_expired") == 1
+
+
+def test_new_message_reusing_an_incomplete_key_drops_the_old_one():
+    old_first, _ = static_lines(244000009, "ABANDONED", seq_id=6)
+    new_first, new_second = static_lines(244000010, "REPLACEMENT", seq_id=6)
+    feed = Feed()
+    feed.push(old_first)
+    feed.push(new_first)
+    feed.push(new_second)
+    assert feed.names() == ["REPLACEMENT"]
+    assert feed.count("fragments_dropped") == 1 and feed.count("rejected.fragment_dropped") == 1
+
+
+def test_max_pending_evicts_the_oldest():
+    feed = Feed(max_pending=3)
+    firsts = [static_lines(244000100 + i, f"SHIP {i}", seq_id=i)[0] for i in range(5)]
+    for text in firsts:
+        feed.push(text)
+    assert feed.assembler.pending == 3
+    assert feed.count("fragments_dropped") == 2
+    # the survivors are the newest three: completing ship 4 works, ship 0 was evicted
+    feed.push(static_lines(244000104, "SHIP 4", seq_id=4)[1])
+    feed.push(static_lines(244000100, "SHIP 0", seq_id=0)[1])
+    assert feed.names() == ["SHIP 4"]
+    assert feed.assembler.pending == 3       # ship 0's second half now waits alone
+
+
+def test_flush_drops_everything_pending():
+    feed = Feed()
+    for i in range(4):
+        feed.push(static_lines(244000200 + i, "HALF", seq_id=i)[0])
+    assert feed.assembler.flush() == 4
+    assert feed.assembler.pending == 0
+    assert feed.count("fragments_expired") == 4 and feed.count("fragments_pending") == 0
+
+
+def test_a_million_unfinished_fragments_keep_memory_flat():
+    counters = Counters()
+    assembler = FragmentAssembler(counters, timeout_seconds=10.0, max_pending=10_000)
+    payload = "55NBsv02>tq4<7@C:20d4i@Dp4l4pB2222222216A8H?:6wN0J1HUQ4TkpRT31H88880"
+    process = psutil.Process()
+    push = assembler.push
+    total = 1_000_000
+    checkpoint = 100_000
+    gc.collect()
+    started = time.perf_counter()
+    for i in range(total):
+        # every fragment starts its own message (first of two) and none is ever finished
+        push(Sentence("", "AI", "VDM", 2, 1, i % 10, "A", payload, 0, None, None, None,
+                      f"src{i // 10}", T0 + i * 1e-6, None))
+        if i == checkpoint:
+            gc.collect()
+            rss_at_checkpoint = process.memory_info().rss
+            assert assembler.pending == 10_000
+    gc.collect()
+    growth = process.memory_info().rss - rss_at_checkpoint
+    elapsed = time.perf_counter() - started
+    assert assembler.pending == 10_000
+    assert counters.get("fragments_dropped") == total - 10_000
+    assert counters.get("rejected.fragment_dropped") == total - 10_000
+    assert counters.get("fragments_pending") == 10_000
+    # 900k more fragments held would be hundreds of MB; flat means a few MB of noise at most
+    assert growth < 16 * 1024 * 1024, f"RSS grew by {growth / 1e6:.1f} MB"
+    print(f"1M unfinished fragments in {elapsed:.1f} s, RSS growth after 100k: {growth / 1e6:.1f} MB")
