@@ -26,7 +26,7 @@ import click
 from ingest.simulation.encoding import tag_block
 from ingest.simulation.fleet import ANCHORAGES, BASE_STATIONS, DEFAULT_BBOX, SEA_LANES, SEA_NODES, random_fleet
 from ingest.simulation.geo import MS_PER_KNOT, bearing_deg, destination, haversine_m, offset
-from ingest.simulation.output import OutputStats, send_udp, write_file, write_stream
+from ingest.simulation.output import OutputStats, paced, send_udp, write_file, write_stream
 from ingest.simulation.simulator import STATIC_INTERVAL_S, BaseStation, SimMessage, Simulator, report_interval
 from ingest.simulation.tracks import (AT_ANCHOR, ENGAGED_IN_FISHING, MOORED, UNDER_WAY_SAILING, UNDER_WAY_USING_ENGINE,
                                       Alongside, AnchoredTrack, Itinerary, Jump, LoiterTrack, MooredTrack, Override,
@@ -36,7 +36,7 @@ from ingest.simulation.vessels import MIDS, VesselSpec, imo_is_valid, random_mms
 __all__ = [
     "VesselSpec", "TrackState", "Track", "RouteTrack", "AnchoredTrack", "MooredTrack", "LoiterTrack", "Alongside",
     "Segments", "Silence", "Jump", "Override", "Itinerary", "Simulator", "SimMessage", "BaseStation", "random_fleet",
-    "random_vessel", "random_mmsi", "write_file", "write_stream", "send_udp", "OutputStats", "report_interval",
+    "random_vessel", "random_mmsi", "write_file", "write_stream", "send_udp", "paced", "OutputStats", "report_interval",
     "STATIC_INTERVAL_S", "DEFAULT_BBOX", "SEA_NODES", "SEA_LANES", "ANCHORAGES", "BASE_STATIONS", "MIDS", "imo_is_valid",
     "haversine_m", "bearing_deg", "destination", "offset", "distance_between", "MS_PER_KNOT", "tag_block",
     "UNDER_WAY_USING_ENGINE", "AT_ANCHOR", "MOORED", "ENGAGED_IN_FISHING", "UNDER_WAY_SAILING",
@@ -157,13 +157,11 @@ def simulate_command(n_vessels, duration, start_text, seed, bbox_text, out, udp,
         stats = send_udp(host.strip("[]"), int(port), messages, rate=pace)
         where = f"udp {udp} ({stats.datagrams} datagrams)"
     elif out and out != "-":
-        if pace != "max":
-            raise click.UsageError("--rate applies to --udp only")
-        stats = write_file(out, messages)
+        stats = write_file(out, messages, rate=pace)
         where = out
     else:
         try:
-            stats = write_stream(sys.stdout, messages)
+            stats = write_stream(sys.stdout, messages, rate=pace)
         except BrokenPipeError:
             # the reader went away (e.g. `| head`): that ends the run, it is not an error
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

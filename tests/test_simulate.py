@@ -471,3 +471,19 @@ def test_traffic_goes_through_the_ingest_chain_unchanged():
         docs += 1
     assert docs == len(events)
     assert not [k for k in counters.snapshot() if "reject" in k]
+
+
+def test_stream_pacing_by_rate():
+    import io
+
+    from ingest.simulate import write_stream
+
+    messages = [(T0 + k, [f"line {k}"]) for k in range(30)]
+    out = io.StringIO()
+    started = time.monotonic()
+    stats = write_stream(out, messages, rate=100)
+    elapsed = time.monotonic() - started
+    assert 0.28 < elapsed < 1.5 and stats.messages == 30
+    assert out.getvalue().splitlines() == [f"line {k}" for k in range(30)]
+    with pytest.raises(ValueError):
+        write_stream(io.StringIO(), messages, rate="fast")

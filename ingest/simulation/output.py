@@ -2,8 +2,9 @@
 
 UDP output packs several CRLF-terminated lines per datagram, as rtl_ais and AIS-catcher do,
 keeping each datagram under 1400 bytes (no IP fragmentation on a 1500-byte MTU) and never
-splitting a message's lines across datagrams. Pacing: 'max' (as fast as possible), 'realtime'
-(message times mapped to the wall clock from the first message) or a number of messages/s.
+splitting a message's lines across datagrams. Pacing, for every writer: 'max' (as fast as
+possible), 'realtime' (message times mapped to the wall clock from the first message) or a
+number of messages/s.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import gzip
 import socket
 import time
 from dataclasses import dataclass
-from typing import IO, Iterable
+from typing import IO, Callable, Iterable, Iterator
 
 Messages = Iterable[tuple[float, list[str]]]
 MAX_DATAGRAM = 1400
@@ -39,31 +40,6 @@ class OutputStats:
         return 0.0 if self.first_time is None else self.last_time - self.first_time
 
 
-def write_stream(stream: IO[str], messages: Messages) -> OutputStats:
-    """Write every line, newline-terminated, to a text stream (e.g. sys.stdout)."""
-    stats = OutputStats()
-    buf: list[str] = []
-    for t, lines in messages:
-        stats._count(t, len(lines))
-        buf.extend(lines)
-        if len(buf) >= 4096:
-            stream.write("\n".join(buf) + "\n")
-            buf.clear()
-    if buf:
-        stream.write("\n".join(buf) + "\n")
-    stream.flush()
-    return stats
-
-
-def write_file(path: str, messages: Messages) -> OutputStats:
-    """Write every line to ``path`` (overwritten), one per line, LF-terminated; gzip-compressed if it ends in .gz."""
-    if str(path).endswith(".gz"):
-        with gzip.open(path, "wt", encoding="ascii", newline="\n", compresslevel=6) as f:
-            return write_stream(f, messages)
-    with open(path, "w", encoding="ascii", newline="\n") as f:
-        return write_stream(f, messages)
-
-
 def parse_rate(rate: str | float) -> str | float:
     """'max' | 'realtime' | a positive number of messages per second."""
     if isinstance(rate, str) and rate.lower() in ("max", "realtime"):
@@ -75,6 +51,64 @@ def parse_rate(rate: str | float) -> str | float:
     if value <= 0:
         raise ValueError(f"rate must be > 0 messages/s, not {rate!r}")
     return value
+
+
+def paced(messages: Messages, rate: str | float = "max",
+          before_wait: Callable[[], None] | None = None) -> Iterator[tuple[float, list[str]]]:
+    """Yield the messages no sooner than they are due, calling ``before_wait`` before each wait.
+
+    rate 'max': no waiting. 'realtime': message times mapped onto the wall clock from the first
+    message. A number: that many messages per second. ``before_wait`` lets a writer push out
+    what it has buffered, so lines leave when due instead of when the buffer fills.
+    """
+    rate = parse_rate(rate)
+    if rate == "max":
+        yield from messages
+        return
+    t0_wall = time.monotonic()
+    t0_msg = None
+    for k, (t, lines) in enumerate(messages):
+        if t0_msg is None:
+            t0_msg = t
+        due = t0_wall + ((t - t0_msg) if rate == "realtime" else k / rate)
+        delay = due - time.monotonic()
+        if delay > 0:
+            if before_wait is not None:
+                before_wait()
+            time.sleep(delay)
+        yield t, lines
+
+
+def write_stream(stream: IO[str], messages: Messages, rate: str | float = "max") -> OutputStats:
+    """Write every line, newline-terminated, to a text stream (e.g. sys.stdout), paced by ``rate``."""
+    stats = OutputStats()
+    buf: list[str] = []
+
+    def flush() -> None:
+        if buf:
+            stream.write("\n".join(buf) + "\n")
+            buf.clear()
+        stream.flush()
+
+    for t, lines in paced(messages, rate, before_wait=flush):
+        stats._count(t, len(lines))
+        buf.extend(lines)
+        if len(buf) >= 4096:
+            flush()
+    flush()
+    return stats
+
+
+def write_file(path: str, messages: Messages, rate: str | float = "max") -> OutputStats:
+    """Write every line to ``path`` (overwritten), one per line, LF-terminated; gzip-compressed if it ends in .gz.
+
+    With a ``rate`` other than 'max' the file grows as the messages fall due (a live log to tail).
+    """
+    if str(path).endswith(".gz"):
+        with gzip.open(path, "wt", encoding="ascii", newline="\n", compresslevel=6) as f:
+            return write_stream(f, messages, rate)
+    with open(path, "w", encoding="ascii", newline="\n") as f:
+        return write_stream(f, messages, rate)
 
 
 def send_udp(host: str, port: int, messages: Messages, rate: str | float = "max",
@@ -99,20 +133,8 @@ def send_udp(host: str, port: int, messages: Messages, rate: str | float = "max"
             pending.clear()
             size = 0
 
-    t0_wall = time.monotonic()
     try:
-        for k, (t, lines) in enumerate(messages):
-            if rate != "max":
-                if stats.first_time is None:
-                    due = t0_wall
-                elif rate == "realtime":
-                    due = t0_wall + (t - stats.first_time)
-                else:
-                    due = t0_wall + k / rate
-                delay = due - time.monotonic()
-                if delay > 0:
-                    flush()  # what is due now leaves before we wait
-                    time.sleep(delay)
+        for t, lines in paced(messages, rate, before_wait=flush):  # what is due leaves before each wait
             data = [(line + "\r\n").encode("ascii") for line in lines]
             n = sum(len(d) for d in data)
             if n > max_datagram:
