@@ -70,7 +70,7 @@ def test_every_line_decodes_to_the_truth(fleet_events):
             assert msg["lat"] == pytest.approx(s.lat, abs=2e-6) and msg["lon"] == pytest.approx(s.lon, abs=2e-6)
             assert msg["speed"] == pytest.approx(s.sog, abs=0.051)
             assert msg["course"] == pytest.approx(s.cog if s.cog is not None else 360.0, abs=0.051)
-            assert msg["heading"] == s.heading
+            assert msg["heading"] == (s.heading if spec.reports_heading else 511)
             assert msg["second"] == int(ev.time) % 60
             if spec.cls == "A":
                 assert int(msg["status"]) == s.nav_status
@@ -91,6 +91,7 @@ def test_every_line_decodes_to_the_truth(fleet_events):
     # the fleet really has both classes, static data and anchored ships
     assert kinds[1] and kinds[3] and kinds[5] and kinds[18] and kinds[24]
     assert any(ev.state and ev.state.nav_status == 1 for ev in events)
+    assert any(ev.state and ev.state.heading is None for ev in events)  # class B sets without heading sensor
 
 
 def test_time_order_span_and_valid_identities(fleet_events):

@@ -13,6 +13,7 @@ reception ``loss`` fraction (messages sent but not received, as on a busy real c
 """
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 import random
@@ -72,15 +73,16 @@ class SimMessage(NamedTuple):
     mmsi: int
     msg_type: int
     vessel: int  # index into Simulator.vessels; len(vessels) + k for base_stations[k]
-    state: TrackState | None  # the reported kinematics (None for static messages)
+    state: TrackState | None  # the kinematics as reported (None for static messages)
 
 
 class _Vessel:
-    __slots__ = ("spec", "track", "channel", "statics", "rng", "mmsi", "cls")
+    __slots__ = ("spec", "track", "channel", "statics", "rng", "mmsi", "cls", "no_heading")
 
     def __init__(self, spec: VesselSpec, track: Track, rng: random.Random):
         self.spec, self.track, self.rng = spec, track, rng
         self.mmsi, self.cls = spec.mmsi, spec.cls
+        self.no_heading = not spec.reports_heading
         self.channel = rng.choice("AB")
         self.statics = static_payloads(spec) if spec.send_static else []
 
@@ -179,6 +181,8 @@ class Simulator:
                 channel = v.next_channel()
                 if lost and lost() < loss:
                     continue
+                if v.no_heading and s.heading is not None:
+                    s = dataclasses.replace(s, heading=None)
                 payload, pxor = position_payload(msg_type, v.mmsi, s, t % 60)
                 yield SimMessage(float(t), [tag + single_sentence(payload, pxor, channel)], v.mmsi,
                                  msg_type, i, s)

@@ -37,6 +37,8 @@ class VesselSpec:
     cls: 'A' (types 1/3 + 5) or 'B' (types 18 + 24). destination (<= 20 chars), draught (m),
     eta: (month, day, hour, minute) or None (sent as "not available").
     send_static: False for a vessel that never sends static data (typical of fake identities).
+    reports_heading: False for a transponder without a heading sensor (heading sent as 511, common
+          on class B); the track's heading is then not broadcast.
     """
 
     mmsi: int
@@ -55,6 +57,7 @@ class VesselSpec:
     to_starboard: int | None = None
     eta: tuple[int, int, int, int] | None = None
     send_static: bool = True
+    reports_heading: bool = True
 
     def __post_init__(self):
         if not 0 <= int(self.mmsi) < 2 ** 30:
@@ -219,6 +222,7 @@ def random_vessel(rng: random.Random, cls: str = "A", used_mmsi: set[int] | None
                           length=length, beam=beam, cls="A", destination=rng.choice(DESTINATIONS), draught=draught,
                           eta=(rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23), rng.choice([0, 15, 30, 45])))
     else:
+        # most class B sets have no heading sensor
         spec = VesselSpec(mmsi=mmsi, name=name, callsign=callsign, ship_type=ship_type, length=length, beam=beam,
-                          cls="B")
+                          cls="B", reports_heading=rng.random() < 0.3)
     return spec, speed
