@@ -10,7 +10,7 @@ Runs a random fleet for enough simulated time to produce ``--messages`` messages
 
 Prints messages/s of each and the ratio simulator/baseline (> 1 means the whole simulator is
 faster than pyais's encoder alone). Usage:
-    python bench/bench_simulate.py [--messages 200000] [--vessels 500]
+    python -m bench.bench_simulate [--messages 200000] [--vessels 500]   (from the repo root)
 """
 from __future__ import annotations
 
