@@ -74,6 +74,7 @@ def test_every_line_decodes_to_the_truth(fleet_events):
             assert msg["second"] == int(ev.time) % 60
             if spec.cls == "A":
                 assert int(msg["status"]) == s.nav_status
+                assert msg["turn"] == pytest.approx(s.rot, abs=max(1.0, 0.1 * abs(s.rot)))
         elif ev.msg_type == 5:
             assert spec.cls == "A" and len(ev.lines) == 2
             assert (msg["shipname"], msg["callsign"], msg["imo"]) == (spec.name, spec.callsign, spec.imo)
@@ -285,6 +286,10 @@ def test_fake_mmsi_no_static_and_unavailable_fields_encode():
     assert not [ev for ev in events if ev.mmsi == 123456789 and ev.state is None]  # no static at all
     msg = decode(events[0].lines[0].split("\\")[-1]).asdict()
     assert msg["speed"] == 102.3 and msg["course"] == 360.0 and msg["heading"] == 511
+    # a planted "position not available" (lat 91, lon 181) goes out as the AIS sentinels
+    unknown = Override(Fixed(), lat=91.0, lon=181.0)
+    msg = decode(next(Simulator([(fake, unknown)], start=T0).messages(60))[1][0].split("\\")[-1]).asdict()
+    assert (msg["lat"], msg["lon"], msg["turn"]) == (91.0, 181.0, -128.0)
     with pytest.raises(ValueError):
         VesselSpec(mmsi=2 ** 30)
     with pytest.raises(ValueError):
