@@ -1,7 +1,7 @@
 """Benchmark of the software AIS receiver: packet success rate against SNR, and real-time factor.
 
 For each SNR point a cu8 recording (what ``rtl_sdr`` writes) is generated with the modulator and
-channel model: N one-slot bursts (random 168-bit messages, as types 1-3/18) alternating between
+channel model: N one-slot bursts (168-bit messages of type 1/2/3/18 with random contents) alternating between
 channels A and B, each with a random carrier offset within +-500 Hz (a ship's transmitter
 tolerance) and a random start phase. The file is then decoded through the same path as
 ``aiswatch demod FILE`` (file reader -> receiver), and a burst counts when its message comes out
@@ -42,7 +42,9 @@ def make_recording(path: str, snr_db: float, n_bursts: int, rate: float, seed: i
     rng = np.random.default_rng(seed)
     bursts = []
     for i in range(n_bursts):
-        message = bytes(rng.integers(0, 256, 21, dtype=np.uint8))
+        message = bytearray(rng.integers(0, 256, 21, dtype=np.uint8).tobytes())
+        message[0] = (int(rng.choice([1, 2, 3, 18])) << 2) | (message[0] & 3)  # a position report's type
+        message = bytes(message)
         start = 0.01 + (i // 2) * SPACING + (i % 2) * SPACING / 2 + rng.uniform(0, 0.002)
         bursts.append(channel.Burst(message, "AB"[i % 2], start, snr_db=snr_db, cfo_hz=float(rng.uniform(-500, 500)),
                                     phase=float(rng.uniform(0, 2 * math.pi))))

@@ -91,24 +91,20 @@ def stuff(bits: np.ndarray) -> np.ndarray:
     return np.array(out, dtype=np.uint8)
 
 
+_SIX_ONES = b"\x01" * 6
+_STUFFED = b"\x01" * 5 + b"\x00"
+
+
 def destuff(bits: np.ndarray) -> np.ndarray | None:
-    """Remove the 0 after every five 1s; None when six 1s occur (not a valid frame body)."""
-    bits = np.asarray(bits, dtype=np.uint8)
-    # position of every bit within its run of 1s (1-based), vectorised
-    ones = bits.astype(np.int32)
-    idx = np.arange(len(bits))
-    last_zero = np.maximum.accumulate(np.where(ones == 0, idx, -1))
-    run = idx - last_zero  # run length of 1s ending at i (when bits[i] == 1)
-    run[ones == 0] = 0
-    if np.any(run >= 6):
+    """Remove the 0 after every five 1s; None when six 1s occur (not a valid frame body).
+
+    Runs of 1s are at most five long in valid data, so every 111110 is a whole run plus its stuffed
+    0, and a left-to-right byte-string replace removes exactly the stuffed bits (fast on the few
+    hundred bits of a frame, which matters because repair attempts call this often)."""
+    raw = np.asarray(bits, dtype=np.uint8).tobytes()
+    if _SIX_ONES in raw:
         return None
-    fives = np.flatnonzero(run == 5)
-    # the bit after five 1s is a stuffed 0 (it must be 0 or run would reach 6)
-    drop = fives + 1
-    drop = drop[drop < len(bits)]
-    keep = np.ones(len(bits), dtype=bool)
-    keep[drop] = False
-    return bits[keep]
+    return np.frombuffer(raw.replace(_STUFFED, _STUFFED[:5]), dtype=np.uint8)
 
 
 def nrzi_encode(bits: np.ndarray, level: int = 0) -> np.ndarray:
@@ -176,11 +172,93 @@ def decode_body(stuffed: np.ndarray) -> bytes | None:
     return data[:-2]
 
 
-def find_messages(decoded_bits: np.ndarray):
-    """Every CRC-valid message in an NRZI-decoded bit vector: list of (end_flag_index, message bytes)."""
+# message types whose length on the air is fixed (bits): only these are worth repairing, and the
+# length + type check keeps repairs of random noise between two chance flags from passing the CRC
+FIXED_LENGTHS = {1: (168,), 2: (168,), 3: (168,), 4: (168,), 5: (424,), 9: (168,), 11: (168,), 18: (168,),
+                 19: (312,), 24: (160, 168), 27: (96,)}
+
+
+_REPAIRABLE_BITS = sorted({n + 16 for lengths in FIXED_LENGTHS.values() for n in lengths})
+
+
+def _plausible(stuffed: np.ndarray) -> bool:
+    """Could these stuffed bits hold a fixed-length message plus CRC (allowing for errors that
+    added or removed a stuffed bit)? The type itself is checked after the repair, since a bit
+    error may sit in the type field."""
+    bits = destuff(stuffed)
+    n = len(bits) if bits is not None else len(stuffed) - len(stuffed) // 62
+    return any(abs(n - size) <= 2 for size in _REPAIRABLE_BITS)
+
+
+def repair_body(decoded: np.ndarray, start: int, end: int, reliability: np.ndarray,
+                candidates: int = 8, max_flips: int = 2) -> bytes | None:
+    """Soft-decision repair of a frame that failed its CRC: flip the received level of the
+    ``candidates`` least reliable symbols, one and two at a time, until the CRC passes.
+
+    A level error at symbol i shows up after NRZI decoding as errors in bits i and i+1, so a flip
+    is an XOR of those two bits. Only fixed-length message types of the right length are tried.
+    """
+    body = decoded[start:end]
+    # symbols whose flip stays inside the body (the flags stay as received)
+    rel = reliability[start:end - 1]
+    order = np.argsort(rel)[:candidates]
+    trials = [(i,) for i in order]
+    if max_flips >= 2:
+        trials += [(order[a], order[b]) for a in range(len(order)) for b in range(a + 1, len(order))]
+    for flips in trials:
+        trial = body.copy()
+        for i in flips:
+            trial[i] ^= 1
+            trial[i + 1] ^= 1
+        message = decode_body(trial)
+        if message is not None and (8 * len(message)) in FIXED_LENGTHS.get(message[0] >> 2, ()):
+            return message
+    return None
+
+
+_TRAINING_TAIL = np.tile(np.array([0, 1], dtype=np.uint8), 4)
+
+
+def _after_training(bits: np.ndarray, flag: int) -> bool:
+    """Is the flag at ``flag`` preceded by the training sequence (at most one of its last 8 bits
+    wrong)? Chance flags in noise pass this 1 time in 28, which keeps repair attempts rare."""
+    if flag < 8:
+        return False
+    return int(np.sum(bits[flag - 8:flag] != _TRAINING_TAIL)) <= 1
+
+
+def repair_candidates(decoded_bits: np.ndarray, exclude_ends=()) -> list[tuple[int, int]]:
+    """Bodies between flags that fail the CRC but follow a training sequence and have the length
+    of a fixed-length message: the ones worth a repair attempt. ``exclude_ends``: end-flag indices
+    (sorted) near which a message was already found (within 8 bits)."""
+    out = []
+    ends = np.asarray(sorted(exclude_ends), dtype=np.int64)
+    for start, end in candidate_bodies(decoded_bits):
+        if len(ends):
+            k = np.searchsorted(ends, end)
+            near = [ends[j] for j in (k - 1, k) if 0 <= j < len(ends)]
+            if any(abs(int(e) - end) <= 8 for e in near):
+                continue
+        if not _after_training(decoded_bits, start - 8) or not _plausible(decoded_bits[start:end]):
+            continue
+        if decode_body(decoded_bits[start:end]) is None:
+            out.append((start, end))
+    return out
+
+
+def find_messages(decoded_bits: np.ndarray, reliability: np.ndarray | None = None):
+    """Every CRC-valid message in an NRZI-decoded bit vector: list of (end_flag_index, message bytes,
+    repaired). With ``reliability`` (one non-negative value per bit: the slicer's margin), frames
+    that fail the CRC and follow a training sequence get a soft-decision repair attempt
+    (:func:`repair_body`)."""
     found = []
     for start, end in candidate_bodies(decoded_bits):
         message = decode_body(decoded_bits[start:end])
+        repaired = False
+        if (message is None and reliability is not None and _after_training(decoded_bits, start - 8)
+                and _plausible(decoded_bits[start:end])):
+            message = repair_body(decoded_bits, start, end, reliability)
+            repaired = message is not None
         if message is not None:
-            found.append((end, message))
+            found.append((end, message, repaired))
     return found

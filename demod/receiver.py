@@ -2,7 +2,7 @@
 
     samples -> Channelizer (A, B) -> per channel: FM discriminator -> matched low-pass
             -> carrier offset removal -> symbol timing (tracked clock + fixed phases)
-            -> slicer -> NRZI decode -> HDLC flags / destuff / CRC -> Frame
+            -> slicer -> NRZI decode -> HDLC flags / destuff / CRC (+ soft repair) -> Frame
 
 Streaming: each channel keeps the last ``HISTORY_SYMBOLS`` of baseband and re-examines them with the
 next block, so a burst that straddles a block edge is decoded whole; a frame is emitted once (the
@@ -62,18 +62,21 @@ class ChannelDecoder:
     """One AIS channel: baseband (or, with ``input_is_frequency``, discriminator audio) in, frames out.
 
     rate: samples/s of the input; n_phases: fixed timing phases tried besides the tracked clock
-    (default: one per sample of a symbol); frequency_scale_hz: for discriminator audio, the input
-    value that means 1 Hz... i.e. Hz per unit (sign and scale do not matter for NRZI, only noise).
+    (default: one per sample of a symbol); input_is_frequency: the input is discriminator audio
+    (its scale and sign do not matter: NRZI is polarity-free and the slicer works at zero);
+    tracked: also sample with the tracked symbol clock; repair: try soft-decision repair of frames
+    that fail the CRC (one or two flipped symbols among the least reliable, fixed-length types only).
     """
 
     def __init__(self, name: str, rate: float, *, n_phases: int | None = None, input_is_frequency: bool = False,
-                 tracked: bool = True):
+                 tracked: bool = True, repair: bool = True):
         self.name = name
         self.rate = float(rate)
         self.sps = self.rate / BAUD
         self.n_phases = n_phases if n_phases is not None else max(1, int(round(self.sps)))
         self.input_is_frequency = input_is_frequency
         self.tracked = tracked
+        self.repair = repair
         self.taps = gmsk.matched_taps(self.sps)
         self.history = int(HISTORY_SYMBOLS * self.sps)
         self.guard = int(GUARD_SYMBOLS * self.sps)
@@ -131,33 +134,50 @@ class ChannelDecoder:
         for p in range(self.n_phases):
             streams.append((f"phase{p}", timing.phase_instants(len(y), self.sps, p * self.sps / self.n_phases)))
         out = []
-        dedup = int(DEDUP_SYMBOLS * self.sps)
+        self._pending = (window, freq, pw, offset, start_abs, limit, out)
+        decoded = []  # per stream: (label, instants, symbols, bits)
         for label, instants in streams:
             if len(instants) < 100:
                 continue
-            bits = hdlc.nrzi_decode((timing.sample_at(y, instants) > 0).astype(np.uint8))
-            for end_bit, message in hdlc.find_messages(bits):
-                end = int(instants[min(end_bit, len(instants) - 1)])
-                if end >= limit:
-                    continue
-                end_abs = start_abs + end
-                seen = self._recent.get(message)
-                if seen is not None and abs(seen - end_abs) < dedup:
-                    self.stats.duplicates += 1
-                    continue
-                self._recent[message] = end_abs
-                nsym = int((len(message) + 2) * 8 * 1.05 + 8)
-                lo = max(0, end - int(nsym * self.sps))
-                if pw is not None:
-                    level = 10 * math.log10(float(np.mean(pw[lo:end])) + 1e-20)
-                else:
-                    level = 10 * math.log10(float(np.mean(freq[lo:end] ** 2)) + 1e-20)
-                cfo = float(np.mean(offset[lo:end])) + self.correction_at(start_abs + (lo + end) // 2)
-                self.stats.frames += 1
-                self.stats.by_decoder[label] = self.stats.by_decoder.get(label, 0) + 1
-                out.append(Frame(self.name, message, end_abs, end_abs / self.rate, level, cfo, label))
+            symbols = timing.sample_at(y, instants)
+            bits = hdlc.nrzi_decode((symbols > 0).astype(np.uint8))
+            decoded.append((label, instants, symbols, bits))
+            for end_bit, message, _ in hdlc.find_messages(bits):
+                self._emit(message, instants, end_bit, label)
+        if self.repair:
+            # second chance, only where no timing path found a frame: soft-decision repair
+            known = [e - start_abs for e in self._recent.values() if start_abs <= e < start_abs + len(window)]
+            for label, instants, symbols, bits in decoded:
+                found_ends = np.searchsorted(instants, known).tolist()
+                for body_start, body_end in hdlc.repair_candidates(bits, found_ends):
+                    message = hdlc.repair_body(bits, body_start, body_end, np.abs(symbols))
+                    if message is not None:
+                        self._emit(message, instants, body_end, label + "+repair")
         out.sort(key=lambda f: f.sample)
         return out
+
+    def _emit(self, message: bytes, instants: np.ndarray, end_bit: int, label: str) -> None:
+        """Add a frame found in the window being decoded, unless it is a duplicate or too late."""
+        window, freq, pw, offset, start_abs, limit, out = self._pending
+        end = int(instants[min(end_bit, len(instants) - 1)])
+        if end >= limit:
+            return
+        end_abs = start_abs + end
+        seen = self._recent.get(message)
+        if seen is not None and abs(seen - end_abs) < int(DEDUP_SYMBOLS * self.sps):
+            self.stats.duplicates += 1
+            return
+        self._recent[message] = end_abs
+        nsym = int((len(message) + 2) * 8 * 1.05 + 8)
+        lo = max(0, end - int(nsym * self.sps))
+        if pw is not None:
+            level = 10 * math.log10(float(np.mean(pw[lo:end])) + 1e-20)
+        else:
+            level = 10 * math.log10(float(np.mean(freq[lo:end] ** 2)) + 1e-20)
+        cfo = float(np.mean(offset[lo:end])) + self.correction_at(start_abs + (lo + end) // 2)
+        self.stats.frames += 1
+        self.stats.by_decoder[label] = self.stats.by_decoder.get(label, 0) + 1
+        out.append(Frame(self.name, message, end_abs, end_abs / self.rate, level, cfo, label))
 
 
 class Receiver:
@@ -173,10 +193,11 @@ class Receiver:
     AFC_LIMIT_HZ = 12_000.0
 
     def __init__(self, rate: float, center_hz: float = CENTER_HZ, *, ppm: float = 0.0, afc: bool = True,
-                 n_phases: int | None = None, tracked: bool = True):
+                 n_phases: int | None = None, tracked: bool = True, repair: bool = True):
         self.channelizer = Channelizer(rate, center_hz, freq_correction_hz=-ppm * 1e-6 * center_hz)
         self.afc = afc
-        self.decoders = {name: ChannelDecoder(name, self.channelizer.out_rate, n_phases=n_phases, tracked=tracked)
+        self.decoders = {name: ChannelDecoder(name, self.channelizer.out_rate, n_phases=n_phases, tracked=tracked,
+                                              repair=repair)
                          for name in self.channelizer.channels}
         self.samples_in = 0
 

@@ -101,7 +101,7 @@ def test_fixed_phases_decode_and_the_eye_is_widest_at_the_symbol_centre():
         instants = timing.phase_instants(len(y), 5, p)
         samples = timing.sample_at(y, instants)
         bits = hdlc.nrzi_decode((samples > 0).astype(np.uint8))
-        assert [m for _, m in hdlc.find_messages(bits)] == [MESSAGE]
+        assert [m for _, m, _ in hdlc.find_messages(bits)] == [MESSAGE]
         body = (instants > 494 + 40 * 5) & (instants < 494 + 200 * 5)
         eye.append(np.min(np.abs(samples[body])))
     assert int(np.argmax(eye)) == 2 and int(np.argmin(eye)) == 4
@@ -122,7 +122,7 @@ def test_tracked_clock_follows_a_known_clock_offset():
     assert np.all(np.abs(np.diff(inside) - 5) < 1)  # no slipped symbols
     assert timing.estimate_clock_error(inside, 5.0) == pytest.approx(1000, abs=60)
     bits = hdlc.nrzi_decode((timing.sample_at(y, instants) > 0).astype(np.uint8))
-    assert [m for _, m in hdlc.find_messages(bits)] == [long_message]
+    assert [m for _, m, _ in hdlc.find_messages(bits)] == [long_message]
     for p in range(5):
         fixed = timing.sample_at(y, timing.phase_instants(len(y), 5, p))
         assert hdlc.find_messages(hdlc.nrzi_decode((fixed > 0).astype(np.uint8))) == []

@@ -54,7 +54,7 @@ def test_frame_found_in_a_noisy_bit_stream():
     stream = np.concatenate([rng.integers(0, 2, 333).astype(np.uint8), levels,
                              rng.integers(0, 2, 500).astype(np.uint8)])
     found = hdlc.find_messages(hdlc.nrzi_decode(stream))
-    assert [m for _, m in found] == [message]
+    assert [m for _, m, _ in found] == [message]
     # one flipped bit inside the body: the CRC rejects it
     broken = stream.copy()
     broken[333 + 100] ^= 1
