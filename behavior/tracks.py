@@ -109,6 +109,8 @@ class TrackReader:
         self.index = index_pattern
         self.slot_ms = int(slot_minutes * 60_000)
         self.request_timeout = request_timeout
+        self._warned_slot_times = False
+        self._last_partition_mmsis: set[str] = set()
 
     def _search(self, body: dict, filter_path: list[str] | None = None) -> dict:
         resp = self.client.options(request_timeout=self.request_timeout).search(
@@ -138,8 +140,13 @@ class TrackReader:
         slots_per_vessel = max(1, math.ceil((until_ms - since_ms) / slot_ms))
         per_page = max(1, MAX_BUCKETS // (slots_per_vessel + 1))
         partitions = max(1, math.ceil(vessels * 1.3 / per_page))  # hash partitions are uneven: 30 % slack
+        seen: set[str] = set()  # a server that ignores include.partition returns every vessel each time
         for partition in range(partitions):
-            yield from self._partition(since_ms, until_ms, mmsis, slot_ms, partition, partitions, per_page)
+            for slot in self._partition(since_ms, until_ms, mmsis, slot_ms, partition, partitions, per_page):
+                if slot.mmsi in seen:
+                    continue
+                yield slot
+            seen.update(self._last_partition_mmsis)
 
     def _partition(self, since_ms, until_ms, mmsis, slot_ms, partition, partitions, per_page) -> Iterator[Slot]:
         terms: dict = {"field": "mmsi", "size": max(per_page * 2, 10)}
@@ -151,6 +158,7 @@ class TrackReader:
                                        "min_doc_count": 1},
                     "aggs": SLOT_METRICS}}}}}
         agg = (self._search(body, FILTER_PATH).get("aggregations") or {}).get("v") or {}
+        self._last_partition_mmsis = {str(vb["key"]) for vb in agg.get("buckets", [])}
         if agg.get("sum_other_doc_count"):
             # should not happen with the slack above; say so rather than silently dropping vessels
             log.warning("track partition %d/%d left %s positions out: raise partitions", partition, partitions,
@@ -161,8 +169,17 @@ class TrackReader:
                 lat, lon = _value(b, "la"), _value(b, "lo")
                 if lat is None or lon is None:
                     continue
+                first, last = _value(b, "t0"), _value(b, "t1")
+                if first is None or last is None:
+                    # noida-db cannot take min/max of a date kept as an ISO string: fall back to the
+                    # slot's bounds, so times are accurate to the slot instead of to the message
+                    if not self._warned_slot_times:
+                        log.warning("this server returns no min/max over @timestamp: event times are "
+                                    "accurate to the %d-minute slot", slot_ms // 60_000)
+                        self._warned_slot_times = True
+                    first, last = int(b["key"]), int(b["key"]) + slot_ms - 1
                 yield Slot(mmsi=mmsi, key=int(b["key"]), count=int(b.get("doc_count", 0)),
-                           first=int(_value(b, "t0")), last=int(_value(b, "t1")), lat=lat, lon=lon,
+                           first=int(first), last=int(last), lat=lat, lon=lon,
                            sog=_value(b, "sg"))
 
     def last_before(self, before_ms: int, lookback_ms: int, mmsis: list[str]) -> dict[str, Slot]:

@@ -219,3 +219,23 @@ def test_schedule_killed_and_restarted_resumes_without_gap_or_duplicate(planted,
     from behavior.events import Event
     scheduled = [Event.from_document(d) for d in stored_events(client, names)]
     check_against_ground_truth(scheduled, t0)
+
+
+def test_detectors_run_on_the_embedded_noida_db(noida):
+    """noida-db (the embedded default) lacks min/max over dates: times degrade to the 10-minute slot."""
+    server = noida("behavior")
+    client = make_client(server.url, request_timeout=120)
+    try:
+        names = IndexNames("nd-")
+        t0 = int((time.time() - 26 * 3600) // 600 * 600)
+        load_simulation(client, names, SCENARIOS["planted"](t0, 0), t0, DURATION_HOURS["planted"] * 3600)
+        result = Detector(client, names, {}).run(*window(t0))
+        found = {(e.type, tuple(sorted(e.mmsi))): e for e in result.events}
+        expected = expected_events("planted", t0)
+        assert set(found) == {(x.type, tuple(sorted(x.mmsi))) for x in expected}
+        for x in expected:
+            e = found[(x.type, tuple(sorted(x.mmsi)))]
+            assert abs(e.start_ms - x.start * 1000) <= 600_000 + TOLERANCE_MS
+            assert abs(e.end_ms - x.end * 1000) <= 600_000 + TOLERANCE_MS
+    finally:
+        client.close()

@@ -1,0 +1,92 @@
+"""Behaviour building blocks without a cluster: MMSI identity, geography, event ids and merging."""
+from __future__ import annotations
+
+import pytest
+
+from behavior.events import Event, merge_events
+from behavior.geo import Geography
+from behavior.identity import classify
+from behavior.settings import detect_settings, parse_duration
+
+
+@pytest.mark.parametrize("mmsi, station, flag, valid", [
+    ("244123001", "vessel", "NL", True),
+    ("636123002", "vessel", "LR", True),
+    ("2442000", "coast_station", "NL", True),        # 002442000 sent as a number loses its zeros
+    ("002442000", "coast_station", "NL", True),
+    ("111232500", "sar_aircraft", "GB", True),
+    ("992351234", "aton", "GB", True),
+    ("982191234", "craft_of_parent_ship", "DK", True),
+    ("970123456", "sart", None, True),
+    ("972123456", "mob", None, True),
+    ("974123456", "epirb", None, True),
+    ("823212345", "handheld", "GB", True),
+    ("023212345", "group", "GB", True),
+])
+def test_mmsi_station_types_and_flags(mmsi, station, flag, valid):
+    ident = classify(mmsi)
+    assert (ident.station_type, ident.flag_code, ident.valid) == (station, flag, valid)
+
+
+@pytest.mark.parametrize("mmsi, problem", [
+    ("123456789", "test_number"), ("000000000", "test_number"), ("111111111", "test_number"),
+    ("999999999", "test_number"), ("777777777", "test_number"), ("1000", "length"), ("12345678901", "length"),
+    ("abc", "length"), ("290123456", "mid_unallocated"), ("200123456", "mid_unallocated"),
+])
+def test_fake_and_invalid_mmsis(mmsi, problem):
+    ident = classify(mmsi)
+    assert not ident.valid and problem in ident.problems
+
+
+def test_flags_of_convenience():
+    assert classify("636123002").flag_of_convenience          # Liberia
+    assert classify("351123000").flag_of_convenience          # Panama
+    assert classify("255123000").flag_of_convenience          # Madeira's MAR register
+    assert not classify("263123000").flag_of_convenience      # Portugal's main register
+    assert not classify("244123001").flag_of_convenience      # Netherlands
+    assert classify("244123001", foc_flags=["NL"]).flag_of_convenience
+
+
+@pytest.fixture(scope="module")
+def geo():
+    return Geography()
+
+
+def test_shore_distance_from_the_land_mask(geo):
+    assert geo.shore_nm(55.0, 3.0) > 100        # the middle of the North Sea
+    assert geo.shore_nm(52.6, 4.45) < 10        # a few miles off the Dutch coast
+    assert geo.shore_nm(52.37, 4.90) == 0       # Amsterdam
+    assert 20 < geo.shore_nm(54.3, 3.0) < 108
+
+
+def test_ports_and_regions(geo):
+    assert geo.port_at(51.985, 3.93).name == "Rotterdam"
+    assert geo.port_at(-23.98, -46.31).name == "Santos"
+    assert geo.port_at(55.0, 3.0) is None and geo.km_from_port(55.0, 3.0) > 100
+    assert geo.region(55.0, 3.0) == "North Sea"
+    assert geo.region(-24.5, -45.0) == "Brazil South-Southeast"
+    latam = [p for p in geo.ports if p.country in {"BR", "AR", "UY", "CL", "PE", "EC", "CO", "PA", "MX", "GT"}]
+    assert len(latam) >= 23
+    assert sum(1 for r in geo.regions if r.name in {
+        "Gulf of Mexico", "Caribbean", "Panama Canal approaches", "Mexican Pacific", "Central American Pacific",
+        "Colombia-Ecuador Pacific", "Peru-Chile Pacific", "Brazil North-Northeast", "Brazil South-Southeast",
+        "Rio de la Plata-Patagonia"}) == 10
+
+
+def test_event_ids_are_deterministic_and_merging_extends():
+    a = Event("loitering", "loitering", "medium", ["636123002"], 1_000, 5_000, 55.0, 3.0, {"duration_h": 0.0})
+    b = Event("loitering", "loitering", "medium", ["636123002"], 1_000, 9_000, 55.1, 3.1, {"duration_h": 0.0})
+    assert a.id == b.id                                   # same vessel and start: same event
+    pair1 = Event("encounter", "encounter", "high", ["2", "1"], 0, 1, None, None)
+    pair2 = Event("encounter", "encounter", "high", ["1", "2"], 0, 1, None, None)
+    assert pair1.id == pair2.id                           # the order of the vessels does not matter
+    merged = merge_events(a, b)
+    assert (merged.start_ms, merged.end_ms, merged.lat) == (1_000, 9_000, 55.1)
+    assert merge_events(b, a).lat == 55.1                 # the later end wins; a rerun changes nothing
+
+
+def test_settings_merge_and_durations():
+    s = detect_settings({"detect": {"loitering": {"min_hours": 8}}})
+    assert s["loitering"]["min_hours"] == 8 and s["loitering"]["max_speed_kn"] == 2.0
+    assert s["gap"]["min_hours"] == 12 and s["encounter"]["max_distance_m"] == 500
+    assert parse_duration("10m") == 600 and parse_duration("24h") == 86400 and parse_duration(5) == 5
