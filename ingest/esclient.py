@@ -11,6 +11,7 @@ from typing import Any
 
 from elastic_transport import Urllib3HttpNode
 from elasticsearch import Elasticsearch
+from elasticsearch.serializer import OrjsonSerializer
 
 _PLAIN = {
     "application/vnd.elasticsearch+json; compatible-with=8": "application/json",
@@ -44,7 +45,9 @@ def make_client(url: str, *, api_key: str | None = None, username: str | None = 
     username = username or os.environ.get("ES_USERNAME") or None
     password = password or os.environ.get("ES_PASSWORD") or None
     ca_certs = ca_certs or os.environ.get("ES_CA_CERTS") or None
-    kwargs: dict[str, Any] = {"node_class": PlainJsonNode, "request_timeout": request_timeout}
+    # orjson parses the bulk responses (one item per document) several times faster than json
+    kwargs: dict[str, Any] = {"node_class": PlainJsonNode, "request_timeout": request_timeout,
+                              "serializer": OrjsonSerializer()}
     if api_key:
         kwargs["api_key"] = api_key
     elif username:

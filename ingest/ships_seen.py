@@ -24,6 +24,11 @@ POSITION_FIELDS = ("location", "lat", "lon", "cell", "sog", "cog", "heading", "r
                    "nav_status_text", "class", "accuracy")
 STATIC_FIELDS = ("name", "callsign", "imo", "ship_type", "ship_type_text", "ship_category", "destination",
                  "eta", "draught", "length", "beam")
+_STATIC = frozenset(STATIC_FIELDS)
+
+
+def _first(pair: tuple) -> int:
+    return pair[0]
 
 
 def ms_to_iso(ms: int) -> str:
@@ -57,33 +62,44 @@ def merge_ship(stored: dict | None, stored_version: int | None,
     first = iso_to_ms(doc.get("first_seen"))
     pos_time = iso_to_ms(doc.get("position_time")) or -1
     static_time = iso_to_ms(doc.get("static_time")) or -1
+    # one pass to find the newest message, the newest position and the static carriers;
+    # then each group is applied once (this runs for every message, so it stays cheap)
+    newest_msg = pos_msg = None
+    statics = []
     for ts, msg in messages:
-        if "mmsi" not in doc and msg.get("mmsi") is not None:
-            doc["mmsi"] = str(msg["mmsi"])
         if ts > newest:
-            newest = ts
-            for key in ("source", "station"):
-                if msg.get(key) is not None:
-                    doc[key] = msg[key]
-                else:
-                    doc.pop(key, None)
+            newest, newest_msg = ts, msg
         if first is None or ts < first:
             first = ts
-        if "location" in msg and ts > pos_time:
-            pos_time = ts
-            for key in POSITION_FIELDS:
-                if msg.get(key) is not None:
-                    doc[key] = msg[key]
-                else:
-                    doc.pop(key, None)
-        carried = [key for key in STATIC_FIELDS if msg.get(key) is not None]
-        if carried:
-            newer = ts >= static_time
-            for key in carried:
-                if newer or key not in doc:
-                    doc[key] = msg[key]
-            if newer:
-                static_time = ts
+        if ts > pos_time and "location" in msg:
+            pos_time, pos_msg = ts, msg
+        if not _STATIC.isdisjoint(msg):
+            statics.append((ts, msg))
+    if newest_msg is not None:
+        if "mmsi" not in doc and newest_msg.get("mmsi") is not None:
+            doc["mmsi"] = str(newest_msg["mmsi"])
+        for key in ("source", "station"):
+            if newest_msg.get(key) is not None:
+                doc[key] = newest_msg[key]
+            else:
+                doc.pop(key, None)
+    if pos_msg is not None:
+        for key in POSITION_FIELDS:
+            value = pos_msg.get(key)
+            if value is not None:
+                doc[key] = value
+            else:
+                doc.pop(key, None)
+    # oldest first, so that the newest value of each field is the one left (ties: input order)
+    statics.sort(key=_first)
+    for ts, msg in statics:
+        newer = ts >= static_time
+        for key in STATIC_FIELDS:
+            value = msg.get(key)
+            if value is not None and (newer or key not in doc):
+                doc[key] = value
+        if newer:
+            static_time = ts
     if newest < 0:
         return None
     doc["@timestamp"] = ms_to_iso(newest)

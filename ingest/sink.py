@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 _DAY_MS = 86_400_000
 _SHIP_RETRIES = 3
+# results are matched by position, so the response needs only each item's status and error:
+# a tenth of the bytes to receive and parse
+_BULK_FILTER = "errors,items.*.status,items.*.error"
 _BULK_ATTEMPTS = 4  # a bulk request and up to three retries of its 429-rejected items
 
 
@@ -75,6 +78,15 @@ class _EsFailure(Exception):
     """Elasticsearch could not take a request (down, slow, overloaded): spool and retry later."""
 
 
+class _BulkFailed(Exception):
+    """A bulk request failed as a whole; ``results`` holds the answers received before (None: none)."""
+
+    def __init__(self, reason: str, results: list):
+        super().__init__(reason)
+        self.reason = reason
+        self.results = results
+
+
 class ElasticsearchSink:
     """Writes AIS documents to daily indices and ships-seen; spools to disk when ES cannot take them.
 
@@ -86,13 +98,15 @@ class ElasticsearchSink:
     spool_dir: directory of the disk spool (created; a non-empty spool is replayed first).
     dead_letter_path: NDJSON file for documents Elasticsearch rejected for their content.
     batch_size / batch_bytes / flush_seconds: a bulk request is sent when any limit is reached.
-    queue_size: documents buffered in memory; beyond that they go straight to the spool.
+    queue_size: documents buffered in memory; when it is full ``submit`` waits up to
+        ``block_seconds`` for room, then sends the document to the spool.
     probe_max_seconds: longest wait between two probes while Elasticsearch is down.
     """
 
     def __init__(self, client, names: IndexNames, counters: Counters, *, spool_dir: str | os.PathLike,
                  dead_letter_path: str | os.PathLike, batch_size: int = 2000, batch_bytes: int = 8_000_000,
-                 flush_seconds: float = 1.0, queue_size: int = 20000, probe_max_seconds: float = 10.0,
+                 flush_seconds: float = 1.0, queue_size: int = 20000, block_seconds: float = 0.5,
+                 probe_max_seconds: float = 10.0,
                  segment_bytes: int = 64 * 1024 * 1024, start: bool = True):
         self.client = client
         self.names = names
@@ -103,9 +117,14 @@ class ElasticsearchSink:
         self.probe_max_seconds = probe_max_seconds
         self.dead_letter_path = Path(dead_letter_path)
         self.spool = DiskSpool(spool_dir, counters, segment_bytes=segment_bytes)
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        # SimpleQueue (C, lock-free put) costs a third of queue.Queue per document; the bound is
+        # enforced in submit() by spilling to the spool, so put() never blocks
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.queue_size = queue_size
+        self.block_seconds = block_seconds
         self._spill_lock = threading.Lock()
         self._index_by_day: dict[int, str] = {}
+        self._header_prefix: dict[str, bytes] = {}
         self._es_up = True
         self._next_probe = 0.0
         self._probe_wait = 0.5
@@ -120,14 +139,26 @@ class ElasticsearchSink:
     # -- the pipeline side ----------------------------------------------------------------------------
     def submit(self, doc: dict) -> None:
         """Queue one ``ais-*`` document carrying ``_id`` and ``_ts`` (epoch ms). Thread-safe, never blocks
-        for long: when the queue is full (Elasticsearch slow) the document goes to the disk spool."""
+        for long: when the queue stays full (Elasticsearch slow) the document goes to the disk spool."""
         doc_id = doc.pop("_id")
         ts = int(doc.pop("_ts"))
         item = _Item(self._index_for(ts), doc_id, ts, doc, b"")
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
+        if self._queue.qsize() >= self.queue_size and not self._wait_for_room():
             self._spill([item])
+        else:
+            self._queue.put(item)
+
+    def _wait_for_room(self) -> bool:
+        """The queue is full: wait up to ``block_seconds`` for the writer to make room.
+
+        A short wait is backpressure a file replay absorbs without touching the disk; a longer
+        stall (Elasticsearch really slow) must not hold up a live source, so the caller spills."""
+        deadline = time.monotonic() + self.block_seconds
+        while time.monotonic() < deadline:
+            if self._queue.qsize() < self.queue_size:
+                return True
+            time.sleep(0.002)
+        return self._queue.qsize() < self.queue_size
 
     def _index_for(self, ts: int) -> str:
         day = ts // _DAY_MS
@@ -317,10 +348,15 @@ class ElasticsearchSink:
         by_mmsi: dict[str, list[_Item]] = {}
         newest_by_source: dict[str, int] = {}
         for it in items:
-            mmsi = it.doc.get("mmsi")
+            doc = it.doc
+            mmsi = doc.get("mmsi")
             if mmsi is not None:
-                by_mmsi.setdefault(str(mmsi), []).append(it)
-            source = it.doc.get("source")
+                group = by_mmsi.get(mmsi)
+                if group is None:
+                    by_mmsi[mmsi] = [it]
+                else:
+                    group.append(it)
+            source = doc.get("source")
             if source is not None and it.ts > newest_by_source.get(source, -1):
                 newest_by_source[source] = it.ts
         try:
@@ -328,61 +364,73 @@ class ElasticsearchSink:
         except (TransportError, ApiError) as exc:
             raise _EsFailure(f"mget {self.names.ships}: {_reason(exc)}", items) from exc
 
-        actions: list[tuple[bytes, bytes]] = [
-            (orjson.dumps({"index": {"_index": it.index, "_id": it.id}}), it.body) for it in items]
-        actions.extend(self._ship_action(mmsi, doc, version) for mmsi, (doc, version) in ships.items())
-        results = self._bulk(actions, items)
+        header = self._header
+        actions = [(header(it.index, it.id), it.body) for it in items]
+        ship_ids = list(ships)
+        actions.extend(self._ship_action(mmsi, *ships[mmsi]) for mmsi in ship_ids)
+        failure = None
+        try:
+            results = self._bulk(actions)
+        except _BulkFailed as exc:
+            failure, results = exc.reason, exc.results
 
         undelivered: list[_Item] = []
-        stale: list[str] = []
+        dead: list[tuple[str, str, dict, int, Any]] = []
         indexed = 0
-        dead: list[tuple[_Item | None, str, dict]] = []
-        raw_keys = {}
-        for it in items:
-            raw_keys.setdefault((it.index, it.id), []).append(it)
-        for (index, doc_id), (status, error) in results.items():
-            if index == self.names.ships:
-                if 200 <= status < 300:
-                    self.counters.incr("ships_written")
-                elif status == 409:
-                    stale.append(doc_id)
-                elif status == 429 or status >= 500:
-                    undelivered.extend(by_mmsi.get(doc_id, ()))
-                else:
-                    dead.append((None, doc_id, {"status": status, "error": error,
-                                                "document": ships[doc_id][0]}))
-                continue
-            for it in raw_keys.get((index, doc_id), ()):
-                if 200 <= status < 300:
-                    indexed += 1
-                elif status == 429 or status >= 500:
-                    undelivered.append(it)
-                else:
-                    dead.append((it, doc_id, {"status": status, "error": error, "document": it.doc}))
+        for it, result in zip(items, results):
+            status = result[0] if result is not None else None
+            if status is not None and 200 <= status < 300:
+                indexed += 1
+            elif status is None or status == 429 or status >= 500:
+                undelivered.append(it)
+            else:
+                dead.append((it.index, it.id, it.doc, status, result[1]))
+        stale: list[str] = []
+        for mmsi, result in zip(ship_ids, results[len(items):]):
+            status = result[0] if result is not None else None
+            if status is not None and 200 <= status < 300:
+                self.counters.incr("ships_written")
+            elif status == 409:
+                stale.append(mmsi)
+            elif status is None or status == 429 or status >= 500:
+                undelivered.extend(by_mmsi[mmsi])  # re-sent later so ships-seen gets its update
+            else:
+                dead.append((self.names.ships, mmsi, ships[mmsi][0], status, result[1]))
         self.counters.incr("documents_indexed", indexed)
         if dead:
             self._dead_letters(dead)
-        if stale:
+        if stale and failure is None:
             self.counters.incr("documents_stale", len(stale))
             try:
                 undelivered.extend(self._rewrite_stale(stale, by_mmsi))
-            except (_EsFailure, TransportError, ApiError):
+            except (_BulkFailed, TransportError, ApiError) as exc:
+                failure = failure or _reason(exc)
                 undelivered.extend(it for m in stale for it in by_mmsi[m])
+        elif stale:
+            undelivered.extend(it for m in stale for it in by_mmsi[m])
         for source, ts in newest_by_source.items():
             key = "last_message_time." + source
             if ts / 1000.0 > self.counters.get(key):
                 self.counters.gauge(key, ts / 1000.0)
         if undelivered:
-            raise _EsFailure("items rejected with 429/5xx", _unique(undelivered))
+            raise _EsFailure(failure or "items rejected with 429/5xx", _unique(undelivered))
 
-    def _bulk(self, actions: list[tuple[bytes, bytes]], items: list[_Item]) -> dict[tuple[str, str], tuple[int, Any]]:
-        """Send actions as one bulk request; retry 429-rejected ones with backoff.
+    def _header(self, index: str, doc_id: str) -> bytes:
+        """The bulk action line for a raw document (built from a cached prefix: this runs per document)."""
+        prefix = self._header_prefix.get(index)
+        if prefix is None:
+            prefix = self._header_prefix[index] = b'{"index":{"_index":' + orjson.dumps(index) + b',"_id":'
+        return prefix + orjson.dumps(doc_id) + b"}}"
 
-        Returns {(index, id): (status, error)} per action. Raises _EsFailure with the items that got
-        no answer when the request itself fails (connection, timeout, 5xx, persistent 429).
+    def _bulk(self, actions: list[tuple[bytes, bytes]]) -> list[tuple[int, Any] | None]:
+        """Send pre-serialised (action, source) pairs as one bulk request through
+        ``helpers.streaming_bulk``; retry the 429-rejected ones with backoff.
+
+        Returns (status, error) per action, in order. Raises _BulkFailed (with the results so far,
+        None for no answer) when a request fails: connection, timeout, 5xx, persistent 429.
         """
-        results: dict[tuple[str, str], tuple[int, Any]] = {}
-        pending = actions
+        results: list[tuple[int, Any] | None] = [None] * len(actions)
+        pending = list(range(len(actions)))
         backoff = 0.5
         for attempt in range(_BULK_ATTEMPTS):
             if attempt:
@@ -390,24 +438,23 @@ class ElasticsearchSink:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             self.counters.incr("bulk_requests")
-            retry: list[tuple[bytes, bytes]] = []
+            retry: list[int] = []
             try:
-                # one chunk per call: the helper answers in action order, so results zip with actions
-                for action, (ok, info) in zip(pending, helpers.streaming_bulk(
-                        self.client, pending, expand_action_callback=_as_is, chunk_size=len(pending) + 1,
-                        max_chunk_bytes=2**62, raise_on_error=False, raise_on_exception=True)):
-                    res = next(iter(info.values()))
-                    status = res.get("status", 500)
-                    if status == 429:
-                        retry.append(action)
-                    results[(res.get("_index"), res.get("_id"))] = (status, res.get("error"))
+                # one chunk per call and no helper retries: the helper answers in action order
+                for pos, (ok, info) in zip(pending, helpers.streaming_bulk(
+                        self.client, [actions[i] for i in pending], expand_action_callback=_as_is,
+                        chunk_size=len(pending) + 1, max_chunk_bytes=2**62, raise_on_error=False,
+                        raise_on_exception=True, filter_path=_BULK_FILTER)):
+                    for res in info.values():
+                        status = res.get("status", 500)
+                        results[pos] = (status, res.get("error"))
+                        if status == 429:
+                            retry.append(pos)
             except (TransportError, ApiError) as exc:
                 if isinstance(exc, ApiError) and exc.status_code == 429 and attempt + 1 < _BULK_ATTEMPTS:
                     continue  # the whole request was rejected: retry it after the backoff
                 self.counters.incr("bulk_errors")
-                # everything without an answer is undelivered
-                undelivered = [it for it in items if results.get((it.index, it.id), (429,))[0] == 429]
-                raise _EsFailure(f"bulk: {_reason(exc)}", undelivered) from exc
+                raise _BulkFailed(f"bulk: {_reason(exc)}", results) from exc
             if not retry:
                 break
             pending = retry
@@ -426,7 +473,7 @@ class ElasticsearchSink:
         plan = {}
         for mmsi, its in by_mmsi.items():
             doc, version = stored.get(mmsi, (None, None))
-            merged = merge_ship(doc, version, ((it.ts, it.doc) for it in its))
+            merged = merge_ship(doc, version, [(it.ts, it.doc) for it in its])
             if merged is not None:
                 plan[mmsi] = merged
         return plan
@@ -450,10 +497,10 @@ class ElasticsearchSink:
             plan = self._plan_ships({m: by_mmsi[m] for m in mmsis})
             if not plan:
                 return []
-            actions = [self._ship_action(m, doc, version) for m, (doc, version) in plan.items()]
-            results = self._bulk(actions, [])
+            ids = list(plan)
+            results = self._bulk([self._ship_action(m, *plan[m]) for m in ids])
             mmsis = []
-            for (_, mmsi), (status, error) in results.items():
+            for mmsi, (status, error) in zip(ids, results):
                 if 200 <= status < 300:
                     self.counters.incr("ships_written")
                 elif status == 409:
@@ -462,23 +509,22 @@ class ElasticsearchSink:
                 elif status == 429 or status >= 500:
                     mmsis.append(mmsi)
                 else:
-                    self._dead_letters([(None, mmsi, {"status": status, "error": error, "document": plan[mmsi][0]})])
+                    self._dead_letters([(self.names.ships, mmsi, plan[mmsi][0], status, error)])
             if not mmsis:
                 return []
         log.warning("ships-seen: %d vessels still conflicting after %d attempts; spooling their messages",
                     len(mmsis), _SHIP_RETRIES)
         return [it for m in mmsis for it in by_mmsi[m]]
 
-    def _dead_letters(self, dead: list[tuple[_Item | None, str, dict]]) -> None:
+    def _dead_letters(self, dead: list[tuple[str, str, dict, int, Any]]) -> None:
+        """Append (index, id, document, status, error) rejections to the dead-letter file."""
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         lines = []
-        for it, doc_id, info in dead:
-            index = it.index if it is not None else self.names.ships
-            lines.append(orjson.dumps({"time": now, "index": index, "id": doc_id, "status": info["status"],
-                                       "error": info["error"], "document": info["document"]},
+        for index, doc_id, document, status, error in dead:
+            lines.append(orjson.dumps({"time": now, "index": index, "id": doc_id, "status": status,
+                                       "error": error, "document": document},
                                       option=orjson.OPT_NON_STR_KEYS) + b"\n")
-            log.warning("dead letter: %s/%s rejected with %s: %s", index, doc_id, info["status"],
-                        _short_error(info["error"]))
+            log.warning("dead letter: %s/%s rejected with %s: %s", index, doc_id, status, _short_error(error))
         self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.dead_letter_path, "ab") as f:
             f.write(b"".join(lines))

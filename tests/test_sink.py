@@ -200,7 +200,7 @@ def test_unreachable_es_spools_then_a_restart_replays(es_url, names, tmp_path):
 def test_full_queue_spills_to_disk_without_loss(es, names, tmp_path):
     docs = traffic(n_ships=4, per_ship=50)
     counters = Counters()
-    sink = make_sink(es, names, tmp_path, counters, queue_size=10, batch_size=25)
+    sink = make_sink(es, names, tmp_path, counters, queue_size=10, batch_size=25, block_seconds=0)
     for d in docs:
         sink.submit(dict(d))
     sink.close()
