@@ -1,9 +1,10 @@
 """Geohash encoding, fast enough to run on every position report.
 
 A geohash interleaves longitude and latitude bisection bits (longitude first) and writes them
-five at a time in base 32. Bisecting n times is the same as scaling the coordinate to an n-bit
-integer, so we quantise each coordinate once and interleave the bits with a lookup table instead
-of looping bit by bit. Only encoding is needed (documents carry the cell as a keyword; Elasticsearch
+five at a time in base 32. Bisecting n times is the same as finding which of 2**n equal parts
+holds the coordinate, so we compute that index once (checked against the exact boundaries, so
+the cells are bisection's even at a boundary) and interleave the bits with a lookup table
+instead of looping bit by bit. Only encoding is needed (documents carry the cell as a keyword; Elasticsearch
 aggregates by geohash itself); maintained geohash packages on PyPI are pure-Python bisection
 loops or unmaintained C extensions, so this small module is the better fit.
 """
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 MAX_PRECISION = 12
-_SCALE15_LAT = 32768 / 180.0
-_SCALE15_LON = 32768 / 360.0
 
 # _SPREAD[b]: the 8 bits of b moved to the even bit positions of a 16-bit value.
 _SPREAD = tuple(sum(((b >> i) & 1) << (2 * i) for i in range(8)) for b in range(256))
@@ -29,18 +28,28 @@ def _spread(value: int) -> int:
             | spread[(value >> 16) & 0xFF] << 32 | spread[value >> 24] << 48)
 
 
+def _cell_index(value: float, low: float, span: float, bits: int) -> int:
+    """Index of the 2**bits-th part of [low, low + span) holding ``value``, exactly as bisection
+    decides (value >= boundary goes up). The quotient can round across a boundary when ``value``
+    is within a rounding error of it, so the estimate is checked against the exact boundaries
+    (multiples of span / 2**bits are exact binary fractions)."""
+    cells = 1 << bits
+    step = span / cells
+    index = int((value - low) / span * cells)
+    if index > 0 and value < low + index * step:
+        index -= 1
+    elif index < cells - 1 and value >= low + (index + 1) * step:
+        index += 1
+    return cells - 1 if index >= cells else index   # the upper edge belongs to the last cell
+
+
 def encode(lat: float, lon: float, precision: int = 6) -> str:
     """Geohash of ``(lat, lon)`` in degrees with ``precision`` characters (1-12)."""
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
         raise ValueError(f"not a position: lat={lat!r} lon={lon!r}")
-    if precision == 6:
-        # The document cell, on every position report: 15 bits each, unrolled.
-        lat_i = int((lat + 90.0) * _SCALE15_LAT)
-        lon_i = int((lon + 180.0) * _SCALE15_LON)
-        if lat_i > 32767:   # the upper edge (lat 90, lon 180) belongs to the last cell
-            lat_i = 32767
-        if lon_i > 32767:
-            lon_i = 32767
+    if precision == 6:   # the document cell, on every position report: 15 bits each, unrolled
+        lat_i = _cell_index(lat, -90.0, 180.0, 15)
+        lon_i = _cell_index(lon, -180.0, 360.0, 15)
         spread = _SPREAD
         code = ((spread[lon_i & 255] | spread[lon_i >> 8] << 16) << 1
                 | spread[lat_i & 255] | spread[lat_i >> 8] << 16)
@@ -50,8 +59,8 @@ def encode(lat: float, lon: float, precision: int = 6) -> str:
     total_bits = 5 * precision
     lon_bits = (total_bits + 1) // 2
     lat_bits = total_bits // 2
-    lat_i = min(int((lat + 90.0) / 180.0 * (1 << lat_bits)), (1 << lat_bits) - 1)
-    lon_i = min(int((lon + 180.0) / 360.0 * (1 << lon_bits)), (1 << lon_bits) - 1)
+    lat_i = _cell_index(lat, -90.0, 180.0, lat_bits)
+    lon_i = _cell_index(lon, -180.0, 360.0, lon_bits)
     if lon_bits == lat_bits:
         code = _spread(lon_i) << 1 | _spread(lat_i)
     else:  # odd number of bits: longitude has one more, and takes the last bit too
