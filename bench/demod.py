@@ -110,7 +110,7 @@ def main(argv=None) -> None:
 
     # real-time factor at AIS-catcher's default rate: 20 dB bursts
     path = os.path.join(out_dir, "ais_1536k_snr20dB.cu8")
-    sent = make_recording(path, 20.0, max(20, args.bursts // 4), 1_536_000, args.seed + 7)
+    sent = make_recording(path, 20.0, max(100, args.bursts // 2), 1_536_000, args.seed + 7)
     got, sig, cpu = decode_file(path, 1_536_000)
     if not args.keep:
         os.remove(path)

@@ -1,7 +1,7 @@
 """Split one capture tuned between the AIS channels into two baseband streams, A and B.
 
 Two stages, both streaming (state carried across blocks so a burst across a block edge is intact):
-1. one shared low-pass + integer decimation of the whole capture to a mid rate of >= 96 kS/s, which
+1. one shared low-pass + integer decimation (in steps of at most 5) of the whole capture to a mid rate of >= 96 kS/s, which
    still holds both channels (161.975 and 162.025 MHz are +-25 kHz from a 162.000 MHz centre)
    with room for frequency error;
 2. per channel: mix the channel to 0 Hz (including the current frequency correction), a channel
@@ -59,6 +59,18 @@ class StreamingDecimator:
         return y
 
 
+def _split_factor(d: int) -> list[int]:
+    """Decimation factor as a list of small factors (largest first), e.g. 16 -> [4, 4]."""
+    out = []
+    for f in (5, 4, 3, 2):
+        while d % f == 0 and d > 1:
+            out.append(f)
+            d //= f
+    if d > 1:
+        out.append(d)
+    return sorted(out, reverse=True)
+
+
 def plan_rates(rate: float) -> tuple[int, int, float]:
     """(first decimation, second decimation, per-channel output rate) for an input ``rate``."""
     if rate < 2 * (25_000 + CHANNEL_CUTOFF_HZ):
@@ -88,23 +100,35 @@ class Channelizer:
             if abs(freq - self.center_hz) + CHANNEL_CUTOFF_HZ > self.mid_rate / 2:
                 raise ValueError(f"channel {name} ({freq / 1e6:.3f} MHz) is outside the capture "
                                  f"centred on {self.center_hz / 1e6:.3f} MHz at {self.rate:g} S/s")
-        if self.d1 > 1:
-            # pass +-(25 kHz + cutoff + margin), stop before the first alias folds onto a channel
-            pass_edge = max(abs(f - self.center_hz) for f in self.channels.values()) + CHANNEL_CUTOFF_HZ + 3_000
-            stop_edge = self.mid_rate - pass_edge
-            width = stop_edge - pass_edge
-            numtaps = int(math.ceil(3.8 * self.rate / width)) | 1
-            taps = firwin(numtaps, (pass_edge + stop_edge) / 2, fs=self.rate, window=("kaiser", 6.0))
-        else:
-            taps = np.array([1.0])
-        self._stage1 = StreamingDecimator(taps, self.d1)
+        # stage 1 in steps of at most 5 (16 = 4 x 4): each step's filter only has to keep its own
+        # output's aliases off the channels, so the steps together need far fewer taps
+        pass_edge = max(abs(f - self.center_hz) for f in self.channels.values()) + CHANNEL_CUTOFF_HZ + 3_000
+        self._stage1 = []
+        rate_in = self.rate
+        for factor in _split_factor(self.d1):
+            rate_out = rate_in / factor
+            stop_edge = rate_out - pass_edge
+            numtaps = int(math.ceil(3.8 * rate_in / (stop_edge - pass_edge))) | 1
+            taps = firwin(numtaps, (pass_edge + stop_edge) / 2, fs=rate_in, window=("kaiser", 6.0))
+            self._stage1.append(StreamingDecimator(taps, factor))
+            rate_in = rate_out
         ch_taps = firwin(int(math.ceil(4.0 * self.mid_rate / 6_000)) | 1, CHANNEL_FILTER_HZ,
                          fs=self.mid_rate, window=("kaiser", 6.0))
         self._stage2 = {name: StreamingDecimator(ch_taps, self.d2) for name in self.channels}
         self._phase = {name: 0.0 for name in self.channels}
 
     def process(self, block: np.ndarray) -> dict[str, np.ndarray]:
-        mid = self._stage1.process(np.asarray(block, dtype=np.complex64))
+        return self.split(self.decimate(block))
+
+    def decimate(self, block: np.ndarray) -> np.ndarray:
+        """Stage 1: the capture at the mid rate, both channels still in it."""
+        mid = np.asarray(block, dtype=np.complex64)
+        for stage in self._stage1:
+            mid = stage.process(mid)
+        return mid
+
+    def split(self, mid: np.ndarray) -> dict[str, np.ndarray]:
+        """Stage 2: each channel mixed to 0 Hz (with the current correction), filtered, decimated."""
         out = {}
         n = np.arange(len(mid))
         for name, freq in self.channels.items():
@@ -114,3 +138,29 @@ class Channelizer:
             self._phase[name] = (self._phase[name] + step * len(mid)) % (2 * math.pi)
             out[name] = self._stage2[name].process(mid * lo)
         return out
+
+    def spectral_offset(self, mid: np.ndarray, search_hz: float = 12_000.0, nfft: int = 1024) -> float | None:
+        """Blind estimate of the common carrier offset (Hz) from the averaged spectrum of a block at
+        the mid rate: the centroid of the power above the noise floor within +-search_hz of each
+        channel (GMSK's spectrum is symmetric about its carrier). None when the block holds too
+        little signal to tell. This lets the AFC acquire offsets the channel filter would cut off,
+        before any frame decodes."""
+        frames = len(mid) // nfft
+        if frames < 8:
+            return None
+        seg = mid[:frames * nfft].reshape(frames, nfft) * np.hanning(nfft).astype(np.float32)
+        psd = np.mean(np.abs(np.fft.fft(seg, axis=1)) ** 2, axis=0)
+        freqs = np.fft.fftfreq(nfft, 1 / self.mid_rate)
+        floor = float(np.median(psd))
+        estimates, weights = [], []
+        for freq in self.channels.values():
+            nominal = freq - self.center_hz
+            band = np.abs(freqs - nominal) <= search_hz
+            excess = np.clip(psd[band] - floor, 0, None)
+            if excess.sum() < 0.2 * floor * band.sum():
+                continue
+            estimates.append(float(np.sum((freqs[band] - nominal) * excess) / excess.sum()))
+            weights.append(float(excess.sum()))
+        if not estimates:
+            return None
+        return float(np.average(estimates, weights=weights))

@@ -41,7 +41,7 @@ def _parse_hostport(value: str) -> tuple[str, int]:
 @click.option("--stats", is_flag=True, help="Print frame counts to stderr at the end.")
 def demod(path, fmt, rate, center, ppm, start_time, station, tags, udp_target, sdr, device_index, gain, stats):
     """Software AIS receiver: IQ recording or RTL-SDR in, NMEA out."""
-    from demod.decode import FrameDecoder, SDRUnavailable, open_sdr
+    from demod.decode import FrameDecoder, SDRUnavailable, open_sdr, sdr_block_samples
     from demod.iqfile import IQFormatError
 
     if bool(path) == bool(sdr):
@@ -70,9 +70,10 @@ def demod(path, fmt, rate, center, ppm, start_time, station, tags, udp_target, s
                                               station=station, tags=tags)
 
             def blocks():
+                n = sdr_block_samples(device.sample_rate)
                 try:
                     while True:
-                        yield device.read_samples(1 << 16).astype("complex64")
+                        yield device.read_samples(n).astype("complex64")
                 finally:
                     device.close()
             lines = decoder.nmea_lines(blocks())

@@ -8,6 +8,7 @@ and every way it can fail (no Python package, no shared library, no dongle, dong
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -21,6 +22,12 @@ log = logging.getLogger(__name__)
 
 class SDRUnavailable(RuntimeError):
     """No usable RTL-SDR: the message says why (library missing, no device, device busy)."""
+
+
+def sdr_block_samples(rate: float) -> int:
+    """Samples per RTL-SDR read: a power of two (librtlsdr wants multiples of 512 bytes) of about
+    half a second, so the receiver's per-block overhead stays small."""
+    return 1 << max(14, int(math.ceil(math.log2(rate / 2))))
 
 
 def open_sdr(*, device_index: int = 0, rate: float = 288_000, center: float = 162_000_000, gain="auto", ppm: int = 0):
@@ -71,7 +78,7 @@ class FrameDecoder:
 
     @classmethod
     def for_file(cls, path, *, fmt=None, rate=None, center=None, ppm=0.0, start_time=None, station=None,
-                 tags=True, block_samples: int = 1 << 18):
+                 tags=True, block_samples: int | None = None):
         iq = IQFile(path, fmt, rate, center, block_samples=block_samples)
         if iq.truncated_bytes:
             log.warning("%s ends in the middle of a sample: ignoring the last %d bytes", path, iq.truncated_bytes)

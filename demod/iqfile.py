@@ -111,18 +111,19 @@ class IQFile:
 
     path: the file; fmt: one of FORMATS (None = guess from the extension); rate: samples/s (required
     for raw formats, read from the header for WAV; given both, they must agree); center_hz: tuned
-    frequency (default 162.000 MHz, or from the WAV metadata); block_samples: samples per block.
+    frequency (default 162.000 MHz, or from the WAV metadata); block_samples: samples per block
+    (default: one second; the receiver re-reads ~0.15 s of history per block, so blocks much
+    shorter than a second waste CPU).
     """
 
     def __init__(self, path: str, fmt: str | None = None, rate: float | None = None,
-                 center_hz: float | None = None, block_samples: int = 1 << 18):
+                 center_hz: float | None = None, block_samples: int | None = None):
         self.path = str(path)
         if not os.path.isfile(self.path):
             raise IQFormatError(f"{self.path}: no such file")
         self.fmt = fmt or guess_format(self.path)
         if self.fmt not in FORMATS:
             raise IQFormatError(f"unknown format {self.fmt!r}; use one of {', '.join(FORMATS)}")
-        self.block_samples = int(block_samples)
         self.truncated_bytes = 0
         self.channels = 2
         if self.fmt in RAW_FORMATS:
@@ -149,6 +150,7 @@ class IQFile:
             self.channels = info.channels
         if self.center_hz is None:
             self.center_hz = 162_000_000.0
+        self.block_samples = int(block_samples or max(4096, self.rate))
         frame = self.dtype.itemsize * self.channels
         self.truncated_bytes = self.data_bytes % frame
         self.n_samples = self.data_bytes // frame

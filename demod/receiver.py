@@ -8,9 +8,12 @@ Streaming: each channel keeps the last ``HISTORY_SYMBOLS`` of baseband and re-ex
 next block, so a burst that straddles a block edge is decoded whole; a frame is emitted once (the
 same message found by several timing phases, or again in the overlap, is a duplicate).
 
-AFC: the carrier offset measured on every decoded frame drives a slow correction of the
-channelizer's mixing frequency, so a cheap dongle tens of ppm off is pulled back to the centre of
-the channel filter after the first few messages (``ppm`` gives it a head start).
+AFC, in two steps: (1) acquisition: the centroid of the signal power around each channel in the
+block's spectrum (before the channel filter) gives a coarse offset; when it differs from the
+current correction by more than 2 kHz the mixer jumps there, before the block is channelised, so
+a dongle tens of ppm off (30 ppm = 4.9 kHz at 162 MHz; up to +-12 kHz) is corrected from its first
+bursts on; (2) tracking: the offset measured on every decoded frame nudges the correction.
+``ppm`` gives it a head start.
 """
 from __future__ import annotations
 
@@ -205,9 +208,16 @@ class Receiver:
     def freq_correction_hz(self) -> float:
         return self.channelizer.freq_correction_hz
 
+    ACQUIRE_HZ = 2_000.0  # re-acquire from the spectrum when it disagrees with the AFC by more
+
     def process(self, block: np.ndarray) -> list[Frame]:
         self.samples_in += len(block)
-        return self._run(self.channelizer.process(block), final=False)
+        mid = self.channelizer.decimate(block)
+        if self.afc:
+            coarse = self.channelizer.spectral_offset(mid)
+            if coarse is not None and abs(coarse - self.channelizer.freq_correction_hz) > self.ACQUIRE_HZ:
+                self.channelizer.freq_correction_hz = max(-self.AFC_LIMIT_HZ, min(self.AFC_LIMIT_HZ, coarse))
+        return self._run(self.channelizer.split(mid), final=False)
 
     def flush(self) -> list[Frame]:
         return self._run({name: np.zeros(0, dtype=np.complex64) for name in self.decoders}, final=True)

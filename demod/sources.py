@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from demod.decode import FrameDecoder, SDRUnavailable, open_sdr
+from demod.decode import FrameDecoder, SDRUnavailable, open_sdr, sdr_block_samples
 from ingest.lines import Line
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class SDRSource:
             yield Line(text, time.time(), self.id)
 
     def device_blocks(self):
-        n = 1 << 16
+        n = sdr_block_samples(self.device.sample_rate)
         try:
             while not self._closed.is_set():
                 yield np.asarray(self.device.read_samples(n), dtype=np.complex64)

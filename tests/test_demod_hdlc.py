@@ -88,3 +88,26 @@ def test_tag_block_carries_time_level_and_offset():
     block = line[1:line.index("\\", 1)]
     body, check = block.split("*")
     assert body == "s:dongle1,c:1700000000,L:-23.4,F:1234" and check == checksum(body)
+
+
+def test_soft_repair_fixes_the_least_reliable_symbols_only_for_fixed_length_types():
+    rng = np.random.default_rng(3)
+    message = bytearray(rng.integers(0, 256, 21, dtype=np.uint8).tobytes())
+    message[0] = (1 << 2) | (message[0] & 3)  # type 1: 168 bits, repairable
+    message = bytes(message)
+    levels = hdlc.nrzi_encode(hdlc.build_frame(message))
+    reliability = np.full(len(levels), 5.0)
+    received = levels.copy()
+    for i in (120, 170):  # two level errors inside the body, marked unreliable by the slicer
+        received[i] ^= 1
+        reliability[i] = 0.1
+    bits = hdlc.nrzi_decode(received)
+    assert hdlc.find_messages(bits) == []
+    assert [(m, r) for _, m, r in hdlc.find_messages(bits, reliability)] == [(message, True)]
+    # the same errors where the slicer was confident are not guessed
+    assert hdlc.find_messages(bits, np.full(len(levels), 5.0)) == []
+    # a variable-length type (8) is not repaired: a CRC-16 is too weak to guess on arbitrary lengths
+    other = bytes([8 << 2]) + message[1:]
+    levels = hdlc.nrzi_encode(hdlc.build_frame(other))
+    levels[120] ^= 1
+    assert hdlc.find_messages(hdlc.nrzi_decode(levels), reliability) == []
