@@ -48,7 +48,9 @@ _SHIP_RETRIES = 3
 # results are matched by position, so the response needs only each item's status and error:
 # a tenth of the bytes to receive and parse
 _BULK_FILTER = "errors,items.*.status,items.*.error"
-_BULK_ATTEMPTS = 4  # a bulk request and up to three retries of its 429-rejected items
+_BULK_ATTEMPTS = 4
+# whole-request statuses worth retrying later (auth and timeouts are fixed outside the request)
+_RETRY_REQUEST_STATUS = (401, 403, 408, 429)  # a bulk request and up to three retries of its 429-rejected items
 
 
 class _Flush:
@@ -140,10 +142,16 @@ class ElasticsearchSink:
     def submit(self, doc: dict) -> None:
         """Queue one ``ais-*`` document carrying ``_id`` and ``_ts`` (epoch ms). Thread-safe, never blocks
         for long: when the queue stays full (Elasticsearch slow) the document goes to the disk spool."""
-        doc_id = doc.pop("_id")
-        ts = int(doc.pop("_ts"))
+        try:
+            doc_id = doc.pop("_id")
+            ts = int(doc.pop("_ts"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"document without usable _id/_ts meta keys ({exc!r}); "
+                             "build it with ingest.documents.build_document") from None
         item = _Item(self._index_for(ts), doc_id, ts, doc, b"")
-        if self._queue.qsize() >= self.queue_size and not self._wait_for_room():
+        if self._closed:  # too late for the writer: keep it for the next start
+            self._spill([item])
+        elif self._queue.qsize() >= self.queue_size and not self._wait_for_room():
             self._spill([item])
         else:
             self._queue.put(item)
@@ -273,7 +281,11 @@ class ElasticsearchSink:
                 markers.append(item)
                 break
             if not item.body:
-                item.body = orjson.dumps(item.doc)
+                try:
+                    item.body = orjson.dumps(item.doc)
+                except TypeError as exc:  # a value JSON cannot carry: reject this one, keep the rest
+                    self._dead_letters([(item.index, item.id, item.doc, 0, f"not serialisable: {exc}")])
+                    continue
             batch.append(item)
             size += len(item.body) + len(item.index) + len(item.id) + 40
             if deadline is None:
@@ -451,8 +463,17 @@ class ElasticsearchSink:
                         if status == 429:
                             retry.append(pos)
             except (TransportError, ApiError) as exc:
-                if isinstance(exc, ApiError) and exc.status_code == 429 and attempt + 1 < _BULK_ATTEMPTS:
+                status = exc.status_code if isinstance(exc, ApiError) else None
+                if status == 429 and attempt + 1 < _BULK_ATTEMPTS:
                     continue  # the whole request was rejected: retry it after the backoff
+                if status is not None and 400 <= status < 500 and status not in _RETRY_REQUEST_STATUS:
+                    # the request itself is refused (400, 413): sending it again would refuse it
+                    # again and stall everything queued behind it, so its items become dead letters
+                    error = {"type": "request_rejected", "reason": str(exc)[:500]}
+                    for pos in pending:
+                        results[pos] = (status, error)
+                    self.counters.incr("bulk_errors")
+                    return results
                 self.counters.incr("bulk_errors")
                 raise _BulkFailed(f"bulk: {_reason(exc)}", results) from exc
             if not retry:
@@ -523,7 +544,7 @@ class ElasticsearchSink:
         for index, doc_id, document, status, error in dead:
             lines.append(orjson.dumps({"time": now, "index": index, "id": doc_id, "status": status,
                                        "error": error, "document": document},
-                                      option=orjson.OPT_NON_STR_KEYS) + b"\n")
+                                      option=orjson.OPT_NON_STR_KEYS, default=repr) + b"\n")
             log.warning("dead letter: %s/%s rejected with %s: %s", index, doc_id, status, _short_error(error))
         self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.dead_letter_path, "ab") as f:
