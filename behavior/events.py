@@ -77,6 +77,8 @@ class Event:
             "details": self.details, "summary": self.summary, "detector": self.type,
             "detector_version": DETECTOR_VERSION, "run_id": run_id,
         }
+        if self.details.get("region"):
+            doc["region"] = self.details["region"]  # a top-level keyword Kibana can filter on
         if self.lat is not None and self.lon is not None:
             doc.update(lat=round(self.lat, 6), lon=round(self.lon, 6),
                        location={"lat": round(self.lat, 6), "lon": round(self.lon, 6)})
