@@ -112,7 +112,8 @@ class FrameDecoder:
             self.frames += 1
             yield frame
 
-    def nmea_lines(self, blocks=None, stop: threading.Event | None = None, live: bool = False):
+    def nmea_lines(self, blocks=None, stop: threading.Event | None = None):
+        """The NMEA sentences of :meth:`frames_from`, in order."""
         for frame in self.frames_from(blocks, stop):
             for text in self.formatter.frame_sentences(frame, self.start_time):
                 self.sentences += 1

@@ -37,21 +37,34 @@ class Frame:
 
     channel: 'A' or 'B'; message: the octets (CRC removed); sample: absolute index of the end
     flag at the channel rate; time_offset: seconds from the start of the stream to the end flag;
-    level_db: mean burst power in dB full scale; freq_offset_hz: carrier offset (total, including
-    the correction already applied); decoder: which timing path found it first.
+    level_db: mean burst power in dB full scale; freq_offset_hz: carrier offset in Hz (total,
+    including the correction already applied); both None for discriminator audio; decoder: which
+    timing path found it first (``tracked``, ``phaseN``, with ``+repair`` when soft-repaired).
     """
 
     channel: str
     message: bytes
     sample: int
     time_offset: float
-    level_db: float
-    freq_offset_hz: float
+    level_db: float | None
+    freq_offset_hz: float | None
     decoder: str = ""
 
     @property
     def nbits(self) -> int:
         return 8 * len(self.message)
+
+
+@dataclass
+class _Window:
+    """What one decoding pass over a channel's window needs to turn a found message into a Frame."""
+
+    freq: np.ndarray            # discriminator output (Hz, or audio units)
+    power: np.ndarray | None    # |x|^2, None for discriminator audio
+    offset: np.ndarray          # local carrier offset estimate per sample
+    start_abs: int              # absolute index of window[0]
+    limit: int                  # frames must end before this index (the rest waits for the next block)
+    frames: list
 
 
 @dataclass
@@ -136,8 +149,7 @@ class ChannelDecoder:
             streams.append(("tracked", timing.tracked_instants(y, self.sps)))
         for p in range(self.n_phases):
             streams.append((f"phase{p}", timing.phase_instants(len(y), self.sps, p * self.sps / self.n_phases)))
-        out = []
-        self._pending = (window, freq, pw, offset, start_abs, limit, out)
+        ctx = _Window(freq, pw, offset, start_abs, limit, [])
         decoded = []  # per stream: (label, instants, symbols, bits)
         for label, instants in streams:
             if len(instants) < 100:
@@ -146,7 +158,7 @@ class ChannelDecoder:
             bits = hdlc.nrzi_decode((symbols > 0).astype(np.uint8))
             decoded.append((label, instants, symbols, bits))
             for end_bit, message, _ in hdlc.find_messages(bits):
-                self._emit(message, instants, end_bit, label)
+                self._emit(ctx, message, instants, end_bit, label)
         if self.repair:
             # second chance, only where no timing path found a frame: soft-decision repair
             known = [e - start_abs for e in self._recent.values() if start_abs <= e < start_abs + len(window)]
@@ -155,45 +167,44 @@ class ChannelDecoder:
                 for body_start, body_end in hdlc.repair_candidates(bits, found_ends):
                     message = hdlc.repair_body(bits, body_start, body_end, np.abs(symbols))
                     if message is not None:
-                        self._emit(message, instants, body_end, label + "+repair")
-        out.sort(key=lambda f: f.sample)
-        return out
+                        self._emit(ctx, message, instants, body_end, label + "+repair")
+        return sorted(ctx.frames, key=lambda f: f.sample)
 
-    def _emit(self, message: bytes, instants: np.ndarray, end_bit: int, label: str) -> None:
+    def _emit(self, ctx: _Window, message: bytes, instants: np.ndarray, end_bit: int, label: str) -> None:
         """Add a frame found in the window being decoded, unless it is a duplicate or too late."""
-        window, freq, pw, offset, start_abs, limit, out = self._pending
         end = int(instants[min(end_bit, len(instants) - 1)])
-        if end >= limit:
+        if end >= ctx.limit:
             return
-        end_abs = start_abs + end
+        end_abs = ctx.start_abs + end
         seen = self._recent.get(message)
         if seen is not None and abs(seen - end_abs) < int(DEDUP_SYMBOLS * self.sps):
             self.stats.duplicates += 1
             return
         self._recent[message] = end_abs
+        # level and offset over the frame body (octets + CRC, ~5 % stuffing, the start flag)
         nsym = int((len(message) + 2) * 8 * 1.05 + 8)
         lo = max(0, end - int(nsym * self.sps))
-        if pw is not None:
-            level = 10 * math.log10(float(np.mean(pw[lo:end])) + 1e-20)
-        else:
-            level = 10 * math.log10(float(np.mean(freq[lo:end] ** 2)) + 1e-20)
-        cfo = float(np.mean(offset[lo:end])) + self.correction_at(start_abs + (lo + end) // 2)
+        level = cfo = None  # discriminator audio has no absolute level or frequency scale
+        if ctx.power is not None:
+            level = 10 * math.log10(float(np.mean(ctx.power[lo:end])) + 1e-20)
+            cfo = float(np.mean(ctx.offset[lo:end])) + self.correction_at(ctx.start_abs + (lo + end) // 2)
         self.stats.frames += 1
         self.stats.by_decoder[label] = self.stats.by_decoder.get(label, 0) + 1
-        out.append(Frame(self.name, message, end_abs, end_abs / self.rate, level, cfo, label))
+        ctx.frames.append(Frame(self.name, message, end_abs, end_abs / self.rate, level, cfo, label))
 
 
 class Receiver:
     """The whole software receiver for a capture tuned between the AIS channels.
 
-    rate: input samples/s; center_hz: tuned frequency; ppm: known receiver frequency error (parts
-    per million, positive = the receiver's clock runs fast, signals appear low... it is simply
-    converted to a frequency correction of ppm * center); afc: track the carrier offset measured on
-    decoded frames.
+    rate: input samples/s; center_hz: tuned frequency; ppm: known receiver frequency error as
+    rtl_sdr's -p takes it (positive = the crystal runs fast, so signals appear ppm * centre Hz low);
+    afc: acquire and track the carrier offset (see the module docstring); n_phases, tracked,
+    repair: see :class:`ChannelDecoder`.
     """
 
-    AFC_GAIN = 0.3
-    AFC_LIMIT_HZ = 12_000.0
+    AFC_GAIN = 0.3           # share of a decoded frame's residual offset corrected per block
+    AFC_LIMIT_HZ = 12_000.0  # the mid-rate band leaves room for this much offset
+    ACQUIRE_HZ = 2_000.0     # re-acquire from the spectrum when it disagrees with the AFC by more
 
     def __init__(self, rate: float, center_hz: float = CENTER_HZ, *, ppm: float = 0.0, afc: bool = True,
                  n_phases: int | None = None, tracked: bool = True, repair: bool = True):
@@ -207,8 +218,6 @@ class Receiver:
     @property
     def freq_correction_hz(self) -> float:
         return self.channelizer.freq_correction_hz
-
-    ACQUIRE_HZ = 2_000.0  # re-acquire from the spectrum when it disagrees with the AFC by more
 
     def process(self, block: np.ndarray) -> list[Frame]:
         self.samples_in += len(block)
@@ -229,6 +238,7 @@ class Receiver:
             decoder.set_correction(self.channelizer.freq_correction_hz)
             frames.extend(decoder.push(samples, final=final))
         if self.afc and frames:
+            # median: one ship with an off-frequency transmitter must not pull the dongle's correction
             residual = float(np.median([f.freq_offset_hz for f in frames])) - self.channelizer.freq_correction_hz
             new = self.channelizer.freq_correction_hz + self.AFC_GAIN * residual
             self.channelizer.freq_correction_hz = max(-self.AFC_LIMIT_HZ, min(self.AFC_LIMIT_HZ, new))

@@ -69,7 +69,7 @@ class SDRSource:
 
     def lines(self) -> Iterator[Line]:
         blocks = self.device_blocks()
-        for text in self.decoder.nmea_lines(blocks=blocks, stop=self._closed, live=True):
+        for text in self.decoder.nmea_lines(blocks=blocks, stop=self._closed):
             yield Line(text, time.time(), self.id)
 
     def device_blocks(self):
