@@ -98,17 +98,33 @@ def ship_type_info(code: int | None) -> tuple[str | None, str | None]:
 # -- time formatting: cached per second, since consecutive messages share their second ------
 
 _second_cache: dict[int, str] = {}
+_MILLIS_SUFFIX = tuple(f".{ms:03d}Z" for ms in range(1000))
+
+
+def _second_prefix(seconds: int) -> str:
+    if len(_second_cache) > 4096:
+        _second_cache.clear()
+    prefix = _second_cache[seconds] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return prefix
 
 
 def iso_millis(ms: int) -> str:
     """Epoch milliseconds as ISO-8601 UTC with milliseconds: ``2026-11-22T05:00:00.250Z``."""
     seconds, millis = divmod(ms, 1000)
-    prefix = _second_cache.get(seconds)
-    if prefix is None:
-        if len(_second_cache) > 4096:
-            _second_cache.clear()
-        prefix = _second_cache[seconds] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    return f"{prefix}.{millis:03d}Z"
+    return (_second_cache.get(seconds) or _second_prefix(seconds)) + _MILLIS_SUFFIX[millis]
+
+
+# The same few thousand ships report again and again: keep their 9-digit MMSI keywords.
+_mmsi_cache: dict[int, str] = {}
+
+
+def mmsi_text(mmsi: int) -> str:
+    text = _mmsi_cache.get(mmsi)
+    if text is None:
+        if len(_mmsi_cache) > 100_000:
+            _mmsi_cache.clear()
+        text = _mmsi_cache[mmsi] = f"{mmsi:09d}"
+    return text
 
 
 def _text(value) -> str | None:
@@ -275,21 +291,23 @@ def build_document(group: SentenceGroup, fields: dict) -> dict | None:
         if msg_time is None:
             msg_time = group.msg_time
     received_ms = int(first.received_at * 1000.0 + 0.5)
+    seconds, millis = divmod(received_ms, 1000)     # iso_millis, inline: this runs per message
+    received = (_second_cache.get(seconds) or _second_prefix(seconds)) + _MILLIS_SUFFIX[millis]
     if msg_time is None:
         ts_ms = received_ms
-        timestamp = received = iso_millis(ts_ms)
+        timestamp = received
         seen = f"r{ts_ms}" if first.offset is None else f"o{first.source}\x00{first.offset}"
     else:
         ts_ms = int(msg_time * 1000.0 + 0.5)
-        timestamp = iso_millis(ts_ms)
-        received = timestamp if ts_ms == received_ms else iso_millis(received_ms)
+        seconds, millis = divmod(ts_ms, 1000)
+        timestamp = (_second_cache.get(seconds) or _second_prefix(seconds)) + _MILLIS_SUFFIX[millis]
         seen = f"t{ts_ms}"
     channel = first.channel
 
     doc = {
         "@timestamp": timestamp,
         "received_at": received,
-        "mmsi": f"{mmsi:09d}",
+        "mmsi": _mmsi_cache.get(mmsi) or mmsi_text(mmsi),
         "msg_type": msg_type,
         "msg_kind": MSG_KIND.get(msg_type, "other"),
         "repeat": fields.get("repeat"),

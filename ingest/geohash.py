@@ -12,6 +12,8 @@ from __future__ import annotations
 
 BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 MAX_PRECISION = 12
+_LAT_STEP15 = 180.0 / 32768     # cell sizes at precision 6 (15 bits each), exact binary fractions
+_LON_STEP15 = 360.0 / 32768
 
 # _SPREAD[b]: the 8 bits of b moved to the even bit positions of a 16-bit value.
 _SPREAD = tuple(sum(((b >> i) & 1) << (2 * i) for i in range(8)) for b in range(256))
@@ -48,8 +50,17 @@ def encode(lat: float, lon: float, precision: int = 6) -> str:
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
         raise ValueError(f"not a position: lat={lat!r} lon={lon!r}")
     if precision == 6:   # the document cell, on every position report: 15 bits each, unrolled
-        lat_i = _cell_index(lat, -90.0, 180.0, 15)
-        lon_i = _cell_index(lon, -180.0, 360.0, 15)
+        lat_i = int((lat + 90.0) / 180.0 * 32768.0)
+        lon_i = int((lon + 180.0) / 360.0 * 32768.0)
+        # as _cell_index: correct an estimate that rounded across a boundary; clamp the top edge
+        if lat < lat_i * _LAT_STEP15 - 90.0:
+            lat_i -= 1
+        elif lat >= (lat_i + 1) * _LAT_STEP15 - 90.0 or lat_i > 32767:
+            lat_i = min(lat_i + 1, 32767)
+        if lon < lon_i * _LON_STEP15 - 180.0:
+            lon_i -= 1
+        elif lon >= (lon_i + 1) * _LON_STEP15 - 180.0 or lon_i > 32767:
+            lon_i = min(lon_i + 1, 32767)
         spread = _SPREAD
         code = ((spread[lon_i & 255] | spread[lon_i >> 8] << 16) << 1
                 | spread[lat_i & 255] | spread[lat_i >> 8] << 16)

@@ -11,8 +11,8 @@ checksum, the sentence checksum, the talker (any two uppercase letters: AI, AB, 
 formatter (VDM from other stations, VDO from our own ship), the fragment fields, the fill bits and
 the 6-bit payload alphabet. Every line it is given is counted (``sentences_in``); every line it
 turns away is counted under ``rejected.<reason>`` and logged at DEBUG (rate-limited), never
-dropped silently. Reasons: ``empty``, ``not_nmea``, ``bad_tag_block``, ``bad_checksum``,
-``not_vdm``, ``bad_field``, ``bad_payload``.
+dropped silently. Reasons: ``empty``, ``not_nmea``, ``bad_time`` (a time prefix outside
+1973-2286), ``bad_tag_block``, ``bad_checksum``, ``not_vdm``, ``bad_field``, ``bad_payload``.
 
 It runs on every received line, so it sticks to ``str.split``/slicing and dict look-ups.
 The message time comes from the tag block ``c:`` (seconds, or milliseconds when > 1e11), else
@@ -194,6 +194,9 @@ def parse_line(line: Line, counters: Counters) -> Sentence | None:
     first = text[0]
     if first != "!" and first != "\\" and first != "$":
         msg_time, text = split_time_prefix(text)
+        if msg_time is not None and not _TIME_MIN <= msg_time < _TIME_MAX:
+            _reject(counters, "bad_time", line.text)    # e.g. year 0001: a broken logger clock
+            return None
         first = text[0]
 
     tags = _NO_TAGS

@@ -110,6 +110,7 @@ def _flip(text: str, index: int) -> str:
     ("   \r\n", "empty"),
     ("hello world", "not_nmea"),
     ("1790000000 hello", "not_nmea"),
+    ("0001-01-01T00:00:00 " + POSITION, "bad_time"),
     ("#AIVDM,1,1,,A,13aEOK?P00PD2wVMdLDRhgvL289?,0*26", "not_nmea"),
     (_flip(POSITION, 20), "bad_checksum"),
     (POSITION[:-3], "bad_checksum"),                               # no checksum at all
