@@ -294,3 +294,20 @@ def test_source_lines_carry_reception_time_and_ids(tmp_path):
     closed = IQFileSource(str(path), rate=288_000)
     closed.close()
     assert list(closed.lines()) == []
+
+
+def test_collision_on_one_channel_and_bursts_cut_at_the_capture_edges():
+    rng = np.random.default_rng(30)
+    strong, weak, first, last, whole = (bytes(rng.integers(0, 256, 21, dtype=np.uint8)) for _ in range(5))
+    duration = 0.3
+    bursts = [
+        channel.Burst(first, "A", -0.012, snr_db=25),             # started before the recording
+        channel.Burst(strong, "A", 0.100, snr_db=26),             # a collision: the strong one is
+        channel.Burst(weak, "A", 0.110, snr_db=12),               # captured, the weak one lost
+        channel.Burst(whole, "B", 0.100, snr_db=20),              # same time, other channel
+        channel.Burst(last, "B", duration - 0.012, snr_db=25),    # still going when it stopped
+    ]
+    x = channel.make_capture(bursts, 288_000, duration, noise_power=0.01, seed=6)
+    rx = Receiver(288_000)
+    frames = rx.process(x) + rx.flush()
+    assert sorted((f.channel, f.message) for f in frames) == sorted([("A", strong), ("B", whole)])
