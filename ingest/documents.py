@@ -14,6 +14,8 @@ This is the one place where AIS conventions become data decisions:
 - ``mmsi`` is a 9-digit zero-padded keyword; ``imo`` a keyword; text fields lose ``@`` padding.
 - ``msg_kind``: position (1, 2, 3, 18, 19, 27), static (5, 24), base_station (4, 11), aton (21),
   other; ``class``: A (1, 2, 3, 5, 27), B (18, 19, 24).
+- ``station`` from the tag block ``s:``; ``signal.level_db`` / ``signal.freq_offset_hz`` from the
+  ``L:`` / ``F:`` tag fields our own demodulator writes (demod/nmea_out.py).
 
 Besides the mapped fields every document carries two meta keys the sink pops before indexing:
 ``_ts`` (epoch milliseconds of ``@timestamp``, picks the daily index) and ``_id``, a hash of the
@@ -23,6 +25,7 @@ gives the same ids (no duplicates); the same payload sent again later is a new d
 """
 from __future__ import annotations
 
+import math
 import time
 from hashlib import blake2b
 
@@ -125,6 +128,27 @@ def mmsi_text(mmsi: int) -> str:
             _mmsi_cache.clear()
         text = _mmsi_cache[mmsi] = f"{mmsi:09d}"
     return text
+
+
+def _finite(text: str | None) -> float | None:
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _signal(tags) -> dict:
+    """Radio measurements our demodulator adds to its tag blocks: ``L:`` level (dB full scale)
+    and ``F:`` carrier offset (Hz), see demod/nmea_out.py. Unparsable values are left out."""
+    signal = {}
+    level = _finite(tags.get("L"))
+    if level is not None:
+        signal["level_db"] = level
+    offset = _finite(tags.get("F"))
+    if offset is not None:
+        signal["freq_offset_hz"] = offset
+    return signal
 
 
 def _text(value) -> str | None:
@@ -321,6 +345,11 @@ def build_document(group: SentenceGroup, fields: dict) -> dict | None:
         doc["class"] = vessel_class
     if first.station is not None:
         doc["station"] = first.station
+    tags = first.tags
+    if tags and ("L" in tags or "F" in tags):
+        signal = _signal(tags)
+        if signal:
+            doc["signal"] = signal
 
     if msg_type <= 3 or msg_type == 18:   # class A and B position reports, inline
         lat = fields.get("lat")

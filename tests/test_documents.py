@@ -247,6 +247,24 @@ def test_document_id_helper_matches_the_builder():
             assert document_id(group, doc["_ts"], has_time) == doc["_id"]
 
 
+def test_signal_measurements_from_our_demodulator():
+    from demod.nmea_out import NmeaFormatter
+
+    line = encode_dict({"type": 18, "mmsi": 211000007, "lat": 54.0, "lon": 10.0}, talker_id="AI")[0]
+    payload, fill = line.split(",")[5], int(line.split(",")[6][0])
+    bits = "".join(f"{(ord(c) - 48 - (8 if ord(c) - 48 > 40 else 0)):06b}" for c in payload)
+    bits = bits[:len(bits) - fill]
+    message = int(bits, 2).to_bytes(len(bits) // 8, "big")
+    formatter = NmeaFormatter(tags=True, station="sdr1")
+    text = formatter.sentences(message, "B", timestamp=1790000500.7, level_db=-23.46, freq_offset_hz=-812.4)[0]
+    doc = documents([text])[0]
+    assert doc["signal"] == {"level_db": -23.5, "freq_offset_hz": -812.0}
+    assert doc["station"] == "sdr1" and doc["@timestamp"] == "2026-09-21T14:21:40.000Z"
+    assert doc["mmsi"] == "211000007" and doc["channel"] == "B"
+    bad = documents([tag("L:loud,F:nan") + line])[0]
+    assert "signal" not in bad
+
+
 def test_channel_numbers_are_normalised_and_mmsi_is_zero_padded():
     line = encode_dict({"type": 18, "mmsi": 9123, "lat": 1.0, "lon": 2.0}, talker_id="AI", radio_channel="B")[0]
     body = line[1:line.index("*")].replace(",B,", ",2,")     # receivers that number the channels
