@@ -2,24 +2,28 @@
 
 ``submit(doc)`` puts a document on a bounded in-memory queue; one writer thread batches the queue
 by count, bytes and time and sends each batch as one ``_bulk`` request through
-``elasticsearch.helpers.streaming_bulk`` (which retries 429 rejections with backoff):
+``elasticsearch.helpers.streaming_bulk`` (pre-serialised with orjson; 429-rejected items are
+retried here with backoff, counted ``bulk_retries``):
 
 - the raw message goes to the daily index of its message time (UTC), ``op_type=index`` with the
   content-derived ``_id``: replaying a log overwrites instead of duplicating;
 - the batch's messages are coalesced per MMSI into one whole ``ships-seen`` document each
   (``ingest.ships_seen.merge_ship``), written with ``version_type=external_gte`` and the newest
   message time as version, so an older state never replaces a newer one even when two writers
-  race. The stored documents of the batch's vessels are read first (one ``mget``): a restart
-  keeps their static fields and the fields the behaviour detectors write are kept as stored.
-  A 409 conflict (someone wrote meanwhile) is counted ``documents_stale`` and the vessel is
-  re-read and merged again, so a newer static or position group is never lost.
+  race. The stored documents of the batch's vessels are read first, every batch (one ``mget``),
+  rather than kept in a cache: a restart keeps their static fields, and the fields the behaviour
+  detectors add with partial updates (``identity``, ``area``, ``risk``) are written back as they
+  are now, not as a cache remembered them. A 409 conflict (someone wrote between our read and our
+  write) is counted ``documents_stale`` and the vessel is re-read and merged again, so a newer
+  static or position group is never lost.
 
-When a request fails for connection reasons, a timeout, a 5xx or a persistent 429, or when the
-queue is full because Elasticsearch is slow, the documents go to the disk spool
-(``ingest.spool``); while the spool holds anything, new documents queue up behind it so order is
-kept, and the writer replays it from the head as soon as a probe finds Elasticsearch back. Items
-rejected for their content (mapping errors: 4xx other than 409/429) go to the dead-letter file
-with the reason. At-least-once delivery, exactly-once counts.
+When a request fails for connection reasons, a timeout, a 5xx or a persistent 429, the documents
+go to the disk spool (``ingest.spool``). When the queue is full (Elasticsearch slower than the
+input) ``submit`` waits up to ``block_seconds`` for room, then spools too. While the spool holds
+anything, new documents queue up behind it so order is kept, and the writer replays it from the
+head as soon as a probe finds Elasticsearch back. Items rejected for their content (mapping
+errors: 4xx other than 409/429), or whole requests refused as such (400, 413), go to the
+dead-letter file with the reason. At-least-once delivery, exactly-once counts.
 """
 from __future__ import annotations
 
