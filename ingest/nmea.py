@@ -35,8 +35,7 @@ from ingest.timeprefix import split_time_prefix
 
 log = logging.getLogger(__name__)
 
-FORMATTERS = ("VDM", "VDO")
-MAX_PAYLOAD_CHARS = 200     # as pyais: a 9-sentence message carries far less per sentence
+MAX_PAYLOAD_CHARS = 200     # pyais's limit per sentence (82-character NMEA lines carry ~60)
 MAX_FRAGMENTS = 9           # IEC 61162-1: 1-9 sentences per message
 
 # Lookup tables instead of int() + range checks: a failed look-up is the rejection.
@@ -156,6 +155,7 @@ def _tag_time(value: str) -> float | None:
 # last few hundred parsed ones. The cached dicts are shared between sentences: read-only.
 _tag_cache: dict[str | None, tuple[Mapping[str, str], float | None]] = {}
 _TAG_CACHE_SIZE = 512
+_TAG_CACHE_MAX_CHARS = 200
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
 
 
@@ -171,9 +171,11 @@ def _read_tag_block(block: str | None) -> tuple[Mapping[str, str], float | None]
         tag_time = _tag_time(tags["c"])
         if tag_time is None:
             return None
-    if len(_tag_cache) >= _TAG_CACHE_SIZE:
-        _tag_cache.clear()
-    cached = _tag_cache[block] = (MappingProxyType(tags), tag_time)
+    cached = (MappingProxyType(tags), tag_time)
+    if len(block) <= _TAG_CACHE_MAX_CHARS:     # a flood of huge junk blocks must not pin memory
+        if len(_tag_cache) >= _TAG_CACHE_SIZE:
+            _tag_cache.clear()
+        _tag_cache[block] = cached
     return cached
 
 
