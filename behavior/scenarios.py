@@ -9,6 +9,7 @@
 - COLD STAR, a reefer under a flag of convenience, loiters 6 h at ~1 kn (``loitering``).
 - NORD KAPP and HAI FENG 8 meet 150 m apart for 3 h, slow (``encounter``).
 - MIRAGE's position jumps 40 nm at once (``spoofing``/jump).
+- PHANTOM reports speed 0 for 4 h while sailing on at 8 kn (``spoofing``/stationary_moving).
 - GHOST sails with the fake MMSI 123456789 (``identity``).
 Traps, which must produce nothing: two ships at anchor 400 m apart inside Rotterdam's anchorage,
 two ships moored side by side in Hamburg, a coaster that stops transmitting for 14 h a few miles off
@@ -23,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ingest.simulate import (AnchoredTrack, Alongside, Itinerary, Jump, LoiterTrack, MooredTrack, RouteTrack,
-                             Segments, VesselSpec, destination, haversine_m, MS_PER_KNOT)
+                             Override, Segments, VesselSpec, destination, haversine_m, MS_PER_KNOT)
 
 HOUR = 3600.0
 PLANTED_HOURS = 24.0
@@ -84,6 +85,11 @@ def planted(start: float, seed: int = 0) -> list:
     jumped = Jump(base, t(5), destination(s5.lat, s5.lon, 270.0, 40 * 1852.0))
     vessels.append((_spec(219123005, "MIRAGE"), jumped))
 
+    # reports speed 0 for 4 h while it keeps sailing at 8 kn
+    phantom = Override(RouteTrack([(54.0, 1.2), (57.3, 1.2)], 8.0, t(0), seed=seed + 18), start=t(10), end=t(14),
+                       sog=0.0)
+    vessels.append((_spec(538123006, "PHANTOM"), phantom))
+
     # a fake MMSI
     vessels.append((_spec(123456789, "GHOST", ship_type=30, length=40),
                     RouteTrack([(55.0, 2.0), (56.3, 2.5)], 3.0, t(0), seed=seed + 9)))
@@ -116,6 +122,7 @@ def planted_expected(start: float) -> list[ExpectedEvent]:
         ExpectedEvent("loitering", ("636123002",), t(2), t(8)),
         ExpectedEvent("encounter", ("273123003", "412123004"), t(5), t(8)),
         ExpectedEvent("spoofing", ("219123005",), t(5), t(5), "jump"),
+        ExpectedEvent("spoofing", ("538123006",), t(10), t(14), "stationary_moving"),
         ExpectedEvent("identity", ("123456789",), t(0), t(PLANTED_HOURS), "test_number"),
     ]
 

@@ -78,8 +78,10 @@ def check_against_ground_truth(events, t0: int) -> None:
         e = found[(x.type, tuple(sorted(x.mmsi)))]
         if x.subtype:
             assert e.subtype == x.subtype
-        assert abs(e.start_ms - x.start * 1000) <= TOLERANCE_MS, (x, e.as_json())
-        assert abs(e.end_ms - x.end * 1000) <= TOLERANCE_MS, (x, e.as_json())
+        # speed-based spoofing is judged on whole 10-minute slots, so it is good to a slot
+        tolerance = TOLERANCE_MS + (600_000 if x.subtype == "stationary_moving" else 0)
+        assert abs(e.start_ms - x.start * 1000) <= tolerance, (x, e.as_json())
+        assert abs(e.end_ms - x.end * 1000) <= tolerance, (x, e.as_json())
 
 
 def test_planted_events_found_no_trap_fires_and_rerun_changes_nothing(planted):
@@ -116,6 +118,19 @@ def test_planted_events_found_no_trap_fires_and_rerun_changes_nothing(planted):
     assert anchored["risk"]["score"] == 0
 
 
+def test_vessels_dark_now_are_reported_only_far_from_shore(planted):
+    """13 h after the scenario ends every vessel is silent: only those last seen > 50 nm out count."""
+    client, names, t0, _ = planted
+    end_ms = window(t0)[1]
+    result = Detector(client, names, {}).run(end_ms, end_ms + 13 * HOUR_MS, only=["gap"], write=False)
+    dark = {e.mmsi[0]: e for e in result.events if e.subtype == "dark"}
+    assert {"244123001", "636123002", "273123003", "412123004", "219123005"} <= set(dark)
+    assert not set(dark) & set(TRAPS["planted"]) - {"244123015", "244123016"}   # in port / near the coast
+    for e in dark.values():
+        assert e.ongoing and e.details["start_shore_nm"] > 50
+        assert end_ms - 2 * HOUR_MS <= e.start_ms <= end_ms and e.end_ms == end_ms + 13 * HOUR_MS
+
+
 def test_loitering_across_two_runs_is_one_event(planted):
     client, names, t0, _ = planted
     fresh_events(client, names)
@@ -140,7 +155,7 @@ def test_detector_receives_under_5_percent_of_raw_position_bytes(planted, es_url
         result = Detector(client, names, {}).run(*window(t0), write=False)
     finally:
         client.close()
-    assert len(result.events) == 5
+    assert len(result.events) == len(expected_events("planted", t0))
     ratio = meter.bytes / loaded.position_bytes
     assert 0 < ratio <= 0.05, f"{meter.bytes} bytes received for {loaded.position_bytes} raw position bytes"
 
@@ -157,7 +172,8 @@ def test_cli_run_json_and_list(planted, es_url):
     out = runner.invoke(main, args)
     assert out.exit_code == 0, out.output
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    assert sorted((r["type"], r["mmsi"][0]) for r in rows) == [("gap", "244123001"), ("spoofing", "219123005")]
+    assert sorted((r["type"], r["mmsi"][0]) for r in rows) == [
+        ("gap", "244123001"), ("spoofing", "219123005"), ("spoofing", "538123006")]
     assert set(rows[0]) >= {"type", "mmsi", "start", "end", "lat", "lon", "details"}
     listed = runner.invoke(main, ["detect", "list", "--es", es_url, "--namespace", names.namespace])
     assert listed.exit_code == 0 and "244123001" in listed.stdout and "219123005" in listed.stdout
