@@ -25,10 +25,14 @@ assembler belongs to one processing thread.
 """
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 
 from ingest.counters import Counters
-from ingest.nmea import Sentence
+from ingest.nmea import RateLimitedLog, Sentence
+
+log = logging.getLogger(__name__)
+_log_reject = RateLimitedLog(log)
 
 
 class SentenceGroup:
@@ -157,14 +161,14 @@ class FragmentAssembler:
             held = pending.parts[index]
             if held is not None:
                 if held.payload == sentence.payload and held.fill == sentence.fill:
-                    self._count("duplicate", 1)
+                    self._count("duplicate", 1, sentence.raw)
                     return None
                 # Same slot, different content: a new message reuses the key of an incomplete one.
                 self._discard(key, "dropped")
                 pending = None
         if pending is None:
             if self._is_late_duplicate(key, sentence):
-                self._count("duplicate", 1)
+                self._count("duplicate", 1, sentence.raw)
                 return None
             if len(self._pending) >= self.max_pending:
                 oldest = next(iter(self._pending))
@@ -225,15 +229,16 @@ class FragmentAssembler:
             self._published_pending = n
             self.counters.gauge("fragments_pending", n)
 
-    def _count(self, what: str, n: int) -> None:
+    def _count(self, what: str, n: int, detail: object) -> None:
         """``what`` is expired, dropped or duplicate: counter fragments_<what>, reason fragment_<what>."""
         self.counters.incr("fragments_" + what, n)
         self.counters.reject("fragment_" + what, n)
+        _log_reject("fragment_" + what, detail)
 
     def _discard(self, key: tuple, what: str) -> int:
         pending = self._pending.pop(key)
         n = pending.filled
-        self._count(what, n)
+        self._count(what, n, key)
         return n
 
     def _is_late_duplicate(self, key: tuple, sentence: Sentence) -> bool:

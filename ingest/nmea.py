@@ -95,7 +95,7 @@ class RateLimitedLog:
         self._logged = 0
         self._suppressed = 0
 
-    def __call__(self, reason: str, detail: str) -> None:
+    def __call__(self, reason: str, detail: object) -> None:
         if not self.logger.isEnabledFor(logging.DEBUG):
             return
         now = time.monotonic()
