@@ -78,7 +78,8 @@ class FrameDecoder:
 
     @classmethod
     def for_file(cls, path, *, fmt=None, rate=None, center=None, ppm=0.0, start_time=None, station=None,
-                 tags=True, block_samples: int | None = None):
+                 tags=True, block_samples: int | None = None, **receiver_options):
+        """receiver_options: passed to :class:`~demod.receiver.Receiver` (afc, n_phases, tracked, repair)."""
         iq = IQFile(path, fmt, rate, center, block_samples=block_samples)
         if iq.truncated_bytes:
             log.warning("%s ends in the middle of a sample: ignoring the last %d bytes", path, iq.truncated_bytes)
@@ -86,7 +87,7 @@ class FrameDecoder:
             receiver = DiscriminatorReceiver(iq.rate, iq.channels)
         else:
             try:
-                receiver = Receiver(iq.rate, iq.center_hz, ppm=ppm)
+                receiver = Receiver(iq.rate, iq.center_hz, ppm=ppm, **receiver_options)
             except ValueError as err:
                 raise IQFormatError(f"{path}: {err}") from None
         if start_time is None:

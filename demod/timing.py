@@ -41,7 +41,7 @@ def timing_phasor(y: np.ndarray, sps: float, window_symbols: int = 32) -> np.nda
     return c[hi] - c[lo]
 
 
-def tracked_instants(y: np.ndarray, sps: float, window_symbols: int = 32) -> np.ndarray:
+def tracked_instants(y: np.ndarray, sps: float, window_symbols: int = 64) -> np.ndarray:
     """Symbol-centre instants that follow the signal's own clock: the points where the phase
     2*pi*n/sps + angle(phasor) passes a multiple of 2*pi, found with sub-sample interpolation."""
     if len(y) < 2:
