@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from behavior.events import Event, iso
 from behavior.geo import Geography, haversine_km, KM_PER_NM
-from behavior.tracks import Slot, TrackReader
+from behavior.tracks import Slot, TrackReader, to_epoch_ms
 
 HOUR_MS = 3_600_000
 
@@ -60,12 +60,13 @@ def detect_gaps(tracks: dict[str, list[Slot]], reader: TrackReader, geo: Geograp
         previous = before.get(mmsi)
         for slot in track:
             if previous is not None and since_ms <= slot.first < until_ms:
-                # the first message of this slot vs the last one of the previous non-empty slot
-                # (inside a slot positions are at most slot_minutes apart, below any gap threshold)
-                event = _gap_event(mmsi, previous, _first_position(slot), geo, cfg)
+                # the first message of this slot vs the last one of the previous non-empty slot:
+                # times are exact; positions are the slot means (a ship moves < 10 min x speed
+                # within a slot, small against the 50 nm shore filter and a gap's distance)
+                event = _gap_event(mmsi, previous, slot, geo, cfg)
                 if event:
                     events.append(event)
-            previous = _last_position(slot)
+            previous = slot
     return events
 
 
@@ -73,15 +74,6 @@ def tracks_start(tracks: dict[str, list[Slot]], since_ms: int) -> int:
     """The earliest slot start read (the previous position must come from before it)."""
     starts = [t[0].key for t in tracks.values() if t]
     return min(starts + [since_ms])
-
-
-def _first_position(slot: Slot) -> Slot:
-    # the slot mean stands in for the first position: within one slot a ship moves < slot x speed
-    return slot
-
-
-def _last_position(slot: Slot) -> Slot:
-    return slot
 
 
 def detect_dark_now(client, ships_index: str, geo: Geography, cfg: dict, until_ms: int) -> list[Event]:
@@ -97,8 +89,6 @@ def detect_dark_now(client, ships_index: str, geo: Geography, cfg: dict, until_m
         src = hit["_source"]
         if src.get("lat") is None or src.get("lon") is None:
             continue
-        from behavior.tracks import to_epoch_ms
-
         t = to_epoch_ms(src["position_time"])
         shore = geo.shore_nm(src["lat"], src["lon"])
         if shore < cfg["min_shore_nm"]:
