@@ -302,10 +302,29 @@ def add_map_projection(spec: dict, width: int = 960, height: int = 640, padding:
     spec["data"] = [{"name": "graticule-lines",
                      "transform": [{"type": "graticule", "extent": extent, "step": [step, step],
                                     "precision": min(2.5, step / 4)}]}] + spec.get("data", [])
+    # degree labels where the grid lines leave the view: meridians along the bottom, parallels on the left
+    first_lon = math.ceil(extent[0][0] / step) * step
+    first_lat = math.ceil(extent[0][1] / step) * step
+    ticks = [{"lon": round(first_lon + i * step, 6), "lat": min_lat, "axis": "lon"}
+             for i in range(int((extent[1][0] - first_lon) / step) + 1)]
+    ticks += [{"lon": min_lon, "lat": round(first_lat + i * step, 6), "axis": "lat"}
+              for i in range(int((extent[1][1] - first_lat) / step) + 1)]
+    spec["data"].insert(1, {"name": "graticule-ticks", "values": ticks, "transform": [
+        {"type": "geopoint", "projection": "projection", "fields": ["lon", "lat"], "as": ["tx", "ty"]},
+        {"type": "filter", "expr": "datum.axis === 'lon' ? (datum.tx > 20 && datum.tx < width - 20)"
+                                   " : (datum.ty > 12 && datum.ty < height - 20)"}]})
+    label = ("datum.axis === 'lon' ? format(abs(datum.lon), '~g') + '°' + (datum.lon < 0 ? 'W' : 'E')"
+             " : format(abs(datum.lat), '~g') + '°' + (datum.lat < 0 ? 'S' : 'N')")
     spec["marks"] = [{"name": "basemap-graticule", "type": "shape", "clip": True,
                       "from": {"data": "graticule-lines"},
                       "encode": {"update": {"stroke": {"value": "#b0bec5"}, "strokeWidth": {"value": 0.5}}},
-                      "transform": [{"type": "geoshape", "projection": "projection"}]}] + spec.get("marks", [])
+                      "transform": [{"type": "geoshape", "projection": "projection"}]},
+                     {"name": "basemap-labels", "type": "text", "from": {"data": "graticule-ticks"},
+                      "encode": {"update": {
+                          "x": {"signal": "datum.axis === 'lon' ? datum.tx + 3 : 3"},
+                          "y": {"signal": "datum.axis === 'lon' ? height - 4 : datum.ty - 3"},
+                          "text": {"signal": label}, "fill": {"value": "#78909c"}, "fontSize": {"value": 10}}}},
+                     ] + spec.get("marks", [])
     return spec
 
 
@@ -320,7 +339,9 @@ def prepare(spec: dict, client, ctx: KibanaContext, namespace: str = "", width: 
         resolved.setdefault("width", width)
         resolved.setdefault("height", height)
     if title:
-        resolved["title"] = {"text": title, "anchor": "start", "fontSize": 13, "offset": 4}
+        resolved["title"] = {"text": title, "anchor": "start", "fontSize": 13, "offset": 6}
+        if is_map:  # autosize none: make room above the map for the title
+            resolved["padding"] = {"top": 26, "left": 6, "right": 6, "bottom": 6}
     return resolved, counts
 
 

@@ -58,12 +58,12 @@ def world(es_url, tmp_path_factory):
         sink = ElasticsearchSink(client, names, counters, spool_dir=tmp / "spool", dead_letter_path=tmp / "dead.ndjson",
                                  flush_seconds=0.2)
         pipeline = Pipeline(sink, counters)
-        positions: dict[str, int] = defaultdict(int)
+        positions: dict[str, list[float]] = defaultdict(list)  # MMSI -> times of its position reports
         for msg in sim.events(DURATION_S):
             for text in msg.lines:
                 pipeline.feed(Line(text, msg.time, "simulate:sim"))
             if msg.msg_type in (1, 2, 3, 18, 19):
-                positions[str(msg.mmsi)] += 1
+                positions[str(msg.mmsi)].append(msg.time)
         pipeline.finish()
         sink.close()
         assert counters.get("dead_letters") == 0
@@ -234,17 +234,20 @@ def check_tracks_map(spec: dict, world) -> int:
     heads = mark_items(svg, "head")
     assert len(trails) == len(positions), f"{len(trails)} trails for {len(positions)} vessels"
     assert len(heads) == len(positions)
+    # ~40 buckets over 15 minutes: Kibana's %autointerval% rounds 22.5 s up to 30 s
+    assert world["ctx"].apply(spec["data"][0]["url"]["body"])["aggs"]["vessels"]["aggs"]["track"][
+        "date_histogram"]["fixed_interval"] == "30s"
     vertices = sorted(len(path_points(t.get("d"))) for t in trails)
-    assert vertices == sorted(min(100, n) for n in positions.values()), "a trail without one vertex per position"
-    head_px = [transform_of(h)[:2] for h in heads]
-    head_ll = [(r["track"]["hits"]["hits"][0]["_source"]["location"]["lon"],
-                r["track"]["hits"]["hits"][0]["_source"]["location"]["lat"]) for r in rows]
-    project = assert_mercator(head_px, head_ll, 960, 640)
-    # every vertex is one returned position, put where the same projection puts it
+    buckets = sorted(len({int(t // 30) for t in times}) for times in positions.values())
+    assert vertices == buckets, "a trail without one vertex per time bucket with positions"
+    latest = [r["track"]["buckets"][-1]["last"]["hits"]["hits"][0]["_source"]["location"] for r in rows]
+    project = assert_mercator([transform_of(h)[:2] for h in heads], [(p["lon"], p["lat"]) for p in latest], 960, 640)
+    # every vertex is a reported position, put where the same projection puts it
     drawn = sorted((round(x), round(y)) for t in trails for x, y in path_points(t.get("d")))
     wanted = sorted((round(x), round(y)) for x, y in (
-        project(h["_source"]["location"]["lon"], h["_source"]["location"]["lat"])
-        for r in rows for h in r["track"]["hits"]["hits"]))
+        project(b["last"]["hits"]["hits"][0]["_source"]["location"]["lon"],
+                b["last"]["hits"]["hits"][0]["_source"]["location"]["lat"])
+        for r in rows for b in r["track"]["buckets"]))
     off = sum(abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in zip(drawn, wanted))
     assert len(drawn) == len(wanted) and off <= len(drawn), "trail vertices are not the vessels' positions"
     return len(trails)
@@ -256,6 +259,7 @@ def test_tracks_map_one_trail_per_vessel(world):
 
 @pytest.mark.parametrize("good, bad", [
     ('"hit._source.location.lat"', '"hit._source.location.latitude"'),
+    ("peek(datum.track.buckets)", "datum.track.buckets[0]"),
     ('"field": "mmsi"', '"field": "mmsi_id"'),
 ])
 def test_tracks_map_with_a_wrong_field_name_fails(world, good, bad):
@@ -266,10 +270,11 @@ def test_tracks_map_with_a_wrong_field_name_fails(world, good, bad):
 
 
 def test_tracks_map_query_is_bounded():
-    body = load_spec("tracks_map")["data"][0]["url"]["body"]
-    vessels = body["aggs"]["vessels"]
-    assert body["size"] == 0
-    assert vessels["terms"]["size"] * vessels["aggs"]["track"]["top_hits"]["size"] <= 20_000
+    vessels = load_spec("tracks_map")["data"][0]["url"]["body"]["aggs"]["vessels"]
+    track = vessels["aggs"]["track"]
+    assert vessels["terms"]["size"] <= 500
+    assert track["date_histogram"]["interval"]["%autointerval%"] <= 100  # buckets per vessel (Kibana may round to ~2x)
+    assert track["aggs"]["last"]["top_hits"]["size"] == 1
 
 
 # -- the events map ---------------------------------------------------------------------------------------
