@@ -52,7 +52,7 @@ def open_sdr(*, device_index: int = 0, rate: float = 288_000, center: float = 16
         sdr.center_freq = center
         if ppm:
             sdr.freq_correction = int(ppm)
-        sdr.gain = gain if gain != "auto" else "auto"
+        sdr.gain = gain  # 'auto' = the tuner's automatic gain (pyrtlsdr turns manual gain off)
     except Exception as err:
         sdr.close()
         raise SDRUnavailable(f"RTL-SDR rejected the settings (rate {rate:g}, centre {center:g} Hz, gain {gain}, "

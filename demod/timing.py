@@ -4,8 +4,8 @@ Two ways, both vectorised over a whole block:
 - fixed phases: sample at p + k*sps for several phases p; one of them is within half a sample of
   the best instant, and each phase stream is searched for frames (what AIS-catcher does);
 - a tracked clock (Oerder & Meyr square-law estimator): the symbol-rate line of y^2, averaged over
-  a sliding window of symbols, gives the timing phase at every sample, so a transmitter whose clock
-  is off (or a long 5-slot burst) is sampled at its own rate.
+  a sliding window of symbols, gives the timing phase along the burst, so a transmitter whose clock
+  is off is sampled at its own rate.
 Sampling between samples uses linear interpolation of the smooth, low-passed frequency signal.
 """
 from __future__ import annotations
@@ -42,17 +42,16 @@ def timing_phasor(y: np.ndarray, sps: float, window_symbols: int = 32) -> np.nda
 
 
 def tracked_instants(y: np.ndarray, sps: float, window_symbols: int = 64) -> np.ndarray:
-    """Symbol-centre instants that follow the signal's own clock: the points where the phase
-    2*pi*n/sps + angle(phasor) passes a multiple of 2*pi, found with sub-sample interpolation."""
+    """Symbol-centre instants that follow the signal's own clock: the nominal grid k*sps moved by
+    the timing offset the phasor gives at each grid point, unwrapped along the grid so the offset
+    drifts smoothly (a clock error) instead of jumping a symbol (no slipped or doubled symbols)."""
     if len(y) < 2:
         return np.zeros(0)
     ph = timing_phasor(y, sps, window_symbols)
-    theta = np.unwrap(2 * np.pi * np.arange(len(y)) / sps + np.angle(ph)) / (2 * np.pi)
-    cycles = np.floor(theta)
-    step = np.flatnonzero(np.diff(cycles) > 0)  # a multiple of 2*pi lies in (theta[i], theta[i+1]]
-    target = cycles[step + 1]
-    frac = (target - theta[step]) / np.maximum(theta[step + 1] - theta[step], 1e-9)
-    return step + np.clip(frac, 0.0, 1.0)
+    grid = np.arange(int((len(y) - 1) // sps) + 1) * sps
+    angle = np.unwrap(np.angle(ph[np.round(grid).astype(np.int64)]))
+    instants = grid - angle * sps / (2 * np.pi)
+    return instants[(instants >= 0) & (instants <= len(y) - 1)]
 
 
 def estimate_clock_error(instants: np.ndarray, sps: float) -> float:
