@@ -90,3 +90,71 @@ def test_settings_merge_and_durations():
     assert s["loitering"]["min_hours"] == 8 and s["loitering"]["max_speed_kn"] == 2.0
     assert s["gap"]["min_hours"] == 12 and s["encounter"]["max_distance_m"] == 500
     assert parse_duration("10m") == 600 and parse_duration("24h") == 86400 and parse_duration(5) == 5
+
+
+# -- detectors on hand-made slot summaries (what Elasticsearch would return) ----------------------
+
+from behavior.encounter import detect_encounters  # noqa: E402
+from behavior.gap import detect_gaps  # noqa: E402
+from behavior.loitering import detect_loitering  # noqa: E402
+from behavior.tracks import Slot  # noqa: E402
+
+SLOT = 600_000
+HOUR = 3_600_000
+
+
+def slots(mmsi, start_ms, n, lat, lon, sog, dlat=0.0, every=SLOT):
+    """n consecutive 10-minute slot summaries of one vessel, moving dlat degrees per slot."""
+    return [Slot(mmsi, start_ms + i * every, 20, start_ms + i * every + 5_000, start_ms + i * every + 595_000,
+                 lat + i * dlat, lon, sog) for i in range(n)]
+
+
+def test_gap_classes_and_the_shore_filter(geo):
+    cfg = detect_settings(None)["gap"]
+    t0 = 1_800_000_000_000
+    far = slots("244000001", t0, 6, 55.0, 3.0, 10.0) + slots("244000001", t0 + 13 * HOUR, 3, 55.5, 3.0, 10.0)
+    short = slots("244000002", t0, 6, 55.2, 3.5, 10.0) + slots("244000002", t0 + 3 * HOUR, 3, 55.3, 3.5, 10.0)
+    coast = slots("244000003", t0, 6, 52.6, 4.45, 5.0) + slots("244000003", t0 + 13 * HOUR, 3, 52.7, 4.5, 5.0)
+    events = detect_gaps({"244000001": far, "244000002": short, "244000003": coast}, None, geo, cfg,
+                         t0 + HOUR, t0 + 14 * HOUR)
+    by_mmsi = {e.mmsi[0]: e for e in events}
+    assert set(by_mmsi) == {"244000001", "244000002"}          # the coaster's gap is within 50 nm of shore
+    assert (by_mmsi["244000001"].subtype, by_mmsi["244000001"].severity) == ("gap", "high")
+    assert (by_mmsi["244000002"].subtype, by_mmsi["244000002"].severity) == ("short", "low")
+    far_gap = by_mmsi["244000001"]
+    assert far_gap.start_ms == far[5].last and far_gap.end_ms == far[6].first
+    assert 29 < far_gap.details["distance_nm"] < 31 and far_gap.details["implied_speed_kn"] < 3
+    off = dict(cfg, min_shore_nm=0)
+    assert len(detect_gaps({"244000003": coast}, None, geo, off, t0 + HOUR, t0 + 14 * HOUR)) == 1
+
+
+def test_one_vessel_in_two_encounters_at_once_and_crossing_at_speed_is_none(geo):
+    cfg = dict(detect_settings(None)["encounter"], refine=False)
+    t0 = 1_800_000_000_000
+    tracks = {
+        "636000001": slots("636000001", t0, 18, 55.6, 5.5, 0.8),            # carrier
+        "412000001": slots("412000001", t0, 18, 55.6025, 5.5, 0.9),         # 278 m north of it
+        "412000002": slots("412000002", t0, 18, 55.5975, 5.5, 1.1),         # 278 m south (556 m apart)
+        "244000001": slots("244000001", t0, 18, 55.0, 6.0, 14.0),           # fast ones sharing a spot
+        "244000002": slots("244000002", t0, 18, 55.0005, 6.0, 14.0),
+    }
+    events = detect_encounters(tracks, None, geo, cfg, t0, t0 + 3 * HOUR, SLOT)
+    pairs = sorted(tuple(e.mmsi) for e in events)
+    assert pairs == [("412000001", "636000001"), ("412000002", "636000001")]
+    for e in events:
+        assert e.start_ms == t0 + 5_000 and e.end_ms == t0 + 17 * SLOT + 595_000
+        assert 270 < e.details["median_distance_m"] < 290
+
+
+def test_loitering_needs_the_duration_the_shore_distance_and_no_port(geo):
+    cfg = detect_settings(None)["loitering"]
+    t0 = 1_800_000_000_000
+    tracks = {
+        "636000001": slots("636000001", t0, 30, 55.2, 3.5, 1.0),      # 5 h, far out: loitering
+        "636000002": slots("636000002", t0, 18, 55.3, 3.5, 1.0),      # 3 h only
+        "636000003": slots("636000003", t0, 30, 51.985, 3.93, 0.1),  # Rotterdam anchorage
+        "636000004": slots("636000004", t0, 30, 52.6, 4.45, 1.0),     # 6 nm off the coast
+    }
+    events = detect_loitering(tracks, geo, cfg, t0, t0 + 6 * HOUR, SLOT)
+    assert [e.mmsi for e in events] == [["636000001"]]
+    assert events[0].start_ms == t0 + 5_000 and events[0].details["avg_speed_kn"] == 1.0
