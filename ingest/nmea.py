@@ -153,14 +153,16 @@ def _tag_time(value: str) -> float | None:
 
 # Shore feeds send the same tag block (station, second) on many consecutive lines: remember the
 # last few hundred parsed ones. The cached dicts are shared between sentences: read-only.
-_tag_cache: dict[str | None, tuple[Mapping[str, str], float | None]] = {}
+# (fields, message time, station s:, group g:)
+_TagInfo = tuple[Mapping[str, str], "float | None", "str | None", "str | None"]
+_tag_cache: dict[str | None, _TagInfo] = {}
 _TAG_CACHE_SIZE = 512
 _TAG_CACHE_MAX_CHARS = 200
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
 
 
-def _read_tag_block(block: str | None) -> tuple[Mapping[str, str], float | None] | None:
-    """(fields, message time) of a tag block body, cached; None if it is invalid."""
+def _read_tag_block(block: str | None) -> _TagInfo | None:
+    """(fields, message time, station, group) of a tag block body, cached; None if it is invalid."""
     if block is None:
         return None
     tags = parse_tag_block(block)
@@ -171,7 +173,7 @@ def _read_tag_block(block: str | None) -> tuple[Mapping[str, str], float | None]
         tag_time = _tag_time(tags["c"])
         if tag_time is None:
             return None
-    cached = (MappingProxyType(tags), tag_time)
+    cached = (MappingProxyType(tags), tag_time, tags.get("s"), tags.get("g"))
     if len(block) <= _TAG_CACHE_MAX_CHARS:     # a flood of huge junk blocks must not pin memory
         if len(_tag_cache) >= _TAG_CACHE_SIZE:
             _tag_cache.clear()
@@ -202,6 +204,7 @@ def parse_line(line: Line, counters: Counters) -> Sentence | None:
         first = text[0]
 
     tags = _NO_TAGS
+    station = group = None
     if first == "\\":
         end = text.find("\\", 1)
         block = text[1:end] if end > 0 else None
@@ -211,7 +214,7 @@ def parse_line(line: Line, counters: Counters) -> Sentence | None:
             if cached is None:
                 _reject(counters, "bad_tag_block", text)
                 return None
-        tags, tag_time = cached
+        tags, tag_time, station, group = cached
         if tag_time is not None:
             msg_time = tag_time
         text = text[end + 1:]
@@ -264,5 +267,5 @@ def parse_line(line: Line, counters: Counters) -> Sentence | None:
 
     return Sentence(
         text[:star + 3], talker, formatter, total, number, seq_id, channel, payload, fill,
-        msg_time, tags.get("s"), tags.get("g"), line.source, line.received_at, line.offset, tags,
+        msg_time, station, group, line.source, line.received_at, line.offset, tags,
     )

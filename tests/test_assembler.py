@@ -8,7 +8,6 @@ from operator import xor
 
 import psutil
 import pyais
-import pytest
 from pyais.encode import encode_dict
 
 from ingest.assembler import FragmentAssembler, SentenceGroup

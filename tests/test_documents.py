@@ -7,7 +7,6 @@ import re
 from functools import reduce
 from operator import xor
 
-import pytest
 from pyais.encode import encode_dict
 
 import es_templates
