@@ -311,3 +311,35 @@ def test_collision_on_one_channel_and_bursts_cut_at_the_capture_edges():
     rx = Receiver(288_000)
     frames = rx.process(x) + rx.flush()
     assert sorted((f.channel, f.message) for f in frames) == sorted([("A", strong), ("B", whole)])
+
+
+def _write_float_wav_with_auxi(path, samples, rate, center_hz):
+    """A 32-bit float stereo I/Q WAV with an SDR#-style auxi chunk holding the centre frequency."""
+    import struct
+
+    data = np.stack([samples.real, samples.imag], axis=1).astype("<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 2, rate, rate * 8, 8, 32)
+    auxi = bytes(32) + struct.pack("<I", int(center_hz)) + bytes(32)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"auxi" + struct.pack("<I", len(auxi)) + auxi
+    body += b"data" + struct.pack("<I", len(data)) + data
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+def test_float_wav_with_sdrsharp_centre_tuned_off_the_middle(tmp_path):
+    # tuned to 161.990 MHz: channel A is 15 kHz below the centre, B 35 kHz above
+    rng = np.random.default_rng(14)
+    data = [bytes(rng.integers(0, 256, 21, dtype=np.uint8)) for _ in range(2)]
+    x = channel.make_capture([channel.Burst(data[0], "A", 0.01, snr_db=22), channel.Burst(data[1], "B", 0.02, snr_db=22)],
+                             288_000, 0.08, noise_power=0.005, seed=4, center_hz=161_990_000)
+    path = tmp_path / "SDRSharp_IQ.wav"
+    _write_float_wav_with_auxi(path, x, 288_000, 161_990_000)
+    iq = IQFile(str(path))
+    assert (iq.fmt, iq.rate, iq.center_hz, iq.n_samples) == ("wav", 288_000, 161_990_000, len(x))
+    lines = list(IQFileSource(str(path)).lines())
+    assert sorted(ln.text.split(",")[-3] for ln in lines) == ["A", "B"]
+    # the header is authoritative: a contradicting --rate is an error, not a silent choice
+    with pytest.raises(IQFormatError, match="disagrees"):
+        IQFile(str(path), rate=250_000)
+    # cut inside the data chunk: the samples that are there are read, no crash
+    path.write_bytes(path.read_bytes()[:-1001])
+    assert IQFile(str(path)).n_samples == len(x) - 126
