@@ -20,6 +20,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
+from elasticsearch import ApiError, TransportError
+
 from behavior import encounter, gap, identity, loitering, spoofing
 from behavior.events import Event, EventStore, WriteResult, iso, now_ms
 from behavior.geo import Geography
@@ -167,17 +169,29 @@ def run_scheduled(detector: Detector, *, every_s: float, only: list[str] | None 
     step_ms = int(sched["max_window_hours"] * 3_600_000)
     detectors = list(only or detector.settings["detectors"])
     runs = 0
+    failures = 0
     while not stop() and (max_runs is None or runs < max_runs):
-        watermark = read_watermark(detector.client, detector.names)
-        target = clock() - lag_ms
-        if watermark is None:
-            watermark = start_ms if start_ms is not None else target - int(sched["initial_lookback_hours"] * 3_600_000)
-        if target - watermark < 1000:
-            sleep(every_s)
+        try:
+            watermark = read_watermark(detector.client, detector.names)
+            target = clock() - lag_ms
+            if watermark is None:
+                watermark = (start_ms if start_ms is not None
+                             else target - int(sched["initial_lookback_hours"] * 3_600_000))
+            if target - watermark < 1000:
+                sleep(every_s)
+                continue
+            until = min(target, watermark + step_ms)
+            result = detector.run(watermark, until, only=only)
+            write_watermark(detector.client, detector.names, until, detectors)
+        except (ApiError, TransportError) as exc:
+            # the cluster is down or overloaded: the watermark did not move, so the same window
+            # is tried again after a pause (at most 5 minutes between tries)
+            failures += 1
+            pause = min(every_s * failures, 300.0)
+            log.error("detection run failed (%s); retrying in %.0f s", exc, pause)
+            sleep(pause)
             continue
-        until = min(target, watermark + step_ms)
-        result = detector.run(watermark, until, only=only)
-        write_watermark(detector.client, detector.names, until, detectors)
+        failures = 0
         runs += 1
         log.info("detect %s .. %s: %d events (%d new, %d updated, %d unchanged) in %.1f s",
                  iso(watermark), iso(until), len(result.events), result.written.created, result.written.updated,

@@ -158,3 +158,19 @@ def test_loitering_needs_the_duration_the_shore_distance_and_no_port(geo):
     events = detect_loitering(tracks, geo, cfg, t0, t0 + 6 * HOUR, SLOT)
     assert [e.mmsi for e in events] == [["636000001"]]
     assert events[0].start_ms == t0 + 5_000 and events[0].details["avg_speed_kn"] == 1.0
+
+
+def test_schedule_survives_an_unreachable_cluster():
+    from behavior.runner import Detector, run_scheduled
+    from es_templates import IndexNames
+    from ingest.embedded import free_port
+    from ingest.esclient import make_client
+
+    client = make_client(f"http://127.0.0.1:{free_port()}", request_timeout=1, max_retries=0)
+    pauses = []
+    try:
+        runs = run_scheduled(Detector(client, IndexNames("x-"), {}), every_s=1.0, sleep=pauses.append,
+                             stop=lambda: len(pauses) >= 3)
+    finally:
+        client.close()
+    assert runs == 0 and pauses == [1.0, 2.0, 3.0]      # backs off and keeps trying, never raises
