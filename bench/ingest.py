@@ -261,14 +261,16 @@ def main() -> None:
         osmem = OsmemServer.start(japanese=False)
         try:
             t, c = bench_pipeline(osmem.url, sub, work, setup=True)
-            row("aiswatch end to end, osmem-server", int(c.get("documents_indexed")), t, "test engine (in memory)")
+            row("aiswatch end to end, osmem-server", int(c.get("documents_indexed")), t,
+                f"test engine (in memory), {int(c.get('spooled_total'))} spooled")
         finally:
             osmem.close()
         from ingest.embedded import EmbeddedServer
 
         with EmbeddedServer(work / "noida") as noida:
             t, c = bench_pipeline(noida.url, sub, work, setup=True)
-            row("aiswatch end to end, noida-db", int(c.get("documents_indexed")), t, "test engine (on disk)")
+            row("aiswatch end to end, noida-db", int(c.get("documents_indexed")), t,
+                f"test engine (on disk), {int(c.get('spooled_total'))} spooled")
         if n_sub != args.engine_messages:
             print(f"note: {n_sub} messages in the engine runs", flush=True)
     if rss_row:

@@ -105,13 +105,14 @@ class ElasticsearchSink:
     dead_letter_path: NDJSON file for documents Elasticsearch rejected for their content.
     batch_size / batch_bytes / flush_seconds: a bulk request is sent when any limit is reached.
     queue_size: documents buffered in memory; when it is full ``submit`` waits up to
-        ``block_seconds`` for room, then sends the document to the spool.
+        ``block_seconds`` for room, then sends the document to the spool (None: wait as long as
+        the writer runs, pure backpressure, for replays of files that can wait).
     probe_max_seconds: longest wait between two probes while Elasticsearch is down.
     """
 
     def __init__(self, client, names: IndexNames, counters: Counters, *, spool_dir: str | os.PathLike,
                  dead_letter_path: str | os.PathLike, batch_size: int = 2000, batch_bytes: int = 8_000_000,
-                 flush_seconds: float = 1.0, queue_size: int = 20000, block_seconds: float = 0.5,
+                 flush_seconds: float = 1.0, queue_size: int = 20000, block_seconds: float | None = 0.5,
                  probe_max_seconds: float = 10.0,
                  segment_bytes: int = 64 * 1024 * 1024, start: bool = True):
         self.client = client
@@ -165,6 +166,10 @@ class ElasticsearchSink:
 
         A short wait is backpressure a file replay absorbs without touching the disk; a longer
         stall (Elasticsearch really slow) must not hold up a live source, so the caller spills."""
+        if self.block_seconds is None:  # pure backpressure (file replays): wait while the writer lives
+            while self._queue.qsize() >= self.queue_size and self._thread.is_alive():
+                time.sleep(0.002)
+            return self._queue.qsize() < self.queue_size
         deadline = time.monotonic() + self.block_seconds
         while time.monotonic() < deadline:
             if self._queue.qsize() < self.queue_size:

@@ -207,3 +207,13 @@ def test_full_queue_spills_to_disk_without_loss(es, names, tmp_path):
     assert counters.get("spooled_total") > 0 and counters.get("spool_depth") == 0
     c = counts(es, names)
     assert c[names.messages("2025.11.14")] + c[names.messages("2025.11.15")] == len(docs)
+
+
+def test_block_seconds_none_is_pure_backpressure(es, names, tmp_path):
+    docs = traffic(n_ships=4, per_ship=50)
+    counters = Counters()
+    sink = make_sink(es, names, tmp_path, counters, queue_size=10, batch_size=25, block_seconds=None)
+    for d in docs:
+        sink.submit(dict(d))
+    sink.close()
+    assert counters.get("spooled_total") == 0 and counters.get("documents_indexed") == len(docs)
