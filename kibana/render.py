@@ -358,9 +358,9 @@ def to_png(vega_spec: dict, scale: float = 1.0) -> bytes:
     return vl_convert.vega_to_png(vega_spec, scale=scale, allowed_base_urls=[])
 
 
-def to_html(vega_spec: dict, source_spec: dict, title: str) -> str:
+def to_html(vega_spec: dict, source_spec: dict, title: str, svg: str | None = None) -> str:
     """A self-contained page: the rendered SVG inline (no CDN needed) and the Kibana spec it came from."""
-    svg = to_svg(vega_spec)
+    svg = svg if svg is not None else to_svg(vega_spec)
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + html.escape(title) + "</title>"
             "<style>body{font-family:sans-serif;margin:1em}pre{background:#f4f4f4;padding:1em;overflow:auto}</style>"
             "</head><body>\n<h1>" + html.escape(title) + "</h1>\n" + svg +
@@ -370,21 +370,43 @@ def to_html(vega_spec: dict, source_spec: dict, title: str) -> str:
             json.dumps(source_spec).replace("</", "<\\/") + "</script>\n</body></html>\n")
 
 
+def undrawn_marks(spec: dict, svg: str, counts: dict[str, int]) -> list[str]:
+    """Top-level marks of ``spec`` whose data returned rows but that drew nothing.
+
+    Vega reports a spec error at run time (a field that does not exist, say) on the console and
+    still returns a picture; this turns "rows in, no marks out" into a message instead of a blank map.
+    """
+    problems = []
+    for mark in spec.get("marks", []):
+        source = (mark.get("from") or {}).get("data") or ((mark.get("from") or {}).get("facet") or {}).get("data")
+        rows = counts.get(source)
+        if not rows or not mark.get("name"):
+            continue
+        if not re.search(r'class="mark-\w+ role-(?:mark|scope) ' + re.escape(mark["name"]) + r'"[^>]*>\s*<(?:path|g|text)', svg):
+            problems.append(f"mark {mark['name']!r} drew nothing although {source!r} returned {rows} rows "
+                            "(a field name in the spec that the documents do not have?)")
+    return problems
+
+
 def render_spec(spec: dict, client, ctx: KibanaContext, out: str | Path, namespace: str = "",
-                width: int = 960, height: int = 640, title: str | None = None) -> dict[str, int]:
-    """Render ``spec`` with live data to ``out`` (.png, .svg or .html); returns rows per data entry."""
+                width: int = 960, height: int = 640, title: str | None = None) -> tuple[dict[str, int], list[str]]:
+    """Render ``spec`` with live data to ``out`` (.png, .svg or .html).
+
+    Returns (rows per data entry, problems found in the picture, see ``undrawn_marks``)."""
     out = Path(out)
     kind = out.suffix.lower()
     if kind not in (".png", ".svg", ".html", ".htm"):
         raise RenderError(f"{out}: the output must end in .png, .svg or .html")
     vega_spec, counts = prepare(spec, client, ctx, namespace, width, height, title)
+    svg = to_svg(vega_spec)
+    problems = undrawn_marks(spec, svg, counts)
     if kind == ".png":
         out.write_bytes(to_png(vega_spec))
     elif kind == ".svg":
-        out.write_text(to_svg(vega_spec))
+        out.write_text(svg)
     else:
-        out.write_text(to_html(vega_spec, spec, title or "aiswatch map"))
-    return counts
+        out.write_text(to_html(vega_spec, spec, title or "aiswatch map", svg))
+    return counts, problems
 
 
 @click.command()
@@ -419,11 +441,15 @@ def map_command(ctx, es_url, namespace, out, spec_name, since, start, end, width
     cluster = connect(load_config_from(ctx), es_url, namespace, start_embedded=False)
     try:
         title = f"aiswatch {spec_name.replace('_', ' ')}  {_iso(t_start)[:16]} .. {_iso(t_end)[:16]} UTC"
-        counts = render_spec(load_spec(spec_name), cluster.client, kctx, out, cluster.names.namespace,
-                             width, height, title)
+        counts, problems = render_spec(load_spec(spec_name), cluster.client, kctx, out, cluster.names.namespace,
+                                       width, height, title)
     except RenderError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         cluster.close()
     rows = ", ".join(f"{name}: {n}" for name, n in counts.items())
     click.echo(f"wrote {out} ({rows})")
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
+    if not any(counts.values()):
+        click.echo(f"warning: no data in {_iso(t_start)} .. {_iso(t_end)}; try a longer --since", err=True)

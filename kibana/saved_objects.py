@@ -96,9 +96,13 @@ def _date_histogram(field: str = "@timestamp", interval: str = "auto") -> dict:
             "params": {"interval": interval, "includeEmptyRows": True, "dropPartials": False}}
 
 
-def _count(label: str) -> dict:
-    return {"label": label, "dataType": "number", "operationType": "count", "isBucketed": False,
-            "scale": "ratio", "sourceField": "___records___", "params": {"emptyAsNull": True}, "customLabel": True}
+def _count(label: str, per: str | None = None) -> dict:
+    """A document count; ``per`` ('s', 'm', 'h', 'd') normalises it to a rate whatever the bucket size."""
+    col = {"label": label, "dataType": "number", "operationType": "count", "isBucketed": False,
+           "scale": "ratio", "sourceField": "___records___", "params": {"emptyAsNull": True}, "customLabel": True}
+    if per:
+        col["timeScale"] = per
+    return col
 
 
 def _metric(op: str, field: str, label: str) -> dict:
@@ -149,7 +153,7 @@ def lens_charts() -> list[dict]:
     return [
         lens_xy("aiswatch-lens-messages-per-minute", "Messages per minute",
                 "Decoded AIS messages indexed per minute, by kind (position, static, ...).", "aiswatch-dv-ais",
-                "bar_stacked", ("time", _date_histogram(interval="1m")), [("count", _count("Messages"))],
+                "bar_stacked", ("time", _date_histogram()), [("count", _count("Messages per minute", per="m"))],
                 split=("kind", _terms("msg_kind", "count", 6, "Message kind"))),
         lens_xy("aiswatch-lens-vessels-by-type", "Vessels by type",
                 "Distinct vessels seen in the time range per ship-type category.", "aiswatch-dv-ships",
@@ -316,8 +320,11 @@ def wait_for_kibana(http, base: str, headers: dict, wait_seconds: float) -> None
 
 def import_saved_objects(kibana_url: str, ndjson: str | None = None, *, username: str | None = None,
                          password: str | None = None, api_key: str | None = None, wait_seconds: float = 300.0,
-                         ca_certs: str | None = None, space: str | None = None) -> list[dict]:
+                         ca_certs: str | None = None, space: str | None = None, namespace: str = "") -> list[dict]:
     """Import ``ndjson`` (default: the committed saved objects) into Kibana, overwriting; idempotent.
+
+    namespace: with no ``ndjson`` given, import the objects generated for this index-name prefix.
+    space: a Kibana space id (default: the default space).
 
     Credentials: arguments, else KIBANA_API_KEY / KIBANA_USERNAME + KIBANA_PASSWORD, else the ES_*
     ones. Waits up to ``wait_seconds`` for Kibana. Returns one row per object in file order:
@@ -325,7 +332,8 @@ def import_saved_objects(kibana_url: str, ndjson: str | None = None, *, username
     """
     import urllib3
 
-    ndjson = NDJSON_PATH.read_text() if ndjson is None else ndjson
+    if ndjson is None:
+        ndjson = generate(namespace) if namespace else NDJSON_PATH.read_text()
     objects = [json.loads(line) for line in ndjson.splitlines() if line.strip()]
     base = kibana_url.rstrip("/") + (f"/s/{space}" if space else "")
     headers = _auth_headers(username, password, api_key)

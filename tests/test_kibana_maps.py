@@ -27,7 +27,7 @@ from ingest.counters import Counters
 from ingest.esclient import make_client
 from ingest.lines import Line
 from kibana import SPEC_NAMES, load_spec, spec_text
-from kibana.render import KibanaContext, RenderError, prepare, to_svg
+from kibana.render import KibanaContext, RenderError, prepare, to_svg, undrawn_marks
 
 SVG = "{http://www.w3.org/2000/svg}"
 START = dt.datetime(2026, 3, 14, 10, 0, tzinfo=dt.timezone.utc)
@@ -398,6 +398,16 @@ def test_bad_placeholders_are_errors_not_blank_maps():
         ctx.query_url({"index": "x", "%context%": True, "body": {"query": {"match_all": {}}}})
     url = ctx.query_url({"index": "x", "%context%": True, "%timefield%": "@timestamp", "body": {"size": 0}})
     assert url["query"]["bool"]["must"][1]["range"]["@timestamp"]["gte"] == "2026-03-14T10:00:00.000Z"
+
+
+def test_a_spec_that_draws_nothing_is_reported(world):
+    svg, _, counts = render(load_spec("vessel_map"), world)
+    assert undrawn_marks(load_spec("vessel_map"), svg, counts) == []
+    # a wrong object name: Vega fails at run time (on its console only) and the map comes out empty
+    broken = json.loads(spec_text("vessel_map").replace('"_source.location.lon"', '"_source.locaton.lon"'))
+    svg, _, counts = render(broken, world)
+    assert counts["ships"] > 0 and mark_items(svg, "ship") == []
+    assert "mark 'ship' drew nothing" in undrawn_marks(broken, svg, counts)[0]
 
 
 # -- aiswatch map -------------------------------------------------------------------------------------------
