@@ -103,16 +103,18 @@ def write_wav_iq(path, samples: np.ndarray, rate: int, scale: float = 32767.0) -
 
 def discriminator_audio(samples: np.ndarray, rate: float, channel: str, *, center_hz: float = CENTER_HZ,
                         audio_rate: int = 48000) -> np.ndarray:
-    """What a VHF radio's discriminator tap outputs for ``channel``: the instantaneous frequency,
-    as 16-bit audio at ``audio_rate`` (full scale = +-9.6 kHz)."""
-    from scipy.signal import resample_poly
+    """What a VHF radio's discriminator tap outputs for ``channel``: the instantaneous frequency
+    after the radio's IF filter (+-8 kHz), as 16-bit audio at ``audio_rate`` (full scale = +-9.6 kHz)."""
     from fractions import Fraction
+
+    from scipy.signal import firwin, resample_poly
 
     t = np.arange(len(samples)) / rate
     offset = CHANNEL_HZ[channel] - center_hz
     base = samples * np.exp(-2j * np.pi * offset * t).astype(np.complex64)
     frac = Fraction(audio_rate / rate).limit_denominator(1000)
     base = resample_poly(base, frac.numerator, frac.denominator)
+    base = np.convolve(base, firwin(129, 8_000, fs=audio_rate), mode="same")
     freq = np.angle(base[1:] * np.conj(base[:-1])) * audio_rate / (2 * np.pi)
     freq = np.concatenate([[0.0], freq])
     return np.clip(np.round(freq / 9600.0 * 32767), -32768, 32767).astype(np.int16)

@@ -343,3 +343,22 @@ def test_float_wav_with_sdrsharp_centre_tuned_off_the_middle(tmp_path):
     # cut inside the data chunk: the samples that are there are read, no crash
     path.write_bytes(path.read_bytes()[:-1001])
     assert IQFile(str(path)).n_samples == len(x) - 126
+
+
+def test_discriminator_audio_mono_44k1_inverted(tmp_path):
+    # a radio whose discriminator output is inverted, recorded by a sound card at 44.1 kHz
+    rng = np.random.default_rng(19)
+    data = [bytes(rng.integers(0, 256, 21, dtype=np.uint8)) for _ in range(3)]
+    x = channel.make_capture([channel.Burst(d, "A", 0.01 + 0.03 * i, snr_db=16) for i, d in enumerate(data)],
+                             288_000, 0.12, noise_power=0.005, seed=2)
+    audio = -channel.discriminator_audio(x, 288_000, "A", audio_rate=44_100).astype(np.int32)
+    path = tmp_path / "mono.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(44_100)
+        w.writeframes(np.clip(audio, -32768, 32767).astype("<i2").tobytes())
+    lines = list(IQFileSource(str(path), fmt="disc").lines())
+    from demod.nmea_out import armor
+    assert sorted(ln.text.split(",")[-2] for ln in lines) == sorted(armor(d)[0] for d in data)
+    assert all("L:" not in ln.text and "F:" not in ln.text for ln in lines)  # no RF level/offset from audio
