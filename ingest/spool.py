@@ -17,6 +17,7 @@ the end of a segment (a write torn by a crash) is skipped and counted as ``spool
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -48,6 +49,14 @@ class DiskSpool:
                  segment_bytes: int = 64 * 1024 * 1024):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
+        # two processes appending and acknowledging in one spool would corrupt each other's position
+        self._lock_file = open(self.dir / "lock", "a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            raise SpoolError(f"spool directory {self.dir} is in use by another aiswatch process; "
+                             "give each process its own --spool-dir") from None
         self.counters = counters or Counters()
         self.segment_bytes = segment_bytes
         self._lock = threading.Lock()
@@ -213,5 +222,8 @@ class DiskSpool:
                 self._close_tail()
 
     def close(self) -> None:
+        """Close the tail segment and release the directory (what is not acknowledged stays)."""
         with self._lock:
             self._close_tail()
+            if not self._lock_file.closed:
+                self._lock_file.close()  # releases the flock

@@ -55,7 +55,21 @@ def test_unacked_records_are_replayed_after_crash(tmp_path):
     spool = DiskSpool(tmp_path)
     spool.append(records(0, 5))
     spool.read(5)  # read but never acked: the process died before Elasticsearch answered
+    spool.close()
     assert drain(DiskSpool(tmp_path)) == [0, 1, 2, 3, 4]
+
+
+def test_a_second_process_cannot_use_the_same_spool(tmp_path):
+    import subprocess
+    import sys
+
+    spool = DiskSpool(tmp_path)
+    code = ("import sys; from ingest.spool import DiskSpool, SpoolError\n"
+            "try:\n    DiskSpool(sys.argv[1])\nexcept SpoolError as e:\n    print(e); sys.exit(3)")
+    other = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+    assert other.returncode == 3 and "in use by another aiswatch process" in other.stdout
+    spool.close()
+    assert subprocess.run([sys.executable, "-c", code, str(tmp_path)]).returncode == 0
 
 
 def test_torn_last_line_is_skipped_and_counted(tmp_path):
@@ -80,4 +94,5 @@ def test_segments_roll_and_delivered_ones_are_deleted(tmp_path):
     assert len(list(tmp_path.glob("seg-*.ndjson"))) >= 5
     assert drain(spool, chunk=3) == list(range(40))
     assert len(list(tmp_path.glob("seg-*.ndjson"))) <= 1
+    spool.close()
     assert DiskSpool(tmp_path).depth == 0
