@@ -76,7 +76,11 @@ class SDRSource:
         n = sdr_block_samples(self.device.sample_rate)
         try:
             while not self._closed.is_set():
-                yield np.asarray(self.device.read_samples(n), dtype=np.complex64)
+                try:
+                    samples = self.device.read_samples(n)
+                except Exception as err:  # unplugged, USB error: say so instead of a libusb traceback
+                    raise SDRUnavailable(f"RTL-SDR {self.id} stopped delivering samples: {err}") from None
+                yield np.asarray(samples, dtype=np.complex64)
         finally:
             self.device.close()
 
