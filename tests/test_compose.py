@@ -6,6 +6,7 @@ and validates the file without a Docker engine; the test is skipped, saying so, 
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -40,6 +41,11 @@ def env_example() -> dict[str, str]:
     return out
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without the stack's variables (the shell's would override the env file)."""
+    return {k: v for k, v in os.environ.items() if k not in env_example()}
+
+
 @pytest.fixture(scope="module")
 def rendered():
     """The compose file as the client resolves it with .env.example's values."""
@@ -48,7 +54,7 @@ def rendered():
         pytest.skip("no docker-compose client (apt-get install docker-compose, or the docker compose plugin); "
                     "the compose file is only parsed as YAML")
     result = subprocess.run(client + ["-f", str(COMPOSE), "--env-file", str(ENV_EXAMPLE), "config"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+                            capture_output=True, text=True, cwd=ROOT, timeout=60, env=clean_env())
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 
@@ -64,7 +70,7 @@ def test_compose_refuses_to_start_without_passwords(tmp_path):
     empty = tmp_path / "empty.env"
     empty.write_text("")
     result = subprocess.run(client + ["-f", str(COMPOSE), "--env-file", str(empty), "config", "-q"],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60, env=clean_env())
     assert result.returncode != 0
     assert "ELASTIC_PASSWORD" in result.stderr
 
