@@ -283,3 +283,21 @@ def test_import_gives_up_when_kibana_never_gets_ready(kibana):
     with pytest.raises(KibanaError, match="not ready after"):
         import_saved_objects(server.url, username="elastic", password="s3cret-for-test", wait_seconds=2)
     assert server.imports == 0
+
+
+def test_aiswatch_setup_imports_into_kibana(kibana, es_url, names, monkeypatch):
+    """``aiswatch setup --kibana URL``: templates into Elasticsearch, then every saved object reported."""
+    from click.testing import CliRunner
+
+    from ingest.cli import main
+
+    server = kibana(not_ready=1)
+    monkeypatch.setenv("KIBANA_USERNAME", "elastic")
+    monkeypatch.setenv("KIBANA_PASSWORD", "s3cret-for-test")
+    result = CliRunner().invoke(main, ["setup", "--es", es_url, "--namespace", names.namespace,
+                                       "--kibana", server.url, "--kibana-wait", "20"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    n = len(NDJSON_PATH.read_text().splitlines())
+    assert result.output.count(": ok") == n and len(server.store) == n
+    assert "kibana dashboard aiswatch-dashboard: ok" in result.output
+    assert "s3cret-for-test" not in result.output
