@@ -47,6 +47,7 @@ CLAUSES = {
 TIMEFILTER = "%timefilter%"
 AUTOINTERVAL = "%autointerval%"
 UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+UNIT_NAMES = {"millisecond": "ms", "second": "s", "minute": "m", "hour": "h", "day": "d", "week": "w"}
 # the interval ladder Kibana rounds an automatic interval up to
 NICE_INTERVALS = ["1s", "5s", "10s", "30s", "1m", "5m", "10m", "30m", "1h", "3h", "12h", "1d", "7d", "30d", "365d"]
 MAX_HITS = 10_000  # Elasticsearch's default index.max_result_window; specs ask for at most this
@@ -84,11 +85,6 @@ class KibanaContext:
     end: dt.datetime
     filters: dict[str, list] = field(default_factory=dict)
 
-    @classmethod
-    def last(cls, since: dt.timedelta, now: dt.datetime | None = None, **kw) -> "KibanaContext":
-        now = now or dt.datetime.now(dt.timezone.utc)
-        return cls(now - since, now, **kw)
-
     def clauses(self, kind: str) -> list:
         if kind in self.filters:
             return copy.deepcopy(list(self.filters[kind]))
@@ -98,7 +94,11 @@ class KibanaContext:
         t = self.start if which == "min" else self.end
         ms = int(t.timestamp() * 1000)
         if "shift" in spec:
-            ms += int(float(spec["shift"]) * UNIT_MS.get(spec.get("unit", "s"), 1000))
+            unit = str(spec.get("unit", "s")).lower()
+            unit = UNIT_NAMES.get(unit.rstrip("s") if len(unit) > 2 else unit, unit)
+            if unit not in UNIT_MS:
+                raise RenderError(f"unknown %timefilter% unit {spec.get('unit')!r} (use ms, s, m, h, d or w)")
+            ms += int(float(spec["shift"]) * UNIT_MS[unit])
         return ms
 
     def _interval(self, buckets: int) -> str:

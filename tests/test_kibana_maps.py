@@ -388,6 +388,8 @@ def test_placeholders_are_replaced_as_kibana_does():
     assert hist["fixed_interval"] == "5m" and "interval" not in hist  # 60 min / 50 buckets -> 5m
     assert hist["extended_bounds"]["min"] == int(START.timestamp() * 1000)
     assert hist["extended_bounds"]["max"] == int(START.timestamp() * 1000) + 3_600_000 - 600_000
+    shifted = ctx.apply({"min": {"%timefilter%": "min", "shift": 2, "unit": "hours"}})
+    assert shifted["min"] == int(START.timestamp() * 1000) + 7_200_000
 
 
 def test_bad_placeholders_are_errors_not_blank_maps():
