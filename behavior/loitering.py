@@ -13,8 +13,8 @@ partner does not broadcast AIS, hence the event even without a visible encounter
 In the cluster: the 10-minute slot summaries (``behavior.tracks``) give each slot's mean position
 and mean reported speed; a slot counts when its mean speed is below the threshold (slots without
 reported speed use the implied speed between slot means) and its mean position is far enough from
-shore and outside every port. Consecutive qualifying slots form the episode; start and end are the
-first and last message times of the episode's slots (exact to the message).
+shore and outside every port. Consecutive qualifying slots form the episode; its start and end are
+then refined on 1-minute slots of that vessel (``behavior.refine``), to about one report.
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from statistics import fmean
 
 from behavior.events import Event
 from behavior.geo import Geography, haversine_km, KM_PER_NM
-from behavior.tracks import Slot
+from behavior.refine import refine_edges
+from behavior.tracks import Slot, TrackReader
 
 HOUR_MS = 3_600_000
 
@@ -61,7 +62,7 @@ def runs(track: list[Slot], ok: list[bool], max_gap_ms: int) -> list[list[int]]:
 
 
 def detect_loitering(tracks: dict[str, list[Slot]], geo: Geography, cfg: dict, since_ms: int,
-                     until_ms: int, slot_ms: int) -> list[Event]:
+                     until_ms: int, slot_ms: int, reader: TrackReader | None = None) -> list[Event]:
     events = []
     for mmsi, track in tracks.items():
         speeds = [slot_speed_kn(track, i) for i in range(len(track))]
@@ -79,12 +80,15 @@ def detect_loitering(tracks: dict[str, list[Slot]], geo: Geography, cfg: dict, s
             avg_speed = sum(speeds[i] * w for i, w in zip(run, weights)) / max(sum(weights), 1)
             if avg_speed >= cfg["max_speed_kn"]:
                 continue
+            start, end = refine_edges(reader, mmsi, first.first, last.last, slot_ms,
+                                      lambda s: s.sog is not None and s.sog < cfg["max_speed_kn"])
+            duration_h = (end - start) / HOUR_MS
             lat = fmean(track[i].lat for i in run)
             lon = fmean(track[i].lon for i in run)
             shore = geo.shore_nm(lat, lon)
             events.append(Event(
-                type="loitering", subtype="loitering", severity="medium", mmsi=[mmsi], start_ms=first.first,
-                end_ms=last.last, lat=lat, lon=lon, ongoing=until_ms - last.last < 2 * slot_ms,
+                type="loitering", subtype="loitering", severity="medium", mmsi=[mmsi], start_ms=start,
+                end_ms=end, lat=lat, lon=lon, ongoing=until_ms - last.last < 2 * slot_ms,
                 details={"duration_h": round(duration_h, 3), "avg_speed_kn": round(avg_speed, 2),
                          "shore_nm": round(shore, 1), "positions": sum(weights), "region": geo.region(lat, lon)},
                 summary=f"{duration_h:.1f} h at {avg_speed:.1f} kn, {shore:.0f} nm from shore"))

@@ -77,7 +77,8 @@ class Detector:
             events += gap.detect_gaps(tracks, self.reader, self.geo, s["gap"], since_ms, until_ms)
             events += gap.detect_dark_now(self.client, self.names.ships, self.geo, s["gap"], until_ms)
         if "loitering" in selected:
-            events += loitering.detect_loitering(tracks, self.geo, s["loitering"], since_ms, until_ms, self.slot_ms)
+            events += loitering.detect_loitering(tracks, self.geo, s["loitering"], since_ms, until_ms, self.slot_ms,
+                                                 self.reader)
         if "encounter" in selected:
             events += encounter.detect_encounters(tracks, self.reader, self.geo, s["encounter"], since_ms, until_ms,
                                                   self.slot_ms)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from behavior.events import Event
 from behavior.geo import Geography, haversine_km, KM_PER_NM
+from behavior.refine import refine_edges
 from behavior.tracks import Slot, TrackReader
 
 HOUR_MS = 3_600_000
@@ -54,7 +55,7 @@ def detect_spoofing(tracks: dict[str, list[Slot]], reader: TrackReader | None, g
             ev = _localise_jump(reader, mmsi, span, limit, cfg, geo)
             if ev:
                 events.append(ev)
-        events.extend(_sustained(mmsi, track, cfg, geo, since_ms, slot_ms))
+        events.extend(_sustained(mmsi, track, cfg, geo, since_ms, slot_ms, reader))
     return events
 
 
@@ -89,7 +90,8 @@ def _localise_jump(reader, mmsi, span, limit, cfg, geo) -> Event | None:
                  summary=f"jumped {dist:.1f} nm at an implied {speed:.0f} kn")
 
 
-def _sustained(mmsi: str, track: list[Slot], cfg: dict, geo: Geography, since_ms: int, slot_ms: int) -> list[Event]:
+def _sustained(mmsi: str, track: list[Slot], cfg: dict, geo: Geography, since_ms: int, slot_ms: int,
+               reader: TrackReader | None) -> list[Event]:
     """Stationary-but-moving and speed-mismatch runs over consecutive slot pairs."""
     limit = cfg["max_speed_kn"] * cfg["tolerance"]
     flags: dict[str, list[int]] = {"stationary_moving": [], "speed_mismatch": []}
@@ -114,11 +116,15 @@ def _sustained(mmsi: str, track: list[Slot], cfg: dict, geo: Geography, since_ms
             first, last = track[run[0] - 1], track[run[-1]]
             if last.last < since_ms:
                 continue
+            start, end = first.first, last.last
+            if subtype == "stationary_moving":
+                start, end = refine_edges(reader, mmsi, start, end, slot_ms,
+                                          lambda s: s.sog is not None and s.sog <= cfg["stationary_max_sog_kn"])
             pairs = [_implied(track[i - 1], track[i])[1] for i in run]
             reported = [track[i].sog for i in run]
             events.append(Event(
-                type="spoofing", subtype=subtype, severity="medium", mmsi=[mmsi], start_ms=first.first,
-                end_ms=last.last, lat=last.lat, lon=last.lon,
+                type="spoofing", subtype=subtype, severity="medium", mmsi=[mmsi], start_ms=start,
+                end_ms=end, lat=last.lat, lon=last.lon,
                 details={"slots": len(run), "implied_speed_kn": round(sum(pairs) / len(pairs), 1),
                          "reported_speed_kn": round(sum(reported) / len(reported), 1),
                          "region": geo.region(last.lat, last.lon)},
