@@ -235,6 +235,16 @@ class ElasticsearchSink:
         self._stop.set()
         self._queue.put(_Flush())  # wake the writer
         self._thread.join()
+        # anything submitted while we were closing: on disk for the next start, not lost
+        leftover = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, _Flush):
+                item.done.set()
+            else:
+                leftover.append(item)
+        if leftover:
+            self._spill(leftover)
         self.spool.close()
         if self.spool.depth:
             log.warning("%d documents remain in the spool %s; they are replayed on the next start",
@@ -260,14 +270,20 @@ class ElasticsearchSink:
     def _direct_mode(self) -> None:
         """Batch from the queue and send; on failure the unsent rest goes to the spool."""
         batch, markers = self._collect()
-        if batch:
-            try:
+        try:
+            if batch:
                 self._deliver(batch)
-            except _EsFailure as exc:
-                self._mark_down(exc)
-                self._spill(exc.args[1])
-        for m in markers:
-            m.done.set()
+        except _EsFailure as exc:
+            self._mark_down(exc)
+            self._spill(exc.args[1])
+        except Exception:  # a bug: keep the batch on disk (replayed, not lost) and say so
+            log.exception("Elasticsearch writer error; %d documents kept in the spool", len(batch))
+            self.counters.incr("sink_errors")
+            self._spill(batch)
+            time.sleep(1.0)
+        finally:
+            for m in markers:
+                m.done.set()
 
     def _collect(self) -> tuple[list[_Item], list[_Flush]]:
         """Take items until batch_size, batch_bytes or flush_seconds is reached, or a flush marker.
