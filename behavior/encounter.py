@@ -33,6 +33,7 @@ from behavior.tracks import Slot, TrackReader
 
 HOUR_MS = 3_600_000
 GRID_DEG = 0.01      # ~1.1 km in latitude: two points within 500 m are in the same or a neighbouring cell
+PAIR_MS = 4 * 60_000  # refinement pairs reports of the two vessels at most this far apart in time
 
 
 def _close_pairs(tracks: dict[str, list[Slot]], geo: Geography, cfg: dict):
@@ -98,7 +99,7 @@ def detect_encounters(tracks: dict[str, list[Slot]], reader: TrackReader | None,
                 continue
             refined = False
             if cfg.get("refine") and reader is not None:
-                start, end, refined = _refine(reader, ma, mb, start, end, slot_ms, cfg["max_distance_m"])
+                start, end, refined = _refine(reader, ma, mb, start, end, slot_ms, cfg)
             lat = fmean((by_slot[k][1].lat + by_slot[k][2].lat) / 2 for k in ep)
             lon = fmean((by_slot[k][1].lon + by_slot[k][2].lon) / 2 for k in ep)
             dist = median(by_slot[k][0] for k in ep)
@@ -114,8 +115,14 @@ def detect_encounters(tracks: dict[str, list[Slot]], reader: TrackReader | None,
     return events
 
 
-def _refine(reader: TrackReader, ma: str, mb: str, start: int, end: int, slot_ms: int, max_m: float):
-    """Start/end from 1-minute slots of the pair around the slot-level start and end."""
+def _refine(reader: TrackReader, ma: str, mb: str, start: int, end: int, slot_ms: int, cfg: dict):
+    """Start/end from 1-minute slots of the pair around the slot-level start and end.
+
+    The two vessels report at their own times (a slow class B ship every 3 min), so each 1-minute
+    slot of one is paired with every 1-minute slot of the other within ``PAIR_MS``; a pair counts
+    when both are slow and within the distance. The start is the first time both are known to be
+    there, the end the last.
+    """
     fine = 60_000
     try:
         head = reader.slots(start - 2 * slot_ms, start + slot_ms, mmsis=[ma, mb], slot_ms=fine)
@@ -123,16 +130,40 @@ def _refine(reader: TrackReader, ma: str, mb: str, start: int, end: int, slot_ms
     except Exception:  # the slot-level answer stands if the refinement query fails
         return start, end, False
 
-    def close_keys(tracks):
-        a = {s.key: s for s in tracks.get(ma, [])}
-        b = {s.key: s for s in tracks.get(mb, [])}
+    def close_pairs(tracks):
+        a, b = tracks.get(ma, []), tracks.get(mb, [])
         out = []
-        for k in sorted(a.keys() & b.keys()):
-            if float(haversine_km(a[k].lat, a[k].lon, b[k].lat, b[k].lon)) * 1000.0 <= max_m:
-                out.append((k, a[k], b[k]))
+        slow = lambda s: s.sog is not None and s.sog < cfg["max_speed_kn"]  # noqa: E731
+        for sa in filter(slow, a):
+            for sb in filter(slow, b):
+                if abs(sb.key - sa.key) <= PAIR_MS and \
+                        float(haversine_km(sa.lat, sa.lon, sb.lat, sb.lon)) * 1000.0 <= cfg["max_distance_m"]:
+                    out.append((sa, sb))
         return out
 
-    head_close, tail_close = close_keys(head), close_keys(tail)
-    new_start = max(head_close[0][1].first, head_close[0][2].first) if head_close else start
-    new_end = min(tail_close[-1][1].last, tail_close[-1][2].last) if tail_close else end
+    def slow(s):
+        return s.sog is not None and s.sog < cfg["max_speed_kn"]
+
+    def edge_start(track, s):
+        # a 1-minute slot mixing the last fast and the first slow report averages to "fast" but
+        # ends with the slow one: take its last message (as behavior.refine does)
+        before = [p for p in track if p.key < s.key]
+        if before and not slow(before[-1]) and s.first - before[-1].last <= 5 * fine:
+            return before[-1].last
+        return s.first
+
+    def edge_end(track, s):
+        after = [n for n in track if n.key > s.key]
+        if after and not slow(after[0]) and after[0].first - s.last <= 5 * fine:
+            return after[0].first
+        return s.last
+
+    head_close, tail_close = close_pairs(head), close_pairs(tail)
+    new_start, new_end = start, end
+    if head_close:
+        a, b = min(head_close, key=lambda p: max(p[0].first, p[1].first))
+        new_start = max(edge_start(head.get(ma, []), a), edge_start(head.get(mb, []), b))
+    if tail_close:
+        a, b = max(tail_close, key=lambda p: min(p[0].last, p[1].last))
+        new_end = min(edge_end(tail.get(ma, []), a), edge_end(tail.get(mb, []), b))
     return new_start, new_end, bool(head_close or tail_close)
