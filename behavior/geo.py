@@ -82,7 +82,7 @@ class ShoreDistance:
         ocean = globe._mask  # True = ocean on the 1/120 degree GLOBE grid
         land = ~ocean.reshape(rows, _GLOBE_BLOCK, cols, _GLOBE_BLOCK).all(axis=(1, 3))
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_path.with_suffix(".tmp.npz")
+        tmp = self.cache_path.with_suffix(f".{os.getpid()}.tmp.npz")  # two processes may build at once
         np.savez_compressed(tmp, land=np.packbits(land, axis=1))
         os.replace(tmp, self.cache_path)
         return land
