@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -74,7 +75,7 @@ class ShoreDistance:
             try:
                 packed = np.load(self.cache_path)["land"]
                 return np.unpackbits(packed, axis=1)[:, :cols].astype(bool)
-            except (OSError, ValueError, KeyError) as exc:
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
                 log.warning("shore-distance cache %s unreadable (%s): rebuilding", self.cache_path, exc)
         log.info("building the %.2f degree land grid from global-land-mask (one time, ~10 s)", GRID_STEP_DEG)
         from global_land_mask import globe  # ~1 GB while loaded: imported only to build the cache
