@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from demod.iqfile import FORMATS as IQ_FORMATS
 from ingest.runner import IngestOptions, run_sources, summary_lines
 
 
@@ -123,3 +124,61 @@ def aisstream(ctx, opts, bboxes, types, mmsis, api_key_file, url):
     _run(ctx, opts, lambda counters: [AisstreamSource(api_key=key, bboxes=boxes, message_types=type_list,
                                                       mmsis=[int(m) for m in mmsis] or None, url=url,
                                                       counters=counters)])
+
+
+def _open_demod_source(make):
+    """Build a demod source before anything starts: a missing dongle or a bad file is a clear error."""
+    from demod.decode import SDRUnavailable
+    from demod.iqfile import IQFormatError
+
+    try:
+        return make()
+    except SDRUnavailable as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(2)
+    except (IQFormatError, OSError) as err:
+        raise click.ClickException(str(err)) from None
+
+
+@ingest.command()
+@click.option("--device-index", type=int, default=0, show_default=True, help="RTL-SDR device index.")
+@click.option("--rate", type=float, default=288_000, show_default=True, help="Sample rate in S/s.")
+@click.option("--center", type=float, default=162_000_000, show_default=True,
+              help="Tuned frequency in Hz (between the two AIS channels).")
+@click.option("--gain", default="auto", show_default=True, help="Tuner gain in dB, or 'auto' (AGC).")
+@click.option("--ppm", type=int, default=0, show_default=True, help="Frequency correction of the dongle (ppm).")
+@click.option("--station", default=None, help="Station name for the s: tag (the receiver field of documents).")
+@common_options
+def sdr(ctx, opts, device_index, rate, center, gain, ppm, station):
+    """Receive live from an RTL-SDR with aiswatch's own demodulator (no rtl_ais needed)."""
+    from demod.sources import SDRSource
+
+    try:
+        gain_value = gain if gain == "auto" else float(gain)
+    except ValueError:
+        raise click.BadParameter(f"gain must be a number of dB or 'auto', got {gain!r}") from None
+    source = _open_demod_source(lambda: SDRSource(device_index=device_index, rate=rate, center=center,
+                                                  gain=gain_value, ppm=ppm, station=station))
+    _run(ctx, opts, lambda counters: [source])
+
+
+@ingest.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(IQ_FORMATS), default=None,
+              help="Sample format (default: from the file extension).")
+@click.option("--rate", type=float, default=None, help="Sample rate in S/s (WAV: from the header).")
+@click.option("--center", type=float, default=None, help="Centre frequency in Hz (default 162000000).")
+@click.option("--ppm", type=float, default=0.0, show_default=True, help="Known receiver frequency error (ppm).")
+@click.option("--start-time", type=float, default=None,
+              help="Unix time of the first sample (default: file modification time minus its duration).")
+@click.option("--station", default=None, help="Station name for the s: tag.")
+@common_options
+def iq(ctx, opts, path, fmt, rate, center, ppm, start_time, station):
+    """Demodulate an IQ recording (or discriminator audio) into Elasticsearch; stops at the end."""
+    from demod.sources import IQFileSource
+
+    source = _open_demod_source(lambda: IQFileSource(path, fmt=fmt, rate=rate, center=center, ppm=ppm,
+                                                     start_time=start_time, station=station))
+    counters = _run(ctx, opts, lambda counters: [source])
+    click.echo(" ".join(f"{k}={v}" for k, v in source.stats.items()), err=True)
+    return counters
