@@ -71,14 +71,16 @@ def prune_daily_indices(client: Elasticsearch, names: IndexNames, retention_days
 @click.option("--namespace", default=None, help="Prefix for every index and template name.")
 @click.option("--kibana", "kibana_url", default=None, help="Also import the saved objects into this Kibana.")
 @click.option("--kibana-wait", default=300.0, show_default=True, help="Seconds to wait for Kibana to be ready.")
+@click.option("--kibana-space", default=None, help="Kibana space id (default: the default space).")
 @click.pass_context
-def setup(ctx, es_url, namespace, kibana_url, kibana_wait):
+def setup(ctx, es_url, namespace, kibana_url, kibana_wait, kibana_space):
     """Install index templates (and Kibana saved objects with --kibana)."""
     from ingest.cli import load_config_from
     from ingest.cluster import connect
 
     cfg = load_config_from(ctx)
     cluster = connect(cfg, es_url, namespace)
+    namespace = cluster.names.namespace
     try:
         install_templates(cluster.client, cluster.names, cfg["elasticsearch"].get("retention_days"), echo=click.echo)
     finally:
@@ -86,7 +88,8 @@ def setup(ctx, es_url, namespace, kibana_url, kibana_wait):
     if kibana_url:
         from kibana.saved_objects import import_saved_objects
 
-        results = import_saved_objects(kibana_url, wait_seconds=kibana_wait)
+        results = import_saved_objects(kibana_url, wait_seconds=kibana_wait, space=kibana_space,
+                                       namespace=namespace)
         failed = 0
         for row in results:
             ok = row.get("success", False)

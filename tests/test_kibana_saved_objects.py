@@ -301,3 +301,9 @@ def test_aiswatch_setup_imports_into_kibana(kibana, es_url, names, monkeypatch):
     assert result.output.count(": ok") == n and len(server.store) == n
     assert "kibana dashboard aiswatch-dashboard: ok" in result.output
     assert "s3cret-for-test" not in result.output
+    # the data views and Vega queries point at this namespace's indices
+    patterns = {obj["attributes"]["title"] for (kind, _), obj in server.store.items() if kind == "index-pattern"}
+    assert patterns and all(p.startswith(names.namespace) for p in patterns), patterns
+    vega = [obj for (kind, _), obj in server.store.items() if kind == "visualization"
+            and '"type": "vega"' in obj["attributes"]["visState"]]
+    assert vega and all(names.namespace in obj["attributes"]["visState"] for obj in vega)
