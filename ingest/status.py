@@ -36,14 +36,24 @@ def status(ctx, es_url, namespace, as_json):
 
 
 def _print_indices(cfg, es_url, namespace) -> None:
-    from ingest.cluster import connect
+    import logging
 
+    from ingest.cluster import connect
+    from ingest.esclient import redact_url
+
+    # an unreachable cluster is one line here, not the transport's retry tracebacks
+    logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)
     try:
         cluster = connect(cfg, es_url, namespace, start_embedded=False)
     except Exception as exc:
-        click.echo(f"cluster: not reachable ({exc})")
+        click.echo(f"cluster: not reachable ({type(exc).__name__}: {exc})")
         return
     try:
+        try:
+            cluster.client.options(request_timeout=5, max_retries=0).info()
+        except Exception as exc:
+            click.echo(f"cluster {redact_url(cluster.url)}: not reachable ({type(exc).__name__})")
+            return
         names = cluster.names
         rows = []
         for pattern in (names.messages_pattern, names.ships, names.events, names.metrics):
@@ -51,7 +61,7 @@ def _print_indices(cfg, es_url, namespace) -> None:
                 rows += cluster.client.cat.indices(index=pattern, format="json", expand_wildcards="open")
             except Exception:
                 continue
-        click.echo(f"cluster {cluster.url}:")
+        click.echo(f"cluster {redact_url(cluster.url)}:")
         for row in sorted(rows, key=lambda r: r["index"]):
             click.echo(f"  {row['index']:<40} {row.get('docs.count', '?'):>10} docs")
         if not rows:

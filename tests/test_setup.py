@@ -32,3 +32,47 @@ def test_prune_deletes_only_old_daily_indices(es, names):
     assert deleted == [names.messages("2026.01.01")]
     left = {row["index"] for row in es.cat.indices(index=names.messages_pattern, format="json")}
     assert left == {names.messages("2026.11.20"), names.messages("2026.11.22"), names.messages("notadate")}
+
+
+def _aiswatch(args, home, **kw):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, AISWATCH_HOME=str(home), AISWATCH_METRICS__STATUS_FILE=str(home / "status.json"))
+    env.pop("ES_URL", None)
+    return subprocess.run([sys.executable, "-c", "from ingest.cli import main; main()", *args], env=env,
+                          capture_output=True, text=True, timeout=120, **kw)
+
+
+def test_status_shows_the_counters_and_the_indices(es_url, es, names, tmp_path):
+    """After a replay, ``aiswatch status`` shows the pipeline counters and each index's document count."""
+    from ingest.simulate import Simulator, random_fleet
+
+    t0 = 1_763_164_800
+    sim = Simulator(random_fleet(5, seed=3, start=t0), start=t0, seed=3)
+    lines = [line for _, group in sim.messages(600) for line in group]
+    log = tmp_path / "feed.nmea"
+    log.write_text("\n".join(lines) + "\n")
+    ingest = _aiswatch(["ingest", "file", str(log), "--es", es_url, "--namespace", names.namespace,
+                        "--spool-dir", str(tmp_path / "spool")], tmp_path)
+    assert ingest.returncode == 0, ingest.stderr
+    es.indices.refresh(index=names.messages_pattern)
+    n_docs = es.count(index=names.messages_pattern)["count"]
+    assert n_docs > 0
+    status = _aiswatch(["status", "--es", es_url, "--namespace", names.namespace], tmp_path)
+    assert status.returncode == 0, status.stderr
+    out = status.stdout
+    assert "daemon status" in out and "Traceback" not in out + status.stderr
+    day_index = names.messages(dt.datetime.fromtimestamp(t0, dt.timezone.utc).strftime("%Y.%m.%d"))
+    row = next(line for line in out.splitlines() if line.strip().startswith(day_index))
+    assert int(row.split()[1]) == n_docs
+    assert any(line.strip().startswith(names.ships) for line in out.splitlines())
+
+
+def test_status_with_an_unreachable_cluster_is_one_line(tmp_path):
+    status = _aiswatch(["status", "--es", "http://user:pw-secret@127.0.0.1:9"], tmp_path)
+    assert status.returncode == 0
+    text = status.stdout + status.stderr
+    assert "not reachable" in text and "Traceback" not in text and "pw-secret" not in text
+    assert "no aiswatch indices" not in text
