@@ -87,6 +87,7 @@ def file(ctx, opts, paths, rate, progress):
 
     if progress is None:
         progress = sys.stderr.isatty()
+    opts.replay = True
     _run(ctx, opts, lambda counters: [FileSource(list(paths), rate=rate, counters=counters, progress=progress)])
 
 
@@ -179,6 +180,7 @@ def iq(ctx, opts, path, fmt, rate, center, ppm, start_time, station):
 
     source = _open_demod_source(lambda: IQFileSource(path, fmt=fmt, rate=rate, center=center, ppm=ppm,
                                                      start_time=start_time, station=station))
+    opts.replay = True
     counters = _run(ctx, opts, lambda counters: [source])
     click.echo(" ".join(f"{k}={v}" for k, v in source.stats.items()), err=True)
     return counters

@@ -29,6 +29,7 @@ class IngestOptions:
     dead_letter: str | None = None
     batch_size: int | None = None
     setup: bool = True
+    replay: bool = False  # a finite input (log file, recording): wait for the writer instead of spooling, refresh at the end
 
 
 def build_sink(cfg: Config, cluster: Cluster, counters: Counters, opts: IngestOptions):
@@ -43,6 +44,9 @@ def build_sink(cfg: Config, cluster: Cluster, counters: Counters, opts: IngestOp
         batch_bytes=int(sink_cfg["batch_bytes"]),
         flush_seconds=float(sink_cfg["flush_seconds"]),
         queue_size=int(sink_cfg["queue_size"]),
+        # a live source cannot wait (the UDP socket would overflow): past 0.5 s the spool takes the
+        # documents; a replay can, and pure backpressure keeps a fast file off the disk spool
+        block_seconds=None if opts.replay else 0.5,
     )
 
 
@@ -80,10 +84,22 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
     finally:
         if sink is not None:
             sink.close()
+            if opts.replay:
+                _refresh(cluster)
         if reporter is not None:
             reporter.close()
         cluster.close()
     return counters
+
+
+def _refresh(cluster: Cluster) -> None:
+    """Make a finished replay searchable now, not at the next refresh interval."""
+    names = cluster.names
+    try:
+        cluster.client.options(request_timeout=30).indices.refresh(
+            index=f"{names.messages_pattern},{names.ships}", ignore_unavailable=True, allow_no_indices=True)
+    except Exception as exc:
+        log.info("could not refresh the indices after the replay (%s)", exc)
 
 
 def _start_pruner(cluster: Cluster, retention_days: int) -> None:

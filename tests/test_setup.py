@@ -76,3 +76,26 @@ def test_status_with_an_unreachable_cluster_is_one_line(tmp_path):
     text = status.stdout + status.stderr
     assert "not reachable" in text and "Traceback" not in text and "pw-secret" not in text
     assert "no aiswatch indices" not in text
+
+
+def test_a_finished_replay_is_searchable_at_once(noida, tmp_path):
+    """noida-db (like Elasticsearch) makes documents searchable at its refresh interval; ``ingest file``
+    refreshes when it is done, so a count straight after the replay sees every message."""
+    from ingest.esclient import make_client
+    from ingest.simulate import Simulator, random_fleet
+
+    server = noida("replay")
+    t0 = 1_763_164_800
+    sim = Simulator(random_fleet(4, seed=5, start=t0), start=t0, seed=5)
+    groups = [group for _, group in sim.messages(300)]
+    log = tmp_path / "feed.nmea"
+    log.write_text("\n".join(line for group in groups for line in group) + "\n")
+    done = _aiswatch(["ingest", "file", str(log), "--es", server.url, "--spool-dir", str(tmp_path / "spool")],
+                     tmp_path)
+    assert done.returncode == 0, done.stderr
+    client = make_client(server.url)
+    try:
+        assert client.count(index="ais-*")["count"] == len(groups)
+        assert client.count(index="ships-seen")["count"] == 4
+    finally:
+        client.close()
