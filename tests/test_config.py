@@ -56,3 +56,30 @@ def test_read_secret_env_then_file(tmp_path):
     assert read_secret("K", None, environ={}) is None
     with pytest.raises(ConfigError):
         read_secret("K", str(tmp_path / "missing"), environ={})
+
+
+def test_example_config_documents_every_option_with_its_default():
+    """aiswatch.example.yaml lists every option of every section, with the default the code uses."""
+    from pathlib import Path
+
+    import yaml
+
+    from behavior.settings import DEFAULTS as DETECT_DEFAULTS
+    from ingest.config import DEFAULTS
+
+    example = yaml.safe_load((Path(__file__).parent.parent / "aiswatch.example.yaml").read_text())
+    assert set(example) == set(DEFAULTS)
+    for section, defaults in DEFAULTS.items():
+        if section in ("sources", "detect", "geography"):
+            continue
+        assert set(example[section]) == set(defaults), section
+        for key, value in defaults.items():
+            if not str(value).startswith(str(Path.home())) and "/" not in str(value):  # paths depend on AISWATCH_HOME
+                assert example[section][key] == value, (section, key)
+    assert example["detect"] == DETECT_DEFAULTS
+    # the geography example is what the code does when the section is empty
+    from behavior.geo import Geography
+    default_geo, example_geo = Geography({}), Geography(example["geography"])
+    assert [p.name for p in example_geo.ports] == [p.name for p in default_geo.ports]
+    assert [r.name for r in example_geo.regions] == [r.name for r in default_geo.regions]
+    assert {s["type"] for s in example["sources"]} == {"udp"}  # the others are commented examples
