@@ -4,8 +4,9 @@ README table, the docstrings and the config agree.
 """
 from __future__ import annotations
 
-import copy
 from typing import Any
+
+from ingest.config import deep_merge
 
 DETECTOR_VERSION = "1.0"
 
@@ -61,20 +62,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _merge(base: dict, override: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def detect_settings(config: dict | None) -> dict:
     """DEFAULTS overridden by ``config['detect']`` (config may be the whole Config or None)."""
     section = (config or {}).get("detect", {}) if config else {}
-    return _merge(DEFAULTS, section or {})
+    return deep_merge(DEFAULTS, section or {})
 
 
 def context_ms(settings: dict) -> int:

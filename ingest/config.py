@@ -52,11 +52,12 @@ class ConfigError(ValueError):
     pass
 
 
-def _merge(base: dict, override: dict) -> dict:
+def deep_merge(base: dict, override: dict) -> dict:
+    """A copy of ``base`` with ``override`` merged in, nested dicts key by key."""
     out = copy.deepcopy(base)
     for key, value in (override or {}).items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -125,7 +126,7 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level")
         _check_no_inline_secrets(data)
-    return Config(_merge(_merge(DEFAULTS, data), _env_overrides(environ)))
+    return Config(deep_merge(deep_merge(DEFAULTS, data), _env_overrides(environ)))
 
 
 def read_secret(env_name: str, file_path: str | None, environ: dict[str, str] | None = None) -> str | None:

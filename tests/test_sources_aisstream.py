@@ -15,25 +15,10 @@ from ingest.counters import Counters
 from ingest.nmea import parse_line
 from ingest.sources import make_source
 from ingest.sources.aisstream import AisstreamSource
+from sourceutil import collect
 
 KEY = "f3e1c2d4b5a69788a1b2c3d4e5f60718293a4b5c"     # made up; the shape of an aisstream key
 FAST = dict(backoff_initial=0.05, backoff_max=0.2)
-
-
-def collect(src, n: int, timeout: float = 15.0) -> list:
-    """The first n lines of src, closing it from a watchdog if they do not come."""
-    out = []
-    watchdog = threading.Timer(timeout, src.close)
-    watchdog.start()
-    try:
-        for line in src.lines():
-            out.append(line)
-            if len(out) == n:
-                break
-    finally:
-        watchdog.cancel()
-        src.close()
-    return out
 
 
 def test_subscription_shape_and_every_mapped_type_decodes_to_the_original_fields():

@@ -12,6 +12,7 @@ import pytest
 from ingest.counters import Counters
 from ingest.nmea import parse_line
 from ingest.sources.udp import UDPSource
+from sourceutil import collect
 
 # A separate process sends, as rtl_ais / AIS-catcher would: bursts of 500 sentences every 100 ms
 # (5,000/s for 10 s), 1-3 CRLF-terminated sentences per datagram. Each line carries its number in
@@ -88,20 +89,6 @@ def _send(port: int, payload: bytes) -> None:
         s.sendto(payload, ("127.0.0.1", port))
 
 
-def _collect(src: UDPSource, n: int, timeout: float = 5.0) -> list:
-    out = []
-    timer = threading.Timer(timeout, src.close)
-    timer.start()
-    try:
-        for line in src.lines():
-            out.append(line)
-            if len(out) == n:
-                break
-    finally:
-        timer.cancel()
-    return out
-
-
 def test_several_sentences_per_datagram_any_line_end_and_bad_bytes_counted():
     counters = Counters()
     src = UDPSource("127.0.0.1", 0, counters)
@@ -110,7 +97,7 @@ def test_several_sentences_per_datagram_any_line_end_and_bad_bytes_counted():
         _send(src.port, b"!AIVDM,three*00\n\n!AIVDM,four*00")       # LF, blank line, no final end
         _send(src.port, b"!AIVDM,\xff\xfebad*00\r\n!AIVDM,five*00\r")  # not UTF-8, then a bare CR
         before = time.time()
-        lines = _collect(src, 5)
+        lines = collect(src, 5, timeout=5.0)
     finally:
         src.close()
     assert [l.text for l in lines] == ["!AIVDM,one*00", "!AIVDM,two*00", "!AIVDM,three*00", "!AIVDM,four*00",
