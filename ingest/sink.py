@@ -1,9 +1,10 @@
 """The Elasticsearch writer: AIS documents in, bulk requests out, nothing lost on the way.
 
 ``submit(doc)`` puts a document on a bounded in-memory queue; one writer thread batches the queue
-by count, bytes and time and sends each batch as one ``_bulk`` request through
-``elasticsearch.helpers.streaming_bulk`` (pre-serialised with orjson; 429-rejected items are
-retried here with backoff, counted ``bulk_retries``):
+by count, bytes and time and sends each batch as one ``_bulk`` request whose NDJSON body is
+built here from bytes (every document serialised once with orjson, the action lines from cached
+prefixes) and handed to ``client.bulk`` as is; 429-rejected items are retried here with backoff,
+counted ``bulk_retries``:
 
 - the raw message goes to the daily index of its message time (UTC), ``op_type=index`` with the
   content-derived ``_id``: replaying a log overwrites instead of duplicating;
@@ -38,7 +39,7 @@ from typing import Any
 
 import orjson
 from elastic_transport import TransportError
-from elasticsearch import ApiError, helpers
+from elasticsearch import ApiError
 
 from es_templates import IndexNames
 from ingest.counters import Counters
@@ -55,7 +56,8 @@ _BULK_FILTER = "errors,items.*.status,items.*.error"
 _BULK_ATTEMPTS = 4
 _NAP = 0.01  # the writer's pause between queue rounds while a batch fills
 # whole-request statuses worth retrying later (auth and timeouts are fixed outside the request)
-_RETRY_REQUEST_STATUS = (401, 403, 408, 429)  # a bulk request and up to three retries of its 429-rejected items
+_RETRY_REQUEST_STATUS = (401, 403, 408, 429)
+_OK = (200, None)  # the result of every item of a bulk response without errors
 
 
 class _Flush:
@@ -413,7 +415,7 @@ class ElasticsearchSink:
             raise _EsFailure(f"mget {self.names.ships}: {_reason(exc)}", items) from exc
 
         header = self._header
-        actions = [(header(it.index, it.id), it.body) for it in items]
+        actions = [header(it.index, it.id) + it.body + b"\n" for it in items]
         ship_ids = list(ships)
         actions.extend(self._ship_action(mmsi, *ships[mmsi]) for mmsi in ship_ids)
         failure = None
@@ -464,18 +466,20 @@ class ElasticsearchSink:
             raise _EsFailure(failure or "items rejected with 429/5xx", _unique(undelivered))
 
     def _header(self, index: str, doc_id: str) -> bytes:
-        """The bulk action line for a raw document (built from a cached prefix: this runs per document)."""
+        """The bulk action line, with its newline, for a raw document (built from a cached prefix:
+        this runs per document)."""
         prefix = self._header_prefix.get(index)
         if prefix is None:
             prefix = self._header_prefix[index] = b'{"index":{"_index":' + orjson.dumps(index) + b',"_id":'
-        return prefix + orjson.dumps(doc_id) + b"}}"
+        return prefix + orjson.dumps(doc_id) + b"}}\n"
 
-    def _bulk(self, actions: list[tuple[bytes, bytes]]) -> list[tuple[int, Any] | None]:
-        """Send pre-serialised (action, source) pairs as one bulk request through
-        ``helpers.streaming_bulk``; retry the 429-rejected ones with backoff.
+    def _bulk(self, actions: list[bytes]) -> list[tuple[int, Any] | None]:
+        """Send pre-serialised actions (each its action line and source line, newline-terminated)
+        as one NDJSON bulk request; retry the 429-rejected ones with backoff.
 
-        Returns (status, error) per action, in order. Raises _BulkFailed (with the results so far,
-        None for no answer) when a request fails: connection, timeout, 5xx, persistent 429.
+        Returns (status, error) per action, in order (None where the response has no item for
+        it). Raises _BulkFailed (with the results so far, None for no answer) when a request
+        fails: connection, timeout, 5xx, persistent 429.
         """
         results: list[tuple[int, Any] | None] = [None] * len(actions)
         pending = list(range(len(actions)))
@@ -486,18 +490,10 @@ class ElasticsearchSink:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             self.counters.incr("bulk_requests")
+            body = b"".join(actions) if attempt == 0 else b"".join([actions[i] for i in pending])
             retry: list[int] = []
             try:
-                # one chunk per call and no helper retries: the helper answers in action order
-                for pos, (ok, info) in zip(pending, helpers.streaming_bulk(
-                        self.client, [actions[i] for i in pending], expand_action_callback=_as_is,
-                        chunk_size=len(pending) + 1, max_chunk_bytes=2**62, raise_on_error=False,
-                        raise_on_exception=True, filter_path=_BULK_FILTER)):
-                    for res in info.values():
-                        status = res.get("status", 500)
-                        results[pos] = (status, res.get("error"))
-                        if status == 429:
-                            retry.append(pos)
+                resp = self.client.bulk(operations=body, filter_path=_BULK_FILTER).body
             except (TransportError, ApiError) as exc:
                 status = exc.status_code if isinstance(exc, ApiError) else None
                 if status == 429 and attempt + 1 < _BULK_ATTEMPTS:
@@ -512,15 +508,27 @@ class ElasticsearchSink:
                     return results
                 self.counters.incr("bulk_errors")
                 raise _BulkFailed(f"bulk: {_reason(exc)}", results) from exc
+            items = resp.get("items") or ()
+            if resp.get("errors") is False and len(items) == len(pending):
+                for pos in pending:  # the common case: every item succeeded
+                    results[pos] = _OK
+                break
+            # items answer the actions in order; one missing leaves its result None (re-sent later)
+            for pos, item in zip(pending, items):
+                for res in item.values():
+                    status = res.get("status", 500)
+                    results[pos] = (status, res.get("error"))
+                    if status == 429:
+                        retry.append(pos)
             if not retry:
                 break
             pending = retry
         return results
 
-    def _ship_action(self, mmsi: str, doc: dict, version: int) -> tuple[bytes, bytes]:
+    def _ship_action(self, mmsi: str, doc: dict, version: int) -> bytes:
         header = {"index": {"_index": self.names.ships, "_id": mmsi, "version": version,
                             "version_type": "external_gte"}}
-        return orjson.dumps(header), orjson.dumps(doc)
+        return orjson.dumps(header) + b"\n" + orjson.dumps(doc) + b"\n"
 
     def _plan_ships(self, by_mmsi: dict[str, list[_Item]]) -> dict[str, tuple[dict, int]]:
         """Read the stored ships-seen documents of these vessels and merge the batch's messages in."""
@@ -557,13 +565,14 @@ class ElasticsearchSink:
             ids = list(plan)
             results = self._bulk([self._ship_action(m, *plan[m]) for m in ids])
             mmsis = []
-            for mmsi, (status, error) in zip(ids, results):
-                if 200 <= status < 300:
+            for mmsi, result in zip(ids, results):
+                status, error = result if result is not None else (None, None)
+                if status is not None and 200 <= status < 300:
                     self.counters.incr("ships_written")
                 elif status == 409:
                     self.counters.incr("documents_stale")
                     mmsis.append(mmsi)
-                elif status == 429 or status >= 500:
+                elif status is None or status == 429 or status >= 500:
                     mmsis.append(mmsi)
                 else:
                     self._dead_letters([(self.names.ships, mmsi, plan[mmsi][0], status, error)])
@@ -589,11 +598,6 @@ class ElasticsearchSink:
             os.fsync(f.fileno())
         self.counters.incr("dead_letters", len(lines))
         self.counters.incr("bulk_errors", len(lines))
-
-
-def _as_is(action: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
-    """expand_action_callback for pre-serialised (header, body) pairs."""
-    return action
 
 
 def _unique(items: list[_Item]) -> list[_Item]:

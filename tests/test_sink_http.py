@@ -21,7 +21,8 @@ T = 1_763_078_400_000
 
 
 class ScriptedBulkServer:
-    """Answers ``_bulk`` with scripted replies: "ok", "429-items" (every item 429), or an HTTP status."""
+    """Answers ``_bulk`` with scripted replies: "ok", "429-items" (every item 429), "short" (no item
+    for the last action), or an HTTP status."""
 
     def __init__(self, script):
         self.script = list(script)
@@ -58,6 +59,9 @@ class ScriptedBulkServer:
                 if isinstance(step, int):
                     return self.reply(step, {"error": {"type": "scripted", "reason": f"status {step}"},
                                              "status": step})
+                if step == "short":  # an answer without the last item (no status for it at all)
+                    items = [{"index": {"status": 201}} for _ in actions[:-1]]
+                    return self.reply(200, {"errors": False, "items": items})
                 status = 429 if step == "429-items" else 201
                 items = [{"index": {"status": status, **({"error": {"type": "es_rejected_execution_exception"}}
                                                          if status == 429 else {})}} for _ in actions]
@@ -160,3 +164,16 @@ def test_documents_without_meta_keys_are_refused_clearly(scripted, tmp_path):
         sink.submit({"mmsi": "1"})
     sink.close()
     client.close()
+
+
+def test_an_action_the_response_does_not_answer_is_sent_again(scripted, tmp_path):
+    server = scripted("short")
+    counters = run(server, tmp_path, n=4)
+    first = server.bulk_bodies[0]
+    # one request of 4 raw documents and their ships-seen updates, every action line parsed
+    assert [a["index"]["_id"] for a in first[:4]] == ["id0", "id1", "id2", "id3"]
+    # the unanswered last action (a ships-seen update) sends its vessel's messages again, via the spool
+    sent_again = [a["index"]["_id"] for body in server.bulk_bodies[1:] for a in body if "version" not in a["index"]]
+    assert sent_again and set(sent_again) <= {"id0", "id1", "id2", "id3"}
+    assert counters.get("spool_depth") == 0 and counters.get("dead_letters") == 0
+    assert counters.get("documents_indexed") >= 4

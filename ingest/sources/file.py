@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 GZIP_MAGIC = b"\x1f\x8b"
 RATES = ("max", "realtime")
 COUNT_EVERY = 1000
+BATCH_LINES = 256   # lines per list handed to the pipeline by line_batches() at rate "max"
 
 
 def open_log(path: str | os.PathLike) -> tuple[io.BufferedIOBase, io.BufferedIOBase]:
@@ -122,6 +123,22 @@ class FileSource:
             if bar is not None:
                 bar.close()
             self._finished = time.monotonic()
+
+    def line_batches(self) -> Iterator[list[Line]]:
+        """``lines()`` in lists of up to ``BATCH_LINES``, which the pipeline takes in one hand-off
+        each; at rate "realtime" one line per list (a paced line must not wait for the next)."""
+        if self.rate != "max":
+            for line in self.lines():
+                yield [line]
+            return
+        batch: list[Line] = []
+        for line in self.lines():
+            batch.append(line)
+            if len(batch) >= BATCH_LINES:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def _read_file(self, path: Path, bar, pacer: "_Pacer | None") -> Iterator[Line]:
         source = f"file:{path.name}"
