@@ -23,6 +23,13 @@ class Counters:
         with self._lock:
             self._counts[name] += n
 
+    def add(self, *increments: tuple[str, int]) -> None:
+        """Several ``(name, n)`` increments under one lock acquisition."""
+        with self._lock:
+            counts = self._counts
+            for name, n in increments:
+                counts[name] += n
+
     def reject(self, reason: str, n: int = 1) -> None:
         """Count a rejected line or message under ``rejected.<reason>`` and the ``rejected`` total."""
         with self._lock:
