@@ -6,11 +6,14 @@
 Measured in one run, on the same simulated traffic (``ingest.simulate``, cached under --cache):
 
 1. bare pyais: ``pyais.decode(*fragments)`` for every message (the baseline);
-2. our stages without the sink (parse, reassemble, decode, build the document), for attribution;
-3. the whole pipeline into ``ElasticsearchSink`` against ``bench/bulk_ack_server.py``, a local
+2. our stages without the sink: the log file through ``Pipeline.run`` (file source thread,
+   parse, reassemble, decode, build the document) into a sink that only counts, for attribution;
+3. end to end, what ``aiswatch ingest file LOG --es URL`` runs: ``ingest.runner.run_sources`` with
+   a ``FileSource`` (templates installed, the sink ``build_sink`` makes from the default config,
+   the metrics reporter, the refresh at the end), against ``bench/bulk_ack_server.py``, a local
    ``_bulk`` endpoint that acknowledges at once (its CPU is in another process): our own cost;
 4. the same against the test engines (osmem-server, noida-db) with fewer messages, for scale;
-5. peak RSS of a child process replaying --rss-messages from the file into the ack server.
+5. peak RSS of a child process running (3) over --rss-messages into the ack server.
 
 Rates are messages per second of wall time; ratios are against (1) measured in the same run.
 The machine is shared, so compare ratios, not absolute figures, between runs.
@@ -30,7 +33,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from ingest.counters import Counters  # noqa: E402
-from ingest.lines import Line  # noqa: E402
 
 T0 = 1_763_164_800
 
@@ -101,43 +103,38 @@ class _NullSink:
         pass
 
 
-def bench_stages(lines: list[str]) -> tuple[Timer, int]:
-    """Our stages up to the document, without the sink."""
+def bench_stages(path: Path) -> tuple[Timer, int]:
+    """Our stages up to the document, without the sink: the file through ``Pipeline.run``."""
     from ingest.pipeline import Pipeline
+    from ingest.sources.file import FileSource
 
     sink = _NullSink()
-    pipeline = Pipeline(sink, Counters())
-    now = time.time()
+    counters = Counters()
+    pipeline = Pipeline(sink, counters)
     with Timer() as t:
-        for i, text in enumerate(lines):
-            pipeline.feed(Line(text, now, "file:bench.nmea", i))
-        pipeline.finish()
+        pipeline.run([FileSource(path, counters=counters)])
     return t, sink.n
 
 
-def bench_pipeline(url: str, lines, workdir: Path, namespace: str = "bench-", setup: bool = False):
-    """Lines -> Pipeline -> ElasticsearchSink -> ``url``; seconds until everything is acknowledged."""
-    from es_templates import IndexNames
-    from ingest.esclient import make_client
-    from ingest.pipeline import Pipeline
-    from ingest.sink import ElasticsearchSink
+def ingest_file(url: str, path: Path, workdir: Path, namespace: str = "bench-") -> Counters:
+    """``aiswatch ingest file PATH --es URL --namespace NAMESPACE`` in this process: the same
+    ``run_sources`` call with the default config (spool, dead letters and status file in ``workdir``)."""
+    from ingest.config import load_config
+    from ingest.runner import IngestOptions, run_sources
+    from ingest.sources.file import FileSource
 
-    client = make_client(url, request_timeout=120)
-    names = IndexNames(namespace)
-    if setup:
-        from ingest.setup import install_templates
-        install_templates(client, names, None)
-    counters = Counters()
+    cfg = load_config(environ={})
+    cfg["metrics"]["status_file"] = str(workdir / f"status-{namespace}json")
     spool = Path(tempfile.mkdtemp(dir=workdir, prefix="spool-"))
-    now = time.time()
+    opts = IngestOptions(es_url=url, namespace=namespace, spool_dir=str(spool),
+                         dead_letter=str(spool / "dead.ndjson"), replay=True)
+    return run_sources(cfg, lambda counters: [FileSource([path], counters=counters)], opts)
+
+
+def bench_pipeline(url: str, path: Path, workdir: Path, namespace: str = "bench-"):
+    """The log file -> ``url`` as ``aiswatch ingest file`` does it; until everything is acknowledged."""
     with Timer() as t:
-        sink = ElasticsearchSink(client, names, counters, spool_dir=spool, dead_letter_path=spool / "dead.ndjson")
-        pipeline = Pipeline(sink, counters)
-        for i, text in enumerate(lines):
-            pipeline.feed(Line(text, now, "file:bench.nmea", i))
-        pipeline.finish()
-        sink.close(drain_seconds=600)
-    client.close()
+        counters = ingest_file(url, path, workdir, namespace)
     return t, counters
 
 
@@ -161,27 +158,12 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def rss_child(path: str, url: str, workdir: str) -> None:
-    """Child process: stream the file through the pipeline into ``url``; print peak RSS and counts."""
+    """Child process: ``aiswatch ingest file`` of the log into ``url``; print peak RSS and counts."""
     import logging
     logging.basicConfig(level=logging.WARNING)
 
-    from es_templates import IndexNames
-    from ingest.esclient import make_client
-    from ingest.pipeline import Pipeline
-    from ingest.sink import ElasticsearchSink
-
-    client = make_client(url, request_timeout=120)
-    counters = Counters()
-    sink = ElasticsearchSink(client, IndexNames("rss-"), counters, spool_dir=Path(workdir) / "rss-spool",
-                             dead_letter_path=Path(workdir) / "rss-dead.ndjson")
-    pipeline = Pipeline(sink, counters)
-    now = time.time()
     start = time.perf_counter()
-    with open(path) as f:
-        for i, text in enumerate(f):
-            pipeline.feed(Line(text.rstrip("\n"), now, "file:rss.nmea", i))
-    pipeline.finish()
-    sink.close(drain_seconds=600)
+    counters = ingest_file(url, Path(path), Path(workdir), "rss-")
     elapsed = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"RSS {peak_kb} {int(counters.get('documents_indexed'))} {elapsed:.3f} "
@@ -202,10 +184,8 @@ def main() -> None:
         return
 
     cache = Path(args.cache)
-    path = traffic_file(cache, args.messages)
+    path = traffic_file(cache, args.messages)   # exactly --messages messages
     lines, groups = load_groups(path)
-    del groups[args.messages:]
-    lines = lines_for(lines, groups, len(groups))
     n = len(groups)
     print(f"# aiswatch ingest benchmark: {n} messages ({len(lines)} lines), load average "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
@@ -220,8 +200,8 @@ def main() -> None:
     base, base_cpu = n / t_pyais.wall, t_pyais.cpu / n * 1e6
     row("bare pyais.decode (baseline)", n, t_pyais, "decode only, no documents")
 
-    t_stages, built = bench_stages(lines)
-    row("aiswatch stages, no sink", built, t_stages, "parse, reassemble, decode, build document")
+    t_stages, built = bench_stages(path)
+    row("aiswatch stages, no sink", built, t_stages, "file, parse, reassemble, decode, build document")
 
     work = Path(tempfile.mkdtemp(prefix="aiswatch-bench-"))
     server, url = start_ack_server()
@@ -232,7 +212,7 @@ def main() -> None:
             import pstats
             prof = cProfile.Profile()
             prof.enable()
-        t_ours, counters = bench_pipeline(url, lines, work)
+        t_ours, counters = bench_pipeline(url, path, work)
         if args.profile:
             prof.disable()
             pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
@@ -256,11 +236,13 @@ def main() -> None:
     if args.engine_messages:
         sub = lines_for(lines, groups, args.engine_messages)
         n_sub = sum(1 for _ in sub_groups(sub))
+        sub_path = work / f"sim-{n_sub}.nmea"
+        sub_path.write_text("\n".join(sub) + "\n")
         from osmem_server import OsmemServer
 
         osmem = OsmemServer.start(japanese=False)
         try:
-            t, c = bench_pipeline(osmem.url, sub, work, setup=True)
+            t, c = bench_pipeline(osmem.url, sub_path, work)
             row("aiswatch end to end, osmem-server", int(c.get("documents_indexed")), t,
                 f"test engine (in memory), {int(c.get('spooled_total'))} spooled")
         finally:
@@ -268,7 +250,7 @@ def main() -> None:
         from ingest.embedded import EmbeddedServer
 
         with EmbeddedServer(work / "noida") as noida:
-            t, c = bench_pipeline(noida.url, sub, work, setup=True)
+            t, c = bench_pipeline(noida.url, sub_path, work)
             row("aiswatch end to end, noida-db", int(c.get("documents_indexed")), t,
                 f"test engine (on disk), {int(c.get('spooled_total'))} spooled")
         if n_sub != args.engine_messages:
