@@ -9,7 +9,10 @@ thread (the assembler is not shared between threads), and returns when every sou
 or ``stop()`` was called. Nothing here knows which kind of source a line came from, except that
 a source with a ``line_batches()`` method (a file replayed at full speed) hands over lists of
 lines: one queue hand-off (a lock, a condition, often a thread switch) per list instead of per
-line, which cost more than parsing the line.
+line, which cost more than parsing the line. And a lone source that never waits for its input
+(``reads_without_waiting``: a file at full speed, ``aiswatch ingest file``) is read in the
+processing thread itself: two threads taking turns with the GIL on two cores cost more than the
+reading they would overlap.
 """
 from __future__ import annotations
 
@@ -124,7 +127,12 @@ class Pipeline:
         self._stop.set()
 
     def run(self, sources: list, *, finish: bool = True) -> None:
-        """Read every source in its own thread until all have ended (or ``stop()``); process in this one."""
+        """Read every source in its own thread until all have ended (or ``stop()``); process in this one.
+
+        A lone source that ``reads_without_waiting`` is read in this thread instead."""
+        if len(sources) == 1 and getattr(sources[0], "reads_without_waiting", False):
+            self._run_inline(sources[0], finish)
+            return
         threads = [threading.Thread(target=self._pump, args=(src,), name=f"source-{src.id}", daemon=True)
                    for src in sources]
         for t in threads:
@@ -158,6 +166,29 @@ class Pipeline:
                 src.close()
             for t in threads:
                 t.join(timeout=5)
+            if finish:
+                self.finish()
+
+    def _run_inline(self, source, finish: bool) -> None:
+        """``run`` for one source that never waits: its lists of lines are processed as read."""
+        batches = iter(source.line_batches())
+        feed = self.feed
+        try:
+            while not self._stop.is_set():
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                except Exception:  # as in _pump: a source that dies is logged and counted
+                    log.exception("source %s failed", source.id)
+                    self.counters.incr(f"source.{source.id}.failures")
+                    break
+                for line in batch:
+                    feed(line)
+                    if line.received_at >= self._next_expiry:
+                        self.expire(line.received_at)
+        finally:
+            source.close()
             if finish:
                 self.finish()
 

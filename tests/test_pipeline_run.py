@@ -117,3 +117,66 @@ def test_stop_ends_a_source_that_never_ends():
     threading.Timer(0.2, pipeline.stop).start()
     pipeline.run([Endless()])
     assert sink.documents  # what was read before the stop is processed
+
+
+class ThreadRecordingSink(ListSink):
+    def __init__(self):
+        super().__init__()
+        self.threads = set()
+
+    def submit(self, doc):
+        self.threads.add(threading.current_thread().name)
+        super().submit(doc)
+
+
+def test_a_lone_file_at_full_speed_is_read_in_the_processing_thread(tmp_path):
+    path = tmp_path / "feed.nmea"
+    path.write_text("\n".join(SENTENCES * 300) + "\n")
+    source = FileSource(path)
+    assert source.reads_without_waiting and not FileSource(path, rate="realtime").reads_without_waiting
+    sink = ThreadRecordingSink()
+    counters = Counters()
+    before = {t.name for t in threading.enumerate()}
+    Pipeline(sink, counters).run([source])
+    assert sink.threads == {threading.current_thread().name}
+    assert not any(t.name.startswith("source-") for t in threading.enumerate() if t.name not in before)
+    # the same documents as through a source thread (a realtime source is never read inline)
+    threaded = ListSink()
+    pipeline = Pipeline(threaded, Counters())
+    pipeline.run([LinesOnly([line.text for line in FileSource(path).lines()], source.id)])
+    assert sink.documents and len(sink.documents) == len(threaded.documents)
+    assert counters.get("sentences_in") == len(SENTENCES) * 300
+
+
+class Endless:
+    id = "test:endless"
+    reads_without_waiting = True
+
+    def __init__(self, fail_after=None):
+        self.closed = threading.Event()
+        self.fail_after = fail_after
+
+    def line_batches(self):
+        i = 0
+        while not self.closed.is_set():
+            if self.fail_after is not None and i >= self.fail_after:
+                raise OSError("disk gone")
+            yield [Line(SENTENCES[0], time.time(), self.id, i)]
+            i += 1
+
+    def close(self):
+        self.closed.set()
+
+
+def test_stop_ends_an_inline_source_and_a_failing_one_is_counted():
+    sink = ListSink()
+    pipeline = Pipeline(sink, Counters())
+    threading.Timer(0.2, pipeline.stop).start()
+    source = Endless()
+    pipeline.run([source])
+    assert sink.documents and source.closed.is_set()
+
+    sink = ListSink()
+    counters = Counters()
+    Pipeline(sink, counters).run([Endless(fail_after=3)])
+    assert len(sink.documents) == 3 and counters.get("source.test:endless.failures") == 1

@@ -124,6 +124,11 @@ class FileSource:
                 bar.close()
             self._finished = time.monotonic()
 
+    @property
+    def reads_without_waiting(self) -> bool:
+        """At rate "max" nothing waits: the pipeline may read this source in its processing thread."""
+        return self.rate == "max"
+
     def line_batches(self) -> Iterator[list[Line]]:
         """``lines()`` in lists of up to ``BATCH_LINES``, which the pipeline takes in one hand-off
         each; at rate "realtime" one line per list (a paced line must not wait for the next)."""
