@@ -31,10 +31,21 @@ def _first(pair: tuple) -> int:
     return pair[0]
 
 
+# merge_ship formats three or four times per vessel and batch, mostly of the same few seconds
+_second_prefix: dict[int, str] = {}
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
+
+
 def ms_to_iso(ms: int) -> str:
     """Epoch milliseconds -> ISO-8601 UTC with milliseconds and Z (the documents' date format)."""
-    dt = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
-    return f"{dt:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+    seconds, millis = divmod(ms, 1000)
+    prefix = _second_prefix.get(seconds)
+    if prefix is None:
+        if len(_second_prefix) >= 4096:
+            _second_prefix.clear()
+        dt = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        prefix = _second_prefix[seconds] = f"{dt:%Y-%m-%dT%H:%M:%S}"
+    return prefix + _MILLIS[millis]
 
 
 def iso_to_ms(text: str | None) -> int | None:

@@ -34,6 +34,7 @@ import queue
 import threading
 import time
 from datetime import datetime, timezone
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ _NAP = 0.01  # the writer's pause between queue rounds while a batch fills
 # whole-request statuses worth retrying later (auth and timeouts are fixed outside the request)
 _RETRY_REQUEST_STATUS = (401, 403, 408, 429)
 _OK = (200, None)  # the result of every item of a bulk response without errors
+_NDJSON = orjson.OPT_APPEND_NEWLINE  # a document's source line, ready for the bulk body
 
 
 class _Flush:
@@ -70,13 +72,16 @@ class _Flush:
 
 
 class _Item:
-    """One raw document on its way: target index, id, message time, the document and its JSON."""
+    """One raw document on its way: target index, id, message time, the document, its source line
+    (JSON and newline; empty: not serialised yet) and the two fields the writer groups by."""
 
-    __slots__ = ("index", "id", "ts", "doc", "body")
+    __slots__ = ("index", "id", "ts", "doc", "body", "mmsi", "source")
 
     def __init__(self, index: str, id: str, ts: int, doc: dict, body: bytes | None = None):
         self.index, self.id, self.ts, self.doc = index, id, ts, doc
-        self.body = body if body is not None else orjson.dumps(doc)
+        self.body = body if body is not None else orjson.dumps(doc, option=_NDJSON)
+        self.mmsi = doc.get("mmsi")
+        self.source = doc.get("source")
 
     def record(self) -> list:
         """The spool line for this item."""
@@ -156,6 +161,7 @@ class ElasticsearchSink:
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"document without usable _id/_ts meta keys ({exc!r}); "
                              "build it with ingest.documents.build_document") from None
+        # serialised by the writer: in this thread instead it measured slower (more memory held in the queue)
         item = _Item(self._index_for(ts), doc_id, ts, doc, b"")
         if self._closed:  # too late for the writer: keep it for the next start
             self._spill([item])
@@ -321,7 +327,7 @@ class ElasticsearchSink:
                 return batch, markers
             if not item.body:
                 try:
-                    item.body = orjson.dumps(item.doc)
+                    item.body = orjson.dumps(item.doc, option=_NDJSON)
                 except TypeError as exc:  # a value JSON cannot carry: reject this one, keep the rest
                     self._dead_letters([(item.index, item.id, item.doc, 0, f"not serialisable: {exc}")])
                     continue
@@ -398,15 +404,14 @@ class ElasticsearchSink:
         by_mmsi: dict[str, list[_Item]] = {}
         newest_by_source: dict[str, int] = {}
         for it in items:
-            doc = it.doc
-            mmsi = doc.get("mmsi")
+            mmsi = it.mmsi
             if mmsi is not None:
                 group = by_mmsi.get(mmsi)
                 if group is None:
                     by_mmsi[mmsi] = [it]
                 else:
                     group.append(it)
-            source = doc.get("source")
+            source = it.source
             if source is not None and it.ts > newest_by_source.get(source, -1):
                 newest_by_source[source] = it.ts
         try:
@@ -415,7 +420,7 @@ class ElasticsearchSink:
             raise _EsFailure(f"mget {self.names.ships}: {_reason(exc)}", items) from exc
 
         header = self._header
-        actions = [header(it.index, it.id) + it.body + b"\n" for it in items]
+        actions = [(header(it.index, it.id), it.body) for it in items]
         ship_ids = list(ships)
         actions.extend(self._ship_action(mmsi, *ships[mmsi]) for mmsi in ship_ids)
         failure = None
@@ -473,9 +478,9 @@ class ElasticsearchSink:
             prefix = self._header_prefix[index] = b'{"index":{"_index":' + orjson.dumps(index) + b',"_id":'
         return prefix + orjson.dumps(doc_id) + b"}}\n"
 
-    def _bulk(self, actions: list[bytes]) -> list[tuple[int, Any] | None]:
-        """Send pre-serialised actions (each its action line and source line, newline-terminated)
-        as one NDJSON bulk request; retry the 429-rejected ones with backoff.
+    def _bulk(self, actions: list[tuple[bytes, bytes]]) -> list[tuple[int, Any] | None]:
+        """Send pre-serialised actions, (action line, source line) each newline-terminated, as
+        one NDJSON bulk request; retry the 429-rejected ones with backoff.
 
         Returns (status, error) per action, in order (None where the response has no item for
         it). Raises _BulkFailed (with the results so far, None for no answer) when a request
@@ -490,7 +495,7 @@ class ElasticsearchSink:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             self.counters.incr("bulk_requests")
-            body = b"".join(actions) if attempt == 0 else b"".join([actions[i] for i in pending])
+            body = b"".join(chain.from_iterable(actions if attempt == 0 else [actions[i] for i in pending]))
             retry: list[int] = []
             try:
                 resp = self.client.bulk(operations=body, filter_path=_BULK_FILTER).body
@@ -525,10 +530,10 @@ class ElasticsearchSink:
             pending = retry
         return results
 
-    def _ship_action(self, mmsi: str, doc: dict, version: int) -> bytes:
+    def _ship_action(self, mmsi: str, doc: dict, version: int) -> tuple[bytes, bytes]:
         header = {"index": {"_index": self.names.ships, "_id": mmsi, "version": version,
                             "version_type": "external_gte"}}
-        return orjson.dumps(header) + b"\n" + orjson.dumps(doc) + b"\n"
+        return orjson.dumps(header, option=_NDJSON), orjson.dumps(doc, option=_NDJSON)
 
     def _plan_ships(self, by_mmsi: dict[str, list[_Item]]) -> dict[str, tuple[dict, int]]:
         """Read the stored ships-seen documents of these vessels and merge the batch's messages in."""
