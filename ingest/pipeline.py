@@ -23,7 +23,7 @@ import time
 from typing import Iterable, Protocol
 
 from ingest.assembler import FragmentAssembler
-from ingest.counters import Counters
+from ingest.counters import CountBatch, Counters
 from ingest.decoder import decode
 from ingest.documents import build_document
 from ingest.lines import Line
@@ -90,20 +90,36 @@ class Pipeline:
         self._queue: queue.Queue = _LineQueue(maxsize=queue_size)
         self._stop = threading.Event()
         self._next_expiry = 0.0
+        self._batch_counts = CountBatch(self.counters)
 
-    def feed(self, line: Line) -> None:
-        sentence = parse_line(line, self.counters)
+    def feed(self, line: Line, counts: Counters | CountBatch | None = None) -> None:
+        """Run the stages for one line; ``counts``: where parsing and decoding count (default: the counters)."""
+        if counts is None:
+            counts = self.counters
+        sentence = parse_line(line, counts)
         if sentence is None:
             return
         group = self.assembler.push(sentence)
         if group is None:
             return
-        fields = decode(group, self.counters)
+        fields = decode(group, counts)
         if fields is None:
             return
         doc = build_document(group, fields)
         if doc is not None:
             self.sink.submit(doc)
+
+    def _feed_list(self, lines: list[Line]) -> None:
+        """``feed`` every line of a list, counting locally and adding the counts once at the end."""
+        feed = self.feed
+        counts = self._batch_counts
+        try:
+            for line in lines:
+                feed(line, counts)
+                if line.received_at >= self._next_expiry:
+                    self.expire(line.received_at)
+        finally:
+            counts.flush()
 
     def feed_many(self, lines: Iterable[Line]) -> None:
         for line in lines:
@@ -152,11 +168,7 @@ class Pipeline:
                     running -= 1
                     continue
                 if type(item) is list:
-                    feed = self.feed
-                    for line in item:
-                        feed(line)
-                        if line.received_at >= self._next_expiry:
-                            self.expire(line.received_at)
+                    self._feed_list(item)
                     continue
                 self.feed(item)
                 if item.received_at >= self._next_expiry:
@@ -172,7 +184,6 @@ class Pipeline:
     def _run_inline(self, source, finish: bool) -> None:
         """``run`` for one source that never waits: its lists of lines are processed as read."""
         batches = iter(source.line_batches())
-        feed = self.feed
         try:
             while not self._stop.is_set():
                 try:
@@ -183,10 +194,7 @@ class Pipeline:
                     log.exception("source %s failed", source.id)
                     self.counters.incr(f"source.{source.id}.failures")
                     break
-                for line in batch:
-                    feed(line)
-                    if line.received_at >= self._next_expiry:
-                        self.expire(line.received_at)
+                self._feed_list(batch)
         finally:
             source.close()
             if finish:

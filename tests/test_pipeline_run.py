@@ -180,3 +180,21 @@ def test_stop_ends_an_inline_source_and_a_failing_one_is_counted():
     counters = Counters()
     Pipeline(sink, counters).run([Endless(fail_after=3)])
     assert len(sink.documents) == 3 and counters.get("source.test:endless.failures") == 1
+
+
+def test_a_count_batch_adds_its_counts_at_flush():
+    from ingest.counters import CountBatch
+
+    shared = Counters()
+    batch = CountBatch(shared)
+    batch.incr("sentences_in")
+    batch.add(("messages_decoded", 1), ("sentences_decoded", 2))
+    batch.reject("bad_checksum", 3)
+    batch.gauge("fragments_pending", 5)
+    assert shared.get("sentences_in") == 0 and shared.get("fragments_pending") == 5   # gauges at once
+    batch.flush()
+    assert shared.snapshot() == {"fragments_pending": 5, "messages_decoded": 1, "rejected": 3,
+                                 "rejected.bad_checksum": 3, "sentences_decoded": 2, "sentences_in": 1}
+    batch.flush()   # nothing new: nothing added twice
+    batch.incr("sentences_in")
+    assert batch.get("sentences_in") == 2   # reading through flushes first
