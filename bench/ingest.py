@@ -6,8 +6,8 @@
 Measured in one run, on the same simulated traffic (``ingest.simulate``, cached under --cache):
 
 1. bare pyais: ``pyais.decode(*fragments)`` for every message (the baseline);
-2. our stages without the sink: the log file through ``Pipeline.run`` (file source thread,
-   parse, reassemble, decode, build the document) into a sink that only counts, for attribution;
+2. our stages without the sink: the log file through ``Pipeline.run`` (read the file, parse,
+   reassemble, decode, build the document) into a sink that only counts, for attribution;
 3. end to end, what ``aiswatch ingest file LOG --es URL`` runs: ``ingest.runner.run_sources`` with
    a ``FileSource`` (templates installed, the sink ``build_sink`` makes from the default config,
    the metrics reporter, the refresh at the end), against ``bench/bulk_ack_server.py``, a local
@@ -194,7 +194,7 @@ def main() -> None:
     def row(name, count, t, notes=""):
         rate, cpu_us = count / t.wall, t.cpu / max(count, 1) * 1e6
         rows.append((name, count, rate, cpu_us, f"{rate / base:.2f}", f"{base_cpu / cpu_us:.2f}", notes))
-        print(f"{name}: {rate:,.0f} msg/s, {cpu_us:.1f} us CPU/msg", flush=True)
+        print(f"{name}: {rate:,.0f} msg/s ({rate / base:.2f} of pyais), {cpu_us:.1f} us CPU/msg", flush=True)
 
     t_pyais = bench_pyais(groups)
     base, base_cpu = n / t_pyais.wall, t_pyais.cpu / n * 1e6
