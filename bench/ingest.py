@@ -157,6 +157,20 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def peak_rss_kb() -> int:
+    """This process's peak RSS in kB: ``VmHWM``, the high-water mark of its own memory map.
+    Not ``ru_maxrss``: Linux keeps that across fork and exec, so a child started by a parent
+    holding the 1M-message log in memory would report the parent's size."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def rss_child(path: str, url: str, workdir: str) -> None:
     """Child process: ``aiswatch ingest file`` of the log into ``url``; print peak RSS and counts."""
     import logging
@@ -165,7 +179,7 @@ def rss_child(path: str, url: str, workdir: str) -> None:
     start = time.perf_counter()
     counters = ingest_file(url, Path(path), Path(workdir), "rss-")
     elapsed = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = peak_rss_kb()
     print(f"RSS {peak_kb} {int(counters.get('documents_indexed'))} {elapsed:.3f} "
           f"{int(counters.get('spooled_total'))}", flush=True)
 
