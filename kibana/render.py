@@ -345,17 +345,23 @@ def prepare(spec: dict, client, ctx: KibanaContext, namespace: str = "", width: 
     return resolved, counts
 
 
-def to_svg(vega_spec: dict) -> str:
-    import vl_convert
+def vl_convert():
+    """The vl_convert module (the Vega library), or a RenderError saying how to install it."""
+    try:
+        import vl_convert as module
+    except ImportError as exc:
+        raise RenderError("rendering needs the Vega library from the vl-convert-python package, which is not "
+                          f"importable here ({exc}); install it with: pip install 'vl-convert-python>=1.6'") from None
+    return module
 
+
+def to_svg(vega_spec: dict) -> str:
     # allowed_base_urls=[]: every row is inlined, so nothing may be fetched
-    return vl_convert.vega_to_svg(vega_spec, allowed_base_urls=[])
+    return vl_convert().vega_to_svg(vega_spec, allowed_base_urls=[])
 
 
 def to_png(vega_spec: dict, scale: float = 1.0) -> bytes:
-    import vl_convert
-
-    return vl_convert.vega_to_png(vega_spec, scale=scale, allowed_base_urls=[])
+    return vl_convert().vega_to_png(vega_spec, scale=scale, allowed_base_urls=[])
 
 
 def to_html(vega_spec: dict, source_spec: dict, title: str, svg: str | None = None) -> str:
@@ -427,6 +433,7 @@ def map_command(ctx, es_url, namespace, out, spec_name, since, start, end, width
     """Render the vessel map (the Kibana Vega spec) from live data to PNG/SVG/HTML."""
     from ingest.cli import load_config_from
     from ingest.cluster import connect
+    from ingest.esclient import redact_url
 
     def when(text):
         t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -438,8 +445,26 @@ def map_command(ctx, es_url, namespace, out, spec_name, since, start, end, width
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     kctx = KibanaContext(t_start, t_end)
-    cluster = connect(load_config_from(ctx), es_url, namespace, start_embedded=False)
     try:
+        vl_convert()  # before any query: a missing library is a setup problem, not a data one
+    except RenderError as exc:
+        raise click.ClickException(str(exc)) from None
+    # an unreachable cluster is one line, not the transport's retry tracebacks (as in aiswatch status)
+    logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)
+    cfg = load_config_from(ctx)
+    try:
+        cluster = connect(cfg, es_url, namespace, start_embedded=False)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ValueError:  # the client's message repeats the URL, password included
+        url = redact_url(str(es_url or cfg["elasticsearch"].get("url")))
+        raise click.ClickException(f"not a valid Elasticsearch URL: {url} (expected e.g. http://localhost:9200)") from None
+    try:
+        try:
+            cluster.client.options(request_timeout=10, max_retries=0).info()
+        except Exception as exc:
+            raise click.ClickException(f"Elasticsearch at {redact_url(cluster.url)} is not reachable "
+                                       f"({type(exc).__name__})") from None
         title = f"aiswatch {spec_name.replace('_', ' ')}  {_iso(t_start)[:16]} .. {_iso(t_end)[:16]} UTC"
         counts, problems = render_spec(load_spec(spec_name), cluster.client, kctx, out, cluster.names.namespace,
                                        width, height, title)

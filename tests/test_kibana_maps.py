@@ -432,3 +432,81 @@ def test_map_command_writes_png_and_html(world, es_url, tmp_path):
     assert len(mark_items(text[text.index("<svg"):text.index("</svg>") + 6], "ship")) == len(world["positions"])
     bad = runner.invoke(main, ["map", "--es", es_url, "--out", str(tmp_path / "x.gif")])
     assert bad.exit_code != 0 and ".png, .svg or .html" in bad.output
+
+
+# the log lines main() prints (logging.basicConfig's format); anything else on the terminal is output
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+: ")
+
+
+def run_aiswatch(args, home, prelude: str = "", **env):
+    """``aiswatch ARGS`` in a fresh process; ``prelude`` runs first (e.g. to make an import fail)."""
+    import os
+    import subprocess
+    import sys
+
+    environ = dict(os.environ, AISWATCH_HOME=str(home), **env)
+    environ.pop("ES_URL", None)
+    code = prelude + "\nfrom ingest.cli import main\nmain()"
+    return subprocess.run([sys.executable, "-c", code, *args], env=environ, capture_output=True, text=True,
+                          timeout=120)
+
+
+def terminal_lines(result) -> list[str]:
+    """What the user reads besides INFO logs; a WARNING or worse log line counts as output too."""
+    lines = (result.stdout + result.stderr).splitlines()
+    return [line for line in lines if not (LOG_LINE.match(line) and LOG_LINE.match(line).group(1) in ("DEBUG", "INFO"))]
+
+
+def test_vl_convert_is_a_dependency_of_every_install():
+    """``aiswatch map`` must work on a plain ``pip install`` (and in the Docker image, which has no extras)."""
+    import configparser
+    from pathlib import Path
+
+    cfg = configparser.ConfigParser()
+    cfg.read(Path(__file__).resolve().parent.parent / "setup.cfg")
+    requires = [line.strip() for line in cfg["options"]["install_requires"].splitlines()]
+    assert "vl-convert-python>=1.6" in requires
+
+
+def test_map_without_the_vega_library_is_one_clear_line(tmp_path):
+    # None in sys.modules makes `import vl_convert` raise ImportError, as on an install without the package
+    result = run_aiswatch(["map", "--es", "http://127.0.0.1:9", "--out", str(tmp_path / "x.png")], tmp_path,
+                          prelude="import sys; sys.modules['vl_convert'] = None")
+    assert result.returncode == 1
+    lines = terminal_lines(result)
+    assert len(lines) == 1 and lines[0].startswith("Error: rendering needs the Vega library"), lines
+    assert "pip install 'vl-convert-python>=1.6'" in lines[0]
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_map_with_an_unreachable_cluster_is_one_line(tmp_path):
+    result = run_aiswatch(["map", "--es", "http://user:pw-secret@127.0.0.1:9", "--out", str(tmp_path / "x.png")],
+                          tmp_path)
+    assert result.returncode == 1
+    assert terminal_lines(result) == ["Error: Elasticsearch at http://***@127.0.0.1:9 is not reachable (ConnectionError)"]
+    assert "pw-secret" not in result.stdout + result.stderr
+
+
+def test_map_without_any_cluster_or_a_bad_url_is_one_line(tmp_path):
+    # no --es, no ES_URL, no configured URL and no embedded server answering on its port
+    result = run_aiswatch(["map", "--out", str(tmp_path / "x.png")], tmp_path, AISWATCH_EMBEDDED__PORT="9")
+    assert result.returncode == 1
+    lines = terminal_lines(result)
+    assert len(lines) == 1 and lines[0].startswith("Error: no Elasticsearch configured (--es, ES_URL"), lines
+    result = run_aiswatch(["map", "--es", "http://user:pw-secret@[::1", "--out", str(tmp_path / "x.png")], tmp_path)
+    assert result.returncode == 1
+    assert terminal_lines(result) == ["Error: not a valid Elasticsearch URL: http://***@[::1 "
+                                      "(expected e.g. http://localhost:9200)"]
+
+
+def test_map_with_no_data_says_so_and_still_draws(es_url, names, tmp_path):
+    """An empty time range is not an error: the map (graticule only) is written, with a hint."""
+    out = tmp_path / "empty.svg"
+    result = run_aiswatch(["map", "--es", es_url, "--namespace", names.namespace, "--out", str(out),
+                           "--start", "2026-03-14T08:00:00Z", "--end", "2026-03-14T10:00:00Z"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert terminal_lines(result) == [
+        f"wrote {out} (ships: 0)",
+        "warning: no data in 2026-03-14T08:00:00.000Z .. 2026-03-14T10:00:00.000Z; try a longer --since"]
+    svg = out.read_text()
+    assert mark_items(svg, "ship") == [] and mark_items(svg, "basemap-graticule")
