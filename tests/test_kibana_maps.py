@@ -27,7 +27,8 @@ from ingest.counters import Counters
 from ingest.esclient import make_client
 from ingest.lines import Line
 from kibana import SPEC_NAMES, load_spec, spec_text
-from kibana.render import KibanaContext, RenderError, prepare, to_svg, undrawn_marks
+from kibana.render import (KibanaContext, RenderError, date_histogram_interval, prepare, round_interval, to_svg,
+                           undrawn_marks)
 
 SVG = "{http://www.w3.org/2000/svg}"
 START = dt.datetime(2026, 3, 14, 10, 0, tzinfo=dt.timezone.utc)
@@ -235,7 +236,7 @@ def check_tracks_map(spec: dict, world) -> int:
     assert len(trails) == len(positions), f"{len(trails)} trails for {len(positions)} vessels"
     assert len(heads) == len(positions)
     # ~40 buckets over 15 minutes: Kibana's %autointerval% rounds 22.5 s up to 30 s
-    assert world["ctx"].apply(spec["data"][0]["url"]["body"])["aggs"]["vessels"]["aggs"]["track"][
+    assert world["ctx"].query_url(spec["data"][0]["url"])["aggs"]["vessels"]["aggs"]["track"][
         "date_histogram"]["fixed_interval"] == "30s"
     vertices = sorted(len(path_points(t.get("d"))) for t in trails)
     buckets = sorted(len({int(t // 30) for t in times}) for times in positions.values())
@@ -371,35 +372,103 @@ def test_spec_is_kibana_map_mode_with_context_placeholders(name):
 
 def test_placeholders_are_replaced_as_kibana_does():
     ctx = KibanaContext(START, START + dt.timedelta(hours=1), filters={"filter": [{"term": {"ship_category": "tanker"}}]})
-    body = ctx.apply({"query": {"bool": {
+    body = ctx.query_url({"index": "x", "body": {"query": {"bool": {
         "must": ["%dashboard_context-must_clause%", {"range": {"@timestamp": {"%timefilter%": True}}}],
         "filter": ["%dashboard_context-filter_clause%", {"exists": {"field": "location"}}],
         "must_not": ["%dashboard_context-must_not_clause%"]}},
         "aggs": {"t": {"date_histogram": {"field": "@timestamp", "interval": {"%autointerval%": True},
                                           "extended_bounds": {"min": {"%timefilter%": "min"},
-                                                              "max": {"%timefilter%": "max", "shift": -10, "unit": "m"}}}}}})
+                                                              "max": {"%timefilter%": "max", "shift": -10, "unit": "m"}}}}}}})
     b = body["query"]["bool"]
     assert b["must"][0] == {"match_all": {}}
-    assert b["must"][1]["range"]["@timestamp"]["gte"] == "2026-03-14T10:00:00.000Z"
-    assert b["must"][1]["range"]["@timestamp"]["lte"] == "2026-03-14T11:00:00.000Z"
+    assert b["must"][1]["range"]["@timestamp"] == {"gte": "2026-03-14T10:00:00.000Z", "lte": "2026-03-14T11:00:00.000Z",
+                                                   "format": "strict_date_optional_time"}
     assert b["filter"] == [{"term": {"ship_category": "tanker"}}, {"exists": {"field": "location"}}]
     assert b["must_not"] == []
     hist = body["aggs"]["t"]["date_histogram"]
-    assert hist["fixed_interval"] == "5m" and "interval" not in hist  # 60 min / 50 buckets -> 5m
+    # 60 min / 50 buckets = 72 s: Kibana's _roundInterval gives 1m (<= 3 min), and a single minute is a calendar unit
+    assert hist["calendar_interval"] == "1m" and "interval" not in hist and "fixed_interval" not in hist
     assert hist["extended_bounds"]["min"] == int(START.timestamp() * 1000)
     assert hist["extended_bounds"]["max"] == int(START.timestamp() * 1000) + 3_600_000 - 600_000
-    shifted = ctx.apply({"min": {"%timefilter%": "min", "shift": 2, "unit": "hours"}})
+    shifted = ctx.apply({"min": {"%timefilter%": "min", "shift": 2, "unit": "hour"}})
     assert shifted["min"] == int(START.timestamp() * 1000) + 7_200_000
+    # no unit: Kibana shifts by days
+    assert ctx.apply({"min": {"%timefilter%": "min", "shift": -1}})["min"] == int(START.timestamp() * 1000) - 86_400_000
+    # shift 0 is no shift, whatever the unit says (Kibana tests `if (opts.shift)`)
+    assert ctx.apply({"min": {"%timefilter%": "min", "shift": 0, "unit": "nonsense"}})["min"] == int(START.timestamp() * 1000)
+
+
+@pytest.mark.parametrize("raw_ms, interval", [
+    (400, "100ms"), (500, "100ms"), (501, "1s"), (5_000, "1s"), (7_500, "5s"), (15_000, "10s"), (22_500, "30s"),
+    (45_000, "30s"), (45_001, "1m"), (72_000, "1m"), (180_000, "1m"), (432_000, "5m"), (450_001, "10m"),
+    (1_200_000, "10m"), (1_728_000, "30m"), (7_200_000, "1h"), (12_096_000, "3h"), (86_400_000, "12h"),
+    (604_800_000, "24h"), (1_814_400_000, "1w"), (1_814_400_001, "30d"), (3_628_800_000, "1y"),
+])
+def test_round_interval_is_kibanas_table(raw_ms, interval):
+    assert round_interval(raw_ms) == interval
+
+
+@pytest.mark.parametrize("interval, expected", [
+    ("100ms", {"fixed_interval": "100ms"}), ("1s", {"fixed_interval": "1s"}), ("30s", {"fixed_interval": "30s"}),
+    ("1m", {"calendar_interval": "1m"}), ("5m", {"fixed_interval": "5m"}), ("1h", {"calendar_interval": "1h"}),
+    ("3h", {"fixed_interval": "3h"}), ("24h", {"fixed_interval": "24h"}), ("30d", {"fixed_interval": "30d"}),
+    ("1w", {"calendar_interval": "1w"}), ("1y", {"calendar_interval": "1y"}),
+])
+def test_interval_kind_is_kibanas(interval, expected):
+    assert date_histogram_interval(interval) == expected
+
+
+def test_autointerval_over_the_time_range():
+    def hist(minutes, size=True):
+        ctx = KibanaContext(START, START + dt.timedelta(minutes=minutes))
+        body = ctx.query_url({"index": "x", "body": {"aggs": {"t": {"date_histogram": {
+            "field": "@timestamp", "interval": {"%autointerval%": size}}}}}})
+        return {k: v for k, v in body["aggs"]["t"]["date_histogram"].items() if k != "field"}
+
+    assert hist(15, 40) == {"fixed_interval": "30s"}          # 22.5 s
+    assert hist(60) == {"calendar_interval": "1m"}            # 72 s
+    assert hist(6 * 60) == {"fixed_interval": "5m"}           # 432 s
+    assert hist(24 * 60) == {"fixed_interval": "30m"}         # 28.8 min
+    assert hist(7 * 24 * 60) == {"fixed_interval": "3h"}      # 3.36 h
+    assert hist(30 * 24 * 60) == {"fixed_interval": "12h"}    # 14.4 h
+    assert hist(60 * 24 * 60) == {"fixed_interval": "24h"}    # 28.8 h
+    # a plain interval string under date_histogram is converted the same way
+    ctx = KibanaContext(START, START + dt.timedelta(hours=1))
+    body = ctx.query_url({"index": "x", "body": {"aggs": {"t": {"date_histogram": {"field": "f", "interval": "1d"}}}}})
+    assert body["aggs"]["t"]["date_histogram"] == {"field": "f", "calendar_interval": "1d"}
 
 
 def test_bad_placeholders_are_errors_not_blank_maps():
     ctx = KibanaContext(START, START + dt.timedelta(hours=1))
     with pytest.raises(RenderError, match="unknown Kibana placeholder"):
-        ctx.apply({"query": {"bool": {"must": ["%dashboard_context-must%"]}}})
+        ctx.query_url({"index": "x", "body": {"query": {"bool": {"must": ["%dashboard_context-must%"]}}}})
+    # Kibana 8 has must, filter and must_not placeholders only
+    with pytest.raises(RenderError, match="should_clause% does not exist in Kibana 8"):
+        ctx.query_url({"index": "x", "body": {"query": {"bool": {"should": ["%dashboard_context-should_clause%"]}}}})
     with pytest.raises(RenderError, match="cannot be combined"):
         ctx.query_url({"index": "x", "%context%": True, "body": {"query": {"match_all": {}}}})
+    # units Kibana does not know (plurals, ms) and a shift that is not a number
+    with pytest.raises(RenderError, match='unknown %timefilter% "unit" \'hours\''):
+        ctx.apply({"min": {"%timefilter%": "min", "shift": 2, "unit": "hours"}})
+    with pytest.raises(RenderError, match="unit"):
+        ctx.apply({"min": {"%timefilter%": "min", "shift": 2, "unit": "ms"}})
+    with pytest.raises(RenderError, match='"shift" must be a number'):
+        ctx.apply({"min": {"%timefilter%": "min", "shift": "2"}})
+    with pytest.raises(RenderError, match="must be true, 'min' or 'max'"):
+        ctx.apply({"range": {"t": {"%timefilter%": "now"}}})
+    with pytest.raises(RenderError, match="%autointerval% must be true or a number"):
+        ctx.query_url({"index": "x", "body": {"aggs": {"t": {"date_histogram": {"interval": {"%autointerval%": "50"}}}}}})
+    # Kibana replaces placeholders in body.query and body.aggs only, and dashboard clauses only in the query
+    with pytest.raises(RenderError, match="only inside body.query and body.aggs"):
+        ctx.query_url({"index": "x", "body": {"post_filter": {"range": {"t": {"%timefilter%": True}}}}})
+    with pytest.raises(RenderError, match="only inside body.query and body.aggs"):
+        ctx.query_url({"index": "x", "body": {"aggs": {"f": {"filter": {"bool": {
+            "must": ["%dashboard_context-must_clause%"]}}}}}})
+    with pytest.raises(RenderError, match="only inside body.query and body.aggs"):
+        ctx.query_url({"index": "x", "body": {"aggs": {"t": {"histogram": {"interval": {"%autointerval%": True}}}}}})
     url = ctx.query_url({"index": "x", "%context%": True, "%timefield%": "@timestamp", "body": {"size": 0}})
-    assert url["query"]["bool"]["must"][1]["range"]["@timestamp"]["gte"] == "2026-03-14T10:00:00.000Z"
+    assert url["query"]["bool"]["must"] == [{"match_all": {}}, {"range": {"@timestamp": {
+        "gte": "2026-03-14T10:00:00.000Z", "lte": "2026-03-14T11:00:00.000Z", "format": "strict_date_optional_time"}}}]
 
 
 def test_a_spec_that_draws_nothing_is_reported(world):
