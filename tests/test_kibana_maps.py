@@ -225,12 +225,31 @@ def test_vessel_map_with_a_wrong_field_name_fails(world, good, bad):
 
 # -- the tracks map ---------------------------------------------------------------------------------------
 
+# d3's category20, the scheme the tracks map's vessel scale uses
+CATEGORY20 = ["#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896", "#9467bd",
+              "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7", "#bcbd22", "#dbdb8d",
+              "#17becf", "#9edae5"]
+
+
+def _hit_location(bucket: dict) -> tuple[float, float]:
+    loc = bucket["last"]["hits"]["hits"][0]["_source"]["location"]
+    return loc["lon"], loc["lat"]
+
+
 def check_tracks_map(spec: dict, world) -> int:
-    svg, vega, counts = render(spec, world)
+    vega, counts = prepare(spec, world["client"], world["ctx"], world["names"].namespace, 960, 640)
+    rows = next(d for d in vega["data"] if d["name"] == "vessels")["values"]
+    # Elasticsearch returns a vessel's buckets in time order; hand them to Vega with the middle ones reversed
+    # (first and latest in place: the head reads the latest), so a trail drawn in time order shows that the
+    # spec sorts by time itself
+    for row in rows:
+        buckets = row["track"]["buckets"]
+        if len(buckets) > 3:
+            row["track"]["buckets"] = buckets[:1] + buckets[-2:0:-1] + buckets[-1:]
+    svg = to_svg(vega)
     positions = world["positions"]
     # independently: the simulator's own record of who sent positions in the window
     assert counts["vessels"] == len(positions)
-    rows = next(d for d in vega["data"] if d["name"] == "vessels")["values"]
     trails = mark_items(svg, "trail")
     heads = mark_items(svg, "head")
     assert len(trails) == len(positions), f"{len(trails)} trails for {len(positions)} vessels"
@@ -241,16 +260,31 @@ def check_tracks_map(spec: dict, world) -> int:
     vertices = sorted(len(path_points(t.get("d"))) for t in trails)
     buckets = sorted(len({int(t // 30) for t in times}) for times in positions.values())
     assert vertices == buckets, "a trail without one vertex per time bucket with positions"
-    latest = [r["track"]["buckets"][-1]["last"]["hits"]["hits"][0]["_source"]["location"] for r in rows]
-    project = assert_mercator([transform_of(h)[:2] for h in heads], [(p["lon"], p["lat"]) for p in latest], 960, 640)
-    # every vertex is a reported position, put where the same projection puts it
-    drawn = sorted((round(x), round(y)) for t in trails for x, y in path_points(t.get("d")))
-    wanted = sorted((round(x), round(y)) for x, y in (
-        project(b["last"]["hits"]["hits"][0]["_source"]["location"]["lon"],
-                b["last"]["hits"]["hits"][0]["_source"]["location"]["lat"])
-        for r in rows for b in r["track"]["buckets"]))
-    off = sum(abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in zip(drawn, wanted))
-    assert len(drawn) == len(wanted) and off <= len(drawn), "trail vertices are not the vessels' positions"
+    latest = [_hit_location(r["track"]["buckets"][-1]) for r in rows]
+    project = assert_mercator([transform_of(h)[:2] for h in heads], latest, 960, 640)
+    # each vessel's colour: the ordinal scale's domain is the keys in row order, over category20
+    colour = {r["key"]: CATEGORY20[i % len(CATEGORY20)] for i, r in enumerate(rows)}
+    for row, head in zip(rows, heads):
+        assert head.get("fill") == colour[row["key"]], f"MMSI {row['key']}: head not in its vessel's colour"
+    # every trail: one vessel's reported positions, in time order, in that vessel's colour
+    expected = {r["key"]: [project(*_hit_location(b)) for b in sorted(r["track"]["buckets"], key=lambda b: b["key"])]
+                for r in rows}
+    matched = set()
+    for trail in trails:
+        drawn = path_points(trail.get("d"))
+
+        def off(key):
+            want = expected[key]
+            if len(want) != len(drawn):
+                return math.inf
+            return max(abs(a - c) + abs(b - d) for (a, b), (c, d) in zip(sorted(drawn), sorted(want)))
+        key = min(expected, key=off)
+        assert off(key) < 1, "trail vertices are not one vessel's positions"
+        assert max(abs(a - c) + abs(b - d) for (a, b), (c, d) in zip(drawn, expected[key])) < 1, \
+            f"MMSI {key}: trail not drawn in time order"
+        assert trail.get("stroke") == colour[key], f"MMSI {key}: trail not in its vessel's colour"
+        matched.add(key)
+    assert len(matched) == len(trails), "two trails drawn for one vessel"
     return len(trails)
 
 
@@ -262,6 +296,9 @@ def test_tracks_map_one_trail_per_vessel(world):
     ('"hit._source.location.lat"', '"hit._source.location.latitude"'),
     ("peek(datum.track.buckets)", "datum.track.buckets[0]"),
     ('"field": "mmsi"', '"field": "mmsi_id"'),
+    ('"sort": {"field": "datum.t"}', '"sort": {"field": "datum.tt"}'),
+    ('"fill": {"scale": "vessel", "field": "key"}', '"fill": {"scale": "vessel", "field": "kee"}'),
+    ('"stroke": {"scale": "vessel", "field": "key"}', '"stroke": {"value": "#1f77b4"}'),
 ])
 def test_tracks_map_with_a_wrong_field_name_fails(world, good, bad):
     text = spec_text("tracks_map")
@@ -333,24 +370,65 @@ def mapped_fields(template_key: str) -> set[str]:
     return out
 
 
-@pytest.mark.parametrize("name", SPEC_NAMES)
-def test_spec_fields_exist_in_the_index_template(name):
-    """Every document field a spec reads (``_source.x``, query/agg fields) is mapped in its index's template."""
-    text = spec_text(name)
+FIELD = r"([A-Za-z@_][\w@]*(?:\.[A-Za-z_]\w*)*)"
+# how a spec reaches a document's fields: a hit's _source, or (tracks) a top hit's _source bound to datum.head
+SOURCE_PATHS = [r"_source(?:\.|\[')" + FIELD, r"(?:datum\.|\")head(?:\.|\[')" + FIELD]
+
+
+def fields_read(text: str) -> set[str]:
+    """Every document field the spec's expressions, fields and tooltips read (``_source.x``, ``datum.head.x``)."""
+    return {m for pattern in SOURCE_PATHS for m in re.findall(pattern, text) if m}
+
+
+def _covers(names, field: str) -> bool:
+    return any(field == n or field.startswith(n + ".") or n.startswith(field + ".") for n in names)
+
+
+def spec_field_problems(name: str, text: str) -> list[str]:
+    """Fields a spec reads that its index does not map, or that its query does not fetch (``_source`` lists)."""
     spec = json.loads(text)
     fields = mapped_fields(SPEC_INDEX[name])
-    used = set(re.findall(r"_source(?:\.|\[')([A-Za-z@_][\w@]*(?:\.[A-Za-z_]\w*)*)", text))
-    url = spec["data"][0]["url"]
-    used |= set(url["body"].get("_source", []))
-    used |= set(re.findall(r'"field": "([^"]+)"', json.dumps(url["body"])))
-    for hits in re.findall(r'"_source": \[([^\]]*)\]', json.dumps(url["body"])):
-        used |= set(json.loads(f"[{hits}]"))
-    used = {u for u in used if u}
-    assert used, "no fields found: the check is not looking"
-    missing = {u for u in used if u not in fields and not any(f.startswith(u + ".") for f in fields)}
-    # location.lat / location.lon are the geo_point's parts
-    missing = {m for m in missing if m.rsplit(".", 1)[0] != "location"}
-    assert not missing, f"{name} reads fields its index does not map: {sorted(missing)}"
+    body = spec["data"][0]["url"]["body"]
+    read = fields_read(text)
+    used = set(read)
+    used |= set(re.findall(r'"field": "([^"]+)"', json.dumps(body)))
+    fetched = []
+    for hits in re.findall(r'"_source": \[([^\]]*)\]', json.dumps(body)):
+        fetched += json.loads(f"[{hits}]")
+    used |= set(fetched)
+    assert read and fetched, "no fields found: the check is not looking"
+    problems = [f"{u} is not mapped" for u in sorted(used) if not _covers(fields, u)
+                and u.rsplit(".", 1)[0] != "location"]  # location.lat / location.lon: the geo_point's parts
+    # a field outside the query's _source list is undefined in Vega: a blank tooltip row, a missing glyph
+    problems += [f"{u} is read but not fetched (_source {fetched})" for u in sorted(read) if not _covers(fetched, u)]
+    return problems
+
+
+@pytest.mark.parametrize("name", SPEC_NAMES)
+def test_spec_fields_exist_in_the_index_template(name):
+    """Every document field a spec reads is mapped in its index's template and fetched by its query."""
+    assert spec_field_problems(name, spec_text(name)) == []
+
+
+@pytest.mark.parametrize("name, good, bad", [
+    ("tracks_map", "datum.head.sog", "datum.head.speed"),                    # head tooltip
+    ("tracks_map", "datum.hit._source.sog", "datum.hit._source.speed"),      # trail tooltip
+    ("vessel_map", "datum._source.destination", "datum._source.dest"),
+    ("events_map", "datum._source.detector", "datum._source.detectr"),
+])
+def test_static_field_check_catches_a_wrong_tooltip_field(name, good, bad):
+    text = spec_text(name)
+    assert good in text
+    problems = spec_field_problems(name, text.replace(good, bad))
+    assert any(p.startswith(bad.rsplit(".", 1)[1]) for p in problems), problems
+
+
+def test_static_field_check_catches_a_field_the_query_does_not_fetch():
+    text = spec_text("tracks_map")
+    good = '"_source": ["location", "@timestamp", "sog", "cog"]'
+    assert good in text
+    problems = spec_field_problems("tracks_map", text.replace(good, '"_source": ["location", "@timestamp", "cog"]'))
+    assert problems == ["sog is read but not fetched (_source ['location', '@timestamp', 'cog'])"]
 
 
 @pytest.mark.parametrize("name", SPEC_NAMES)
