@@ -1,7 +1,8 @@
 """Kibana saved objects for aiswatch, generated from the spec files so they never drift, and their import.
 
 ``python -m kibana.saved_objects > kibana/saved_objects.ndjson`` writes the committed file (a test
-checks that the file equals what this module generates). It holds, for Kibana 8.x:
+checks that the file equals what this module generates). It holds, for Kibana 8.9 or later
+(``MIN_KIBANA_VERSION``, see ``TYPE_MIGRATION_VERSIONS``):
 
 - data views for the raw daily indices (``ais-*``), ``ships-seen``, ``aiswatch-events`` and
   ``aiswatch-metrics`` (patterns taken from ``es_templates``);
@@ -31,6 +32,23 @@ log = logging.getLogger(__name__)
 
 NDJSON_PATH = HERE / "saved_objects.ndjson"
 KIBANA_VERSION = "8.15.3"  # the version docker-compose.yml runs; panels carry it
+# Kibana's import runs every migration of a type newer than an object's typeMigrationVersion, and every
+# migration there is when an object has neither typeMigrationVersion nor migrationVersion
+# (collect_saved_objects.ts sets it to ''): the 7.x Lens migrations then read
+# state.datasourceStates.indexpattern, which our 8.x "formBased" state does not have. So each object
+# says which shape it already is, with the values Kibana 8.x exports carry. Kibana refuses a version newer
+# than the newest it knows, so these objects need Kibana 8.9 or later (lens and dashboard 8.9.0).
+CORE_MIGRATION_VERSION = "8.8.0"
+TYPE_MIGRATION_VERSIONS = {
+    "index-pattern": "8.0.0",
+    "visualization": "8.5.0",
+    "lens": "8.9.0",
+    # search: 8.0.0 is its conversion to multiple namespaces (convertToMultiNamespaceTypeVersion), the newest
+    # version every 8.x knows; later changes are model versions that run on import as they should
+    "search": "8.0.0",
+    "dashboard": "8.9.0",
+}
+MIN_KIBANA_VERSION = "8.9.0"
 DEFAULT_TIME = ("now-1h", "now")
 EMPTY_SEARCH = json.dumps({"query": {"query": "", "language": "kuery"}, "filter": []})
 
@@ -259,6 +277,9 @@ def build_saved_objects(namespace: str = "") -> list[dict]:
     objects += lens_charts()
     objects += saved_searches()
     objects.append(dashboard())
+    for obj in objects:
+        obj["coreMigrationVersion"] = CORE_MIGRATION_VERSION
+        obj["typeMigrationVersion"] = TYPE_MIGRATION_VERSIONS[obj["type"]]
     return objects
 
 
