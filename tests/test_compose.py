@@ -193,3 +193,136 @@ def test_no_secret_in_tracked_files():
         findings += [f"{rel}: {hit}" for hit in secrets_in(text)]
     assert len(tracked_files()) > 20, "git ls-files found too little: the scan is not looking"
     assert not findings, "possible secrets in tracked files: " + "; ".join(findings)
+
+
+# -- the kibana-password one-shot and es01's placeholder check, run here with bash and curl ------------
+
+KIBANA_PASSWORD_SCRIPT = ROOT / "docker" / "kibana-password.sh"
+
+
+class PasswordEndpoint:
+    """Elasticsearch's ``POST /_security/user/kibana_system/_password`` answering a scripted list of statuses
+    (the last one repeats), recording each request's credentials and body."""
+
+    def __init__(self, statuses):
+        import base64
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.statuses, self.requests = list(statuses), []
+        peer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                auth = base64.b64decode(self.headers.get("authorization", "Basic ").split()[1]).decode()
+                peer.requests.append({"path": self.path, "auth": auth, "body": json.loads(body),
+                                      "type": self.headers.get("content-type")})
+                status = peer.statuses.pop(0) if len(peer.statuses) > 1 else peer.statuses[0]
+                answer = {} if status == 200 else {"error": {"type": "action_request_validation_exception",
+                          "reason": "Validation Failed: 1: passwords must be at least [6] characters long;"},
+                          "status": status}
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def password_endpoint():
+    peers = []
+
+    def start(*statuses):
+        peers.append(PasswordEndpoint(statuses))
+        return peers[-1]
+    yield start
+    for p in peers:
+        p.close()
+
+
+def run_password_script(es_url: str, elastic: str, kibana: str, wait: float = 20):
+    if not (shutil.which("bash") and shutil.which("curl")):
+        pytest.skip("bash and curl are needed to run docker/kibana-password.sh")
+    env = {"PATH": os.environ["PATH"], "ES_URL": es_url, "ELASTIC_PASSWORD": elastic,
+           "KIBANA_SYSTEM_PASSWORD": kibana, "WAIT_SECONDS": str(wait), "RETRY_SECONDS": "0.1"}
+    return subprocess.run(["bash", str(KIBANA_PASSWORD_SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_the_compose_file_runs_the_password_script():
+    doc = yaml.safe_load(COMPOSE.read_text())
+    svc = doc["services"]["kibana-password"]
+    assert svc["volumes"] == ["./docker/kibana-password.sh:/usr/local/bin/kibana-password.sh:ro"]
+    assert svc["command"] == ["bash", "/usr/local/bin/kibana-password.sh"]
+    assert svc["environment"]["ES_URL"] == "http://es01:9200"
+
+
+def test_password_script_retries_while_elasticsearch_is_not_ready(password_endpoint):
+    es = password_endpoint(503, 502, 200)
+    tricky = 'kib"ana\\sys-pw'  # a quote and a backslash: the JSON body must still carry it exactly
+    done = run_password_script(es.url, "elastic-pw-123", tricky)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("waiting for Elasticsearch") == 2 and "kibana_system password set" in done.stdout
+    assert len(es.requests) == 3
+    assert es.requests[-1] == {"path": "/_security/user/kibana_system/_password", "auth": "elastic:elastic-pw-123",
+                               "body": {"password": tricky}, "type": "application/json"}
+    assert tricky not in done.stdout + done.stderr and "elastic-pw-123" not in done.stdout + done.stderr
+
+
+def test_password_script_fails_at_once_when_elasticsearch_refuses(password_endpoint):
+    es = password_endpoint(400)
+    done = run_password_script(es.url, "elastic-pw-123", "kibana-pw-123")
+    assert done.returncode == 1 and len(es.requests) == 1, "a 4xx must not be retried"
+    assert "HTTP 400" in done.stderr and "passwords must be at least [6] characters long" in done.stderr
+    es = password_endpoint(401)
+    done = run_password_script(es.url, "not-the-first-one", "kibana-pw-123")
+    assert done.returncode == 1 and len(es.requests) == 1
+    assert "HTTP 401" in done.stderr and "first boot of the esdata volume" in done.stderr
+    assert "not-the-first-one" not in done.stdout + done.stderr
+
+
+def test_password_script_refuses_placeholders_and_short_passwords(password_endpoint):
+    es = password_endpoint(200)
+    for elastic, kibana, message in [
+            ("change-me-elastic", "kibana-pw-123", "ELASTIC_PASSWORD in .env is still the placeholder"),
+            ("elastic-pw-123", "Change-Me-kibana", "KIBANA_SYSTEM_PASSWORD in .env is still the placeholder"),
+            ("elastic-pw-123", "short", "KIBANA_SYSTEM_PASSWORD must be at least 6 characters"),
+            ("", "kibana-pw-123", "ELASTIC_PASSWORD is not set")]:
+        done = run_password_script(es.url, elastic, kibana)
+        assert done.returncode == 1 and message in done.stderr, (elastic, kibana, done.stderr)
+    assert es.requests == [], "nothing is sent with a placeholder or a password Elasticsearch would refuse"
+
+
+def test_password_script_gives_up_when_elasticsearch_never_answers():
+    done = run_password_script("http://127.0.0.1:9", "elastic-pw-123", "kibana-pw-123", wait=1)
+    assert done.returncode == 1
+    assert "no answer from Elasticsearch at http://127.0.0.1:9 after 1s (last: HTTP 000)" in done.stderr
+
+
+def test_es01_refuses_to_boot_with_the_placeholder_password():
+    """es01 runs the image's entrypoint behind a check (the volume's first boot fixes the password)."""
+    entry = yaml.safe_load(COMPOSE.read_text())["services"]["es01"]["entrypoint"]
+    assert entry[:5] == ["/bin/tini", "--", "bash", "-c", entry[4]]
+    script = entry[4].replace("$$", "$")  # what compose hands the container
+    assert script.rstrip().endswith("exec /usr/local/bin/docker-entrypoint.sh eswrapper")
+    env = {"PATH": os.environ["PATH"], "ELASTIC_PASSWORD": "change-me-elastic"}
+    refused = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 1
+    assert "ELASTIC_PASSWORD in .env is still the placeholder" in refused.stderr
+    env["ELASTIC_PASSWORD"] = "a-real-one-123"
+    passed = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    # past the check it execs the image's entrypoint, which only exists inside the image
+    assert passed.returncode == 127 and "docker-entrypoint.sh" in passed.stderr and "placeholder" not in passed.stderr
