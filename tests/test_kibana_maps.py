@@ -444,6 +444,9 @@ def test_spec_is_kibana_map_mode_with_context_placeholders(name):
         assert placeholder in body
     assert all(t.get("projection") == "projection" for d in spec["data"] for t in d.get("transform", [])
                if t["type"] == "geopoint")
+    # Kibana's map mode puts its zoom buttons in the top-left corner (vega_map_view/view.ts): legends go elsewhere
+    assert spec["config"]["kibana"]["zoomControl"] is True
+    assert all(legend.get("orient") == "top-right" for legend in spec.get("legends", []))
 
 
 # -- Kibana's placeholders ------------------------------------------------------------------------------------
