@@ -69,6 +69,16 @@ def event_row(e) -> str:
             f"{iso(e.end_ms)[:16]:<17} {dur:6.1f}h {where:<20} {names[:30]}")
 
 
+def _raise_refusal(exc: Exception, client, prefix: str = "") -> None:
+    """A 4xx from the cluster as one line (click exits 1); anything else is left to the caller."""
+    from behavior.cluster import ServerRefused, is_refusal, refused
+
+    if isinstance(exc, ServerRefused):
+        raise click.ClickException(prefix + str(exc)) from None
+    if is_refusal(exc):
+        raise click.ClickException(prefix + str(refused(client, "request", exc))) from None
+
+
 HEADER = (f"{'type':<10} {'subtype':<18} {'sev':<6} {'mmsi':<20} {'start (UTC)':<17} {'end (UTC)':<17} "
           f"{'dur':>7} {'lat,lon':<20} names")
 
@@ -106,6 +116,9 @@ def run_command(ctx, since, until, only, as_json, dry_run, es_url, namespace):
             result = detector.run(since_ms, until_ms, only=only.split(",") if only else None, write=not dry_run)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - a refusal is one line, anything else a traceback
+            _raise_refusal(exc, cluster.client)
+            raise
         if as_json:
             for e in result.events:
                 click.echo(json.dumps(e.as_json(), ensure_ascii=False))
@@ -159,9 +172,13 @@ def schedule_command(ctx, every, start, only, max_runs, es_url, namespace):
                        f"({w.created} new, {w.updated} updated, {w.unchanged} unchanged) {result.seconds:.1f} s")
             sys.stdout.flush()
 
-        runs = run_scheduled(detector, every_s=every_s, only=only.split(",") if only else None,
-                             start_ms=parse_time(start, now_ms()), max_runs=max_runs,
-                             stop=lambda: stopping["flag"], on_result=report, sleep=sleep)
+        try:
+            runs = run_scheduled(detector, every_s=every_s, only=only.split(",") if only else None,
+                                 start_ms=parse_time(start, now_ms()), max_runs=max_runs,
+                                 stop=lambda: stopping["flag"], on_result=report, sleep=sleep)
+        except Exception as exc:  # noqa: BLE001 - a refusal stops the schedule with one line
+            _raise_refusal(exc, cluster.client, "detect schedule stopped: ")
+            raise
         click.echo(f"stopped after {runs} runs")
     finally:
         cluster.close()

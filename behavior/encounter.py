@@ -29,6 +29,7 @@ from statistics import median, fmean
 from behavior.events import Event
 from behavior.geo import Geography, haversine_km
 from behavior.loitering import slot_speed_kn
+from behavior.refine import EDGE_MS, FINE_MS, fine_or_none
 from behavior.tracks import Slot, TrackReader
 
 HOUR_MS = 3_600_000
@@ -89,7 +90,7 @@ def detect_encounters(tracks: dict[str, list[Slot]], reader: TrackReader | None,
             first, last = by_slot[ep[0]], by_slot[ep[-1]]
             start = max(first[1].first, first[2].first)
             end = min(last[1].last, last[2].last)
-            if end < since_ms or (end - start) / HOUR_MS < cfg["min_hours"]:
+            if end < since_ms - 2 * slot_ms or (end - start) / HOUR_MS < cfg["min_hours"]:  # see loitering
                 continue
             speeds_a = [s for s in (by_slot[k][1].sog for k in ep) if s is not None]
             speeds_b = [s for s in (by_slot[k][2].sog for k in ep) if s is not None]
@@ -98,15 +99,16 @@ def detect_encounters(tracks: dict[str, list[Slot]], reader: TrackReader | None,
             if med_a >= cfg["max_speed_kn"] or med_b >= cfg["max_speed_kn"]:
                 continue
             refined = False
+            ongoing = until_ms - end < 2 * slot_ms
             if cfg.get("refine") and reader is not None:
-                start, end, refined = _refine(reader, ma, mb, start, end, slot_ms, cfg)
+                start, end, refined = _refine(reader, ma, mb, start, end, slot_ms, cfg, refine_end=not ongoing)
             lat = fmean((by_slot[k][1].lat + by_slot[k][2].lat) / 2 for k in ep)
             lon = fmean((by_slot[k][1].lon + by_slot[k][2].lon) / 2 for k in ep)
             dist = median(by_slot[k][0] for k in ep)
             duration_h = (end - start) / HOUR_MS
             events.append(Event(
                 type="encounter", subtype="encounter", severity="high", mmsi=[ma, mb], start_ms=start, end_ms=end,
-                lat=lat, lon=lon, ongoing=until_ms - end < 2 * slot_ms,
+                lat=lat, lon=lon, ongoing=ongoing,
                 details={"duration_h": round(duration_h, 3), "median_distance_m": round(dist, 1),
                          "median_speed_kn": {ma: round(med_a, 2), mb: round(med_b, 2)},
                          "port_km": round(geo.km_from_port(lat, lon), 1), "shore_nm": round(geo.shore_nm(lat, lon), 1),
@@ -115,7 +117,8 @@ def detect_encounters(tracks: dict[str, list[Slot]], reader: TrackReader | None,
     return events
 
 
-def _refine(reader: TrackReader, ma: str, mb: str, start: int, end: int, slot_ms: int, cfg: dict):
+def _refine(reader: TrackReader, ma: str, mb: str, start: int, end: int, slot_ms: int, cfg: dict,
+            refine_end: bool = True):
     """Start/end from 1-minute slots of the pair around the slot-level start and end.
 
     The two vessels report at their own times (a slow class B ship every 3 min), so each 1-minute
@@ -123,12 +126,13 @@ def _refine(reader: TrackReader, ma: str, mb: str, start: int, end: int, slot_ms
     when both are slow and within the distance. The start is the first time both are known to be
     there, the end the last.
     """
-    fine = 60_000
-    try:
-        head = reader.slots(start - 2 * slot_ms, start + slot_ms, mmsis=[ma, mb], slot_ms=fine)
-        tail = reader.slots(end - slot_ms, end + 2 * slot_ms, mmsis=[ma, mb], slot_ms=fine)
-    except Exception:  # the slot-level answer stands if the refinement query fails
+    fine = FINE_MS
+    head = fine_or_none(reader, "encounter start", [ma, mb], start - slot_ms - EDGE_MS, start + EDGE_MS)
+    tail = (fine_or_none(reader, "encounter end", [ma, mb], end - EDGE_MS, end + slot_ms + EDGE_MS)
+            if refine_end else None)
+    if head is None and tail is None:
         return start, end, False
+    head, tail = head or {}, tail or {}
 
     def close_pairs(tracks):
         a, b = tracks.get(ma, []), tracks.get(mb, [])

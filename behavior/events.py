@@ -10,14 +10,14 @@ up existing events of the same type and vessels whose time span overlaps or touc
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
 
-from elasticsearch import helpers
-
+from behavior.cluster import search
 from behavior.settings import DETECTOR_VERSION
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ class Event:
         if self.lat is not None and self.lon is not None:
             doc.update(lat=round(self.lat, 6), lon=round(self.lon, 6),
                        location={"lat": round(self.lat, 6), "lon": round(self.lon, 6)})
+        doc["content_sha"] = content_sha(doc)
         return doc
 
     def as_json(self) -> dict:
@@ -101,6 +102,15 @@ class Event:
 
 # fields compared to decide whether a rewrite is a change (run_id and the like are not)
 _CONTENT = ("type", "subtype", "severity", "mmsi", "names", "start", "end", "ongoing", "lat", "lon", "details", "summary")
+# what the store reads back of a stored event: enough to merge into it and to see whether the merge
+# changes it (the hash of the content); the rest is fetched only when the stored one is the later
+_LIGHT = ["type", "subtype", "severity", "mmsi", "names", "start", "end", "ongoing", "content_sha"]
+
+
+def content_sha(doc: dict) -> str:
+    """Hash of a document's content fields (floats rounded as stored), to compare without reading it."""
+    content = {k: doc.get(k) for k in _CONTENT}
+    return hashlib.sha1(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -109,27 +119,54 @@ class WriteResult:
     updated: int = 0
     unchanged: int = 0
     errors: int = 0
+    new_for: set[str] = field(default_factory=set)   # vessels with a newly created event
+
+
+# search_after needs a sort that no two events share: events have one or two vessels and the id is
+# (type, vessels, start) - or (type, vessel, subtype) for identity - so this is unique per event
+# (sorting on _id is refused by Elasticsearch 8 and noida-db)
+EVENT_SORT = [{"start": "asc"}, {"type": "asc"}, {"subtype": "asc"},
+              {"mmsi": {"order": "asc", "mode": "min"}}, {"mmsi": {"order": "asc", "mode": "max"}}]
+BULK_FILTER_PATH = "took,errors,items.*.error"
 
 
 class EventStore:
-    """Reads and writes the events index."""
+    """Reads and writes the events index. ``page_size``: events per search page (tests make it small)."""
 
-    def __init__(self, client, index: str):
+    def __init__(self, client, index: str, page_size: int = 1000):
         self.client = client
         self.index = index
+        self.page_size = page_size
 
-    def existing(self, types: Iterable[str], since_ms: int, until_ms: int) -> dict[str, dict]:
-        """Events of these types whose span touches [since, until], by id."""
-        body = {"size": 5000, "sort": [{"start": "asc"}],
-                "query": {"bool": {"filter": [{"terms": {"type": list(types)}},
-                                              {"range": {"end": {"gte": since_ms, "format": "epoch_millis"}}},
-                                              {"range": {"start": {"lte": until_ms, "format": "epoch_millis"}}}]}}}
+    def existing(self, types: Iterable[str], since_ms: int, until_ms: int,
+                 mmsis: Iterable[str] | None = None, light: bool = False) -> dict[str, dict]:
+        """Events of these types (and involving one of ``mmsis``) whose span touches [since, until], by id.
+
+        Paged with search_after on a unique sort, so nothing is cut off however many there are.
+        ``light``: only the fields of ``_LIGHT`` (what ``write`` needs in the usual case).
+        """
         out: dict[str, dict] = {}
         if not self.client.indices.exists(index=self.index):
             return out
-        resp = self.client.search(index=self.index, body=body)
-        for hit in resp["hits"]["hits"]:
-            out[hit["_id"]] = hit["_source"]
+        vessels = sorted(set(mmsis)) if mmsis is not None else [None]
+        for i in range(0, len(vessels), 5000):
+            filters: list[dict] = [{"terms": {"type": list(types)}},
+                                   {"range": {"end": {"gte": since_ms, "format": "epoch_millis"}}},
+                                   {"range": {"start": {"lte": until_ms, "format": "epoch_millis"}}}]
+            if vessels[0] is not None:
+                filters.append({"terms": {"mmsi": vessels[i:i + 5000]}})
+            body: dict = {"size": self.page_size, "sort": EVENT_SORT, "query": {"bool": {"filter": filters}}}
+            if light:
+                body["_source"] = _LIGHT
+            while True:
+                resp = search(self.client, "search_after paging of the events index", index=self.index, body=body,
+                              filter_path=["took", "hits.hits._id", "hits.hits._source", "hits.hits.sort"])
+                hits = (resp.get("hits") or {}).get("hits") or []
+                for hit in hits:
+                    out[hit["_id"]] = hit["_source"]
+                if len(hits) < self.page_size:
+                    break
+                body["search_after"] = hits[-1]["sort"]
         return out
 
     def write(self, events: list[Event], *, since_ms: int, until_ms: int, join_ms: int,
@@ -140,42 +177,72 @@ class EventStore:
             return result, []
         types = sorted({e.type for e in events})
         earliest = min(e.start_ms for e in events)
-        current = self.existing(types, min(since_ms, earliest) - join_ms, until_ms + join_ms)
+        current = self.existing(types, min(since_ms, earliest) - join_ms, until_ms + join_ms,
+                                mmsis={m for e in events for m in e.mmsi}, light=True)
+        full: dict[str, Event] = {}
+
+        def stored_event(doc_id: str) -> Event:
+            """The stored event whole (details, position, summary): read only when a merge needs them."""
+            if doc_id not in full:
+                doc = self.client.get(index=self.index, id=doc_id)["_source"]
+                full[doc_id] = Event.from_document(doc)
+            return full[doc_id]
+
         by_key: dict[tuple, list[tuple[str, Event]]] = {}
         for doc_id, doc in current.items():
             ev = Event.from_document(doc)
             by_key.setdefault(ev.key, []).append((doc_id, ev))
         actions, stored = [], []
         for ev in sorted(events, key=lambda e: e.start_ms):
-            doc_id, merged = ev.id, ev
-            if doc_id not in current:
-                for other_id, other in by_key.get(ev.key, []):
-                    if not ev.keyed_by_start and other.subtype != ev.subtype:
-                        continue
-                    if other.start_ms - join_ms <= ev.end_ms and ev.start_ms <= other.end_ms + join_ms:
-                        doc_id, merged = other_id, merge_events(other, ev)
-                        break
+            doc_id, other = ev.id, None
+            if doc_id in current:
+                other = Event.from_document(current[doc_id])
             else:
-                merged = merge_events(Event.from_document(current[doc_id]), ev)
+                for other_id, candidate in by_key.get(ev.key, []):
+                    if not ev.keyed_by_start and candidate.subtype != ev.subtype:
+                        continue
+                    if candidate.start_ms - join_ms <= ev.end_ms and ev.start_ms <= candidate.end_ms + join_ms:
+                        doc_id, other = other_id, candidate
+                        break
+            merged = ev
+            if other is not None:
+                if doc_id in full or not (ev.end_ms > other.end_ms):
+                    # the stored one is the later (or as late): its details, position and summary stay
+                    if covers(other, ev) and doc_id not in full:
+                        result.unchanged += 1
+                        stored.append(other)
+                        continue
+                    other = stored_event(doc_id) if doc_id not in full else full[doc_id]
+                merged = merge_events(other, ev)
             doc = merged.document(run_id)
             old = current.get(doc_id)
-            if old is not None and all(_same(old.get(k), doc.get(k)) for k in _CONTENT):
+            if old is not None and old.get("content_sha") == doc["content_sha"]:
                 result.unchanged += 1
                 stored.append(merged)
                 continue
             if old is None:
                 result.created += 1
+                result.new_for.update(merged.mmsi)
             else:
                 result.updated += 1
             current[doc_id] = doc
+            full[doc_id] = merged
             by_key.setdefault(merged.key, []).append((doc_id, merged))
-            actions.append({"_op_type": "index", "_index": self.index, "_id": doc_id, "_source": doc})
+            actions.append((doc_id, doc))
             stored.append(merged)
-        if actions:
-            ok, errors = helpers.bulk(self.client, actions, refresh=refresh, raise_on_error=False)
-            for err in errors:
-                log.error("event write failed: %s", err)
-            result.errors += len(errors)
+        for i in range(0, len(actions), 500):
+            chunk = actions[i:i + 500]
+            ops: list[dict] = []
+            for doc_id, doc in chunk:
+                ops += [{"index": {"_index": self.index, "_id": doc_id}}, doc]
+            # only errors come back: an acknowledged index action costs ~150 bytes of response otherwise
+            resp = self.client.bulk(operations=ops, refresh=refresh if i + 500 >= len(actions) else False,
+                                    filter_path=BULK_FILTER_PATH)
+            for item in (resp.body or {}).get("items") or []:
+                err = (item.get("index") or {}).get("error")
+                if err:
+                    log.error("event write failed: %s", err)
+                    result.errors += 1
         return result, stored
 
     def recent(self, limit: int = 50, types: list[str] | None = None, since_ms: int | None = None) -> list[dict]:
@@ -190,17 +257,10 @@ class EventStore:
         return [h["_source"] | {"_id": h["_id"]} for h in self.client.search(index=self.index, body=body)["hits"]["hits"]]
 
 
-def _same(a, b) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        try:
-            return abs(float(a) - float(b)) < 1e-6
-        except (TypeError, ValueError):
-            return False
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return a == b
+def covers(old: Event, new: Event) -> bool:
+    """Merging ``new`` into ``old`` changes nothing: old starts no later, ends no earlier, is as severe."""
+    return (old.start_ms <= new.start_ms and old.end_ms >= new.end_ms
+            and SEVERITY_RANK.get(old.severity, 0) >= SEVERITY_RANK.get(new.severity, 0))
 
 
 def merge_events(old: Event, new: Event) -> Event:

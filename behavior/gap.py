@@ -21,6 +21,7 @@ started before the read window is one ``top_hits size 1`` per vessel (``TrackRea
 """
 from __future__ import annotations
 
+from behavior.cluster import search
 from behavior.events import Event, iso
 from behavior.geo import Geography, haversine_km, KM_PER_NM
 from behavior.tracks import Slot, TrackReader, to_epoch_ms
@@ -49,12 +50,17 @@ def _gap_event(mmsi: str, before: Slot, after: Slot, geo: Geography, cfg: dict) 
 
 
 def detect_gaps(tracks: dict[str, list[Slot]], reader: TrackReader, geo: Geography, cfg: dict,
-                since_ms: int, until_ms: int) -> list[Event]:
-    """Gaps that ended inside [since, until): the reappearance is in the window."""
+                since_ms: int, until_ms: int, read_from: int | None = None) -> list[Event]:
+    """Gaps that ended inside [since, until): the reappearance is in the window.
+
+    ``read_from``: where the tracks begin (the start of the context); the position before a
+    vessel's first slot is looked up before it.
+    """
     events: list[Event] = []
     # vessels whose first position in the tracks is inside the window need the position before it
     need_before = [m for m, t in tracks.items() if t and t[0].first >= since_ms]
-    before = reader.last_before(tracks_start(tracks, since_ms), int(cfg["lookback_days"] * 24 * HOUR_MS),
+    look_from = read_from if read_from is not None else tracks_start(tracks, since_ms)
+    before = reader.last_before(look_from, int(cfg["lookback_days"] * 24 * HOUR_MS),
                                 need_before) if need_before else {}
     for mmsi, track in tracks.items():
         previous = before.get(mmsi)
@@ -76,28 +82,45 @@ def tracks_start(tracks: dict[str, list[Slot]], since_ms: int) -> int:
     return min(starts + [since_ms])
 
 
-def detect_dark_now(client, ships_index: str, geo: Geography, cfg: dict, until_ms: int) -> list[Event]:
-    """Vessels whose latest position (ships-seen) is >= min_hours before ``until`` and recent enough."""
+def detect_dark_now(client, ships_index: str, geo: Geography, cfg: dict, until_ms: int,
+                    page_size: int = 1000) -> list[Event]:
+    """Vessels whose latest position (ships-seen) is >= min_hours before ``until`` and recent enough.
+
+    Paged with search_after on (position_time, mmsi): mmsi is the ships-seen id, so the sort is unique.
+    """
     if not cfg.get("dark_now", True) or not client.indices.exists(index=ships_index):
         return []
     oldest = until_ms - int(cfg["lookback_days"] * 24 * HOUR_MS)
     newest = until_ms - int(cfg["min_hours"] * HOUR_MS)
-    body = {"size": 10000, "_source": ["mmsi", "position_time", "lat", "lon", "name"],
-            "query": {"range": {"position_time": {"gte": oldest, "lte": newest, "format": "epoch_millis"}}}}
+    body: dict = {"size": page_size, "_source": ["mmsi", "position_time", "lat", "lon"],
+                  "sort": [{"position_time": "asc"}, {"mmsi": "asc"}],
+                  "query": {"range": {"position_time": {"gte": oldest, "lte": newest, "format": "epoch_millis"}}}}
     events = []
-    for hit in client.search(index=ships_index, body=body)["hits"]["hits"]:
-        src = hit["_source"]
-        if src.get("lat") is None or src.get("lon") is None:
-            continue
-        t = to_epoch_ms(src["position_time"])
-        shore = geo.shore_nm(src["lat"], src["lon"])
-        if shore < cfg["min_shore_nm"]:
-            continue
-        dt_h = (until_ms - t) / HOUR_MS
-        events.append(Event(
-            type="gap", subtype="dark", severity="high", mmsi=[str(src.get("mmsi") or hit["_id"])], start_ms=t,
-            end_ms=until_ms, lat=src["lat"], lon=src["lon"], ongoing=True,
-            details={"duration_h": round(dt_h, 3), "start_lat": round(src["lat"], 5), "start_lon": round(src["lon"], 5),
-                     "start_shore_nm": round(shore, 1), "last_seen": iso(t), "region": geo.region(src["lat"], src["lon"])},
-            summary=f"dark for {dt_h:.1f} h so far"))
-    return events
+    while True:
+        resp = search(client, "search_after paging of ships-seen (dark vessels)", index=ships_index, body=body,
+                      filter_path=["took", "hits.hits._id", "hits.hits._source", "hits.hits.sort"])
+        hits = (resp.get("hits") or {}).get("hits") or []
+        for hit in hits:
+            event = _dark_event(hit, geo, cfg, until_ms)
+            if event:
+                events.append(event)
+        if len(hits) < page_size:
+            return events
+        body["search_after"] = hits[-1]["sort"]
+
+
+def _dark_event(hit: dict, geo: Geography, cfg: dict, until_ms: int) -> Event | None:
+    src = hit["_source"]
+    if src.get("lat") is None or src.get("lon") is None:
+        return None
+    t = to_epoch_ms(src["position_time"])
+    shore = geo.shore_nm(src["lat"], src["lon"])
+    if shore < cfg["min_shore_nm"]:
+        return None
+    dt_h = (until_ms - t) / HOUR_MS
+    return Event(
+        type="gap", subtype="dark", severity="high", mmsi=[str(src.get("mmsi") or hit["_id"])], start_ms=t,
+        end_ms=until_ms, lat=src["lat"], lon=src["lon"], ongoing=True,
+        details={"duration_h": round(dt_h, 3), "start_lat": round(src["lat"], 5), "start_lon": round(src["lon"], 5),
+                 "start_shore_nm": round(shore, 1), "last_seen": iso(t), "region": geo.region(src["lat"], src["lon"])},
+        summary=f"dark for {dt_h:.1f} h so far")

@@ -74,21 +74,25 @@ def detect_loitering(tracks: dict[str, list[Slot]], geo: Geography, cfg: dict, s
         for run in runs(track, ok, int(cfg["max_slot_gap_hours"] * HOUR_MS)):
             first, last = track[run[0]], track[run[-1]]
             duration_h = (last.last - first.first) / HOUR_MS
-            if duration_h < cfg["min_hours"] or last.last < since_ms:
+            # an episode still going on at the end of the previous window is emitted once more, closed
+            # and with its end refined
+            if duration_h < cfg["min_hours"] or last.last < since_ms - 2 * slot_ms:
                 continue
             weights = [track[i].count for i in run]
             avg_speed = sum(speeds[i] * w for i, w in zip(run, weights)) / max(sum(weights), 1)
             if avg_speed >= cfg["max_speed_kn"]:
                 continue
+            ongoing = until_ms - last.last < 2 * slot_ms
             start, end = refine_edges(reader, mmsi, first.first, last.last, slot_ms,
-                                      lambda s: s.sog is not None and s.sog < cfg["max_speed_kn"])
+                                      lambda s: s.sog is not None and s.sog < cfg["max_speed_kn"],
+                                      refine_end=not ongoing)
             duration_h = (end - start) / HOUR_MS
             lat = fmean(track[i].lat for i in run)
             lon = fmean(track[i].lon for i in run)
             shore = geo.shore_nm(lat, lon)
             events.append(Event(
                 type="loitering", subtype="loitering", severity="medium", mmsi=[mmsi], start_ms=start,
-                end_ms=end, lat=lat, lon=lon, ongoing=until_ms - last.last < 2 * slot_ms,
+                end_ms=end, lat=lat, lon=lon, ongoing=ongoing,
                 details={"duration_h": round(duration_h, 3), "avg_speed_kn": round(avg_speed, 2),
                          "shore_nm": round(shore, 1), "positions": sum(weights), "region": geo.region(lat, lon)},
                 summary=f"{duration_h:.1f} h at {avg_speed:.1f} kn, {shore:.0f} nm from shore"))

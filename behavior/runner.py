@@ -5,16 +5,21 @@ A run over [since, until):
    ``behavior.tracks``); the context lets an episode that began before ``since`` be seen whole,
 2. runs the selected detectors on them (each may ask small follow-up aggregations),
 3. writes the events (deterministic ids; continuing episodes extended, unchanged ones skipped),
-4. updates identity, area (in port / region) and risk on the ships-seen documents it saw.
+4. updates identity, area (in port / region) and risk on the ships-seen documents of the vessels
+   seen in the window (whichever detectors ran: see ``Detector.run``).
 
 The scheduler keeps its watermark (the ``until`` of the last completed run) in the state index
 (``aiswatch-state``, id ``detect``) and writes it only after the run's events are stored, so a
 process killed mid-run repeats that window on restart (idempotent: same ids, nothing new) and
-never skips one. After downtime it catches up in steps of ``schedule.max_window_hours``.
+never skips one. After downtime it catches up in steps of ``schedule.max_window_hours``. Between
+runs it keeps the slot summaries it has read (``tracks.SlotCache``), so a 10-minute run reads 10
+minutes of slots, not its 5 h context again.
 """
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,10 +28,11 @@ from typing import Callable
 from elasticsearch import ApiError, TransportError
 
 from behavior import encounter, gap, identity, loitering, spoofing
+from behavior.cluster import ServerRefused, is_refusal, refused
 from behavior.events import Event, EventStore, WriteResult, iso, now_ms
 from behavior.geo import Geography
 from behavior.settings import context_ms, detect_settings
-from behavior.tracks import TrackReader
+from behavior.tracks import SlotCache, TrackReader, align_down
 from es_templates import IndexNames
 
 log = logging.getLogger(__name__)
@@ -48,19 +54,42 @@ class RunResult:
     ships_missing: int = 0
 
 
-class Detector:
-    """Runs the behaviour detectors against one cluster and namespace."""
+RISK_REFRESH_MS = 3_600_000   # a scheduled process rescores a vessel without new events at most hourly
 
-    def __init__(self, client, names: IndexNames, config: dict | None = None, geography: Geography | None = None):
+
+class Detector:
+    """Runs the behaviour detectors against one cluster and namespace.
+
+    ``paging`` and ``page_vessels`` go to the ``TrackReader`` (tests force partitions and small
+    pages); ``page_size`` is the page of the events / ships-seen searches.
+    """
+
+    def __init__(self, client, names: IndexNames, config: dict | None = None, geography: Geography | None = None,
+                 *, paging: str = "auto", page_vessels: int | None = None, page_size: int = 1000):
         self.client = client
         self.names = names
         self.settings = detect_settings(config)
         self.geo = geography or Geography((config or {}).get("geography") or {})
-        self.reader = TrackReader(client, names.messages_pattern, slot_minutes=self.settings["slot_minutes"])
+        self.reader = TrackReader(client, names.messages_pattern, slot_minutes=self.settings["slot_minutes"],
+                                  ships_index=names.ships, paging=paging, page_vessels=page_vessels)
+        self.page_size = page_size
+        self.cache: SlotCache | None = None
+        self._names: dict[str, str] = {}                      # vessel names already looked up
+        self._ships: dict[str, tuple[dict, int]] = {}         # ships-seen update last written, when scored
 
     @property
     def slot_ms(self) -> int:
         return self.reader.slot_ms
+
+    def keep_context(self) -> None:
+        """Keep slot summaries and refinements between runs (``detect schedule``): each run then reads
+        only its new slots instead of its whole context again."""
+        self.cache = SlotCache()
+        self.reader.remember_fine()
+
+    def read_from(self, since_ms: int) -> int:
+        """Start of what a run over [since, ...) reads: the context before it, on a slot boundary."""
+        return align_down(since_ms - context_ms(self.settings), self.slot_ms)
 
     def run(self, since_ms: int, until_ms: int, only: list[str] | None = None, write: bool = True) -> RunResult:
         started = time.monotonic()
@@ -69,13 +98,17 @@ class Detector:
         unknown = set(only or []) - set(ALL_DETECTORS)
         if unknown:
             raise ValueError(f"unknown detector(s): {', '.join(sorted(unknown))} (have: {', '.join(ALL_DETECTORS)})")
-        read_from = since_ms - context_ms(s)
-        tracks = self.reader.slots(read_from, until_ms)
+        read_from = self.read_from(since_ms)
+        self.reader.horizon_ms = until_ms
+        self.reader.forget_fine_before(read_from)
+        tracks = (self.cache.read(self.reader, read_from, until_ms) if self.cache is not None
+                  else self.reader.slots(read_from, until_ms))
         result = RunResult(since_ms, until_ms, vessels=len(tracks), slots=sum(len(t) for t in tracks.values()))
         events: list[Event] = []
         if "gap" in selected:
-            events += gap.detect_gaps(tracks, self.reader, self.geo, s["gap"], since_ms, until_ms)
-            events += gap.detect_dark_now(self.client, self.names.ships, self.geo, s["gap"], until_ms)
+            events += gap.detect_gaps(tracks, self.reader, self.geo, s["gap"], since_ms, until_ms, read_from)
+            events += gap.detect_dark_now(self.client, self.names.ships, self.geo, s["gap"], until_ms,
+                                          page_size=self.page_size)
         if "loitering" in selected:
             events += loitering.detect_loitering(tracks, self.geo, s["loitering"], since_ms, until_ms, self.slot_ms,
                                                  self.reader)
@@ -85,18 +118,22 @@ class Detector:
         if "spoofing" in selected:
             events += spoofing.detect_spoofing(tracks, self.reader, self.geo, s["spoofing"], since_ms, until_ms,
                                                self.slot_ms)
-        identities = {m: identity.classify(m, s["identity"].get("flags_of_convenience")) for m in tracks}
+        seen = {m: t for m, t in tracks.items() if t and t[-1].last >= since_ms}   # reported inside the window
+        identities = {m: identity.classify(m, s["identity"].get("flags_of_convenience")) for m in seen}
         if "identity" in selected:
-            events += self._identity_events(tracks, identities, since_ms)
+            events += self._identity_events(seen, identities, since_ms)
         self._add_names(events)
         result.events = sorted(events, key=lambda e: (e.start_ms, e.type, e.mmsi))
         if write:
-            store = EventStore(self.client, self.names.events)
+            store = EventStore(self.client, self.names.events, page_size=self.page_size)
             result.written, result.events = store.write(
                 result.events, since_ms=read_from, until_ms=until_ms, join_ms=2 * self.slot_ms,
                 run_id=uuid.uuid4().hex[:12])
-            if "identity" in selected:
-                result.ships_updated, result.ships_missing = self._update_ships(tracks, identities, until_ms)
+            # identity and area need no detector (the MMSI, the latest position) and the risk score
+            # counts every stored event, so ships-seen is refreshed by every run that writes,
+            # whichever detectors it ran
+            rescore = result.written.new_for   # an extended event does not change a count
+            result.ships_updated, result.ships_missing = self._update_ships(seen, identities, until_ms, rescore)
         result.seconds = time.monotonic() - started
         return result
 
@@ -114,29 +151,44 @@ class Detector:
         return out
 
     def _add_names(self, events: list[Event]) -> None:
-        mmsis = sorted({m for e in events for m in e.mmsi})
-        if not mmsis or not self.client.indices.exists(index=self.names.ships):
-            return
-        names: dict[str, str] = {}
-        resp = self.client.mget(index=self.names.ships, ids=mmsis, source_includes=["name"])
-        for doc in resp["docs"]:
-            if doc.get("found") and (doc.get("_source") or {}).get("name"):
-                names[doc["_id"]] = doc["_source"]["name"]
+        wanted = sorted({m for e in events for m in e.mmsi} - set(self._names))
+        if wanted and self.client.indices.exists(index=self.names.ships):
+            resp = self.client.mget(index=self.names.ships, ids=wanted, source_includes=["name"],
+                                    filter_path=["docs._id", "docs._source.name"])
+            for doc in (resp.body or {}).get("docs") or []:
+                if (doc.get("_source") or {}).get("name"):
+                    self._names[doc["_id"]] = doc["_source"]["name"]   # a ship without a name yet is asked again
         for e in events:
-            e.names = [names.get(m, "") for m in sorted(e.mmsi)]
+            e.names = [self._names.get(m, "") for m in sorted(e.mmsi)]
 
-    def _update_ships(self, tracks, identities, until_ms) -> tuple[int, int]:
-        mmsis = sorted(tracks)
-        risk = identity.risk_scores(self.client, self.names.events, mmsis, identities, self.settings["risk"], until_ms)
-        updates = {}
-        for m in mmsis:
+    def _update_ships(self, tracks, identities, until_ms, rescore: set[str]) -> tuple[int, int]:
+        """identity, area and risk on the ships-seen documents of the vessels seen in the window.
+
+        Only what changed since this process last wrote it is sent; the risk score is recomputed for
+        vessels with an event created by this run, vessels this process has not scored yet, and every hour.
+        """
+        now = now_ms()
+        score = sorted(m for m in tracks if m in rescore or m not in self._ships
+                       or now - self._ships[m][1] >= RISK_REFRESH_MS)
+        risk = identity.risk_scores(self.client, self.names.events, score, identities, self.settings["risk"],
+                                    until_ms) if score else {}
+        updates, memo = {}, {}
+        for m in sorted(tracks):
             last = tracks[m][-1]
             port = self.geo.port_at(last.lat, last.lon)
-            updates[m] = {"identity": identities[m].document(),
-                          "area": {"in_port": port is not None, "port": port.name if port else None,
-                                   "region": self.geo.region(last.lat, last.lon)},
-                          "risk": risk[m] | {"updated": iso(now_ms())}}
-        return identity.update_ships_seen(self.client, self.names.ships, updates)
+            previous, scored_at = self._ships.get(m, ({}, now))
+            doc = {"identity": identities[m].document(),
+                   "area": {"in_port": port is not None, "port": port.name if port else None,
+                            "region": self.geo.region(last.lat, last.lon)},
+                   "risk": risk[m] if m in risk else previous.get("risk")}
+            if m in risk:
+                scored_at = now
+            memo[m] = (doc, scored_at)
+            if doc != previous:
+                updates[m] = doc | {"risk": doc["risk"] | {"updated": iso(now)}}
+        updated, missing = identity.update_ships_seen(self.client, self.names.ships, updates)
+        self._ships.update(memo)
+        return updated, missing
 
 
 # -- watermark and schedule -------------------------------------------------------------------------
@@ -158,17 +210,38 @@ def write_watermark(client, names: IndexNames, until_ms: int, detectors: list[st
                            "detectors": detectors})
 
 
+KILL_HOOK_ENV = "AISWATCH_TEST_KILL_AFTER_EVENTS"
+
+
+def _test_kill_point(run_number: int) -> None:
+    """Test hook: with AISWATCH_TEST_KILL_AFTER_EVENTS=N the process SIGKILLs itself after the N-th
+    run's events are stored and before its watermark is: the worst moment to die, made repeatable
+    for tests/test_behavior.py. Unset (always, outside that test) it does nothing."""
+    wanted = os.environ.get(KILL_HOOK_ENV)
+    if wanted and int(wanted) == run_number:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def run_scheduled(detector: Detector, *, every_s: float, only: list[str] | None = None,
                   clock: Callable[[], int] = now_ms, start_ms: int | None = None,
                   max_runs: int | None = None, stop: Callable[[], bool] = lambda: False,
                   on_result: Callable[[RunResult], None] = lambda r: None,
                   sleep: Callable[[float], None] = time.sleep) -> int:
     """Run forever (or ``max_runs``): each run covers [watermark, now - lag) in steps of at most
-    ``max_window_hours``; the watermark is stored after each run. Returns the number of runs."""
+    ``max_window_hours``, ending on a slot boundary; the watermark is stored after each run.
+    Returns the number of runs.
+
+    The detector keeps its slot summaries between runs (``Detector.keep_context``), so a run reads
+    only the slots after the previous one; the first run of a process reads its context once.
+    Cluster outages (5xx, 429, no connection) are retried with back-off; a refusal (4xx) is not
+    something a retry fixes and raises ``ServerRefused``.
+    """
     sched = detector.settings["schedule"]
     lag_ms = int(sched["lag_minutes"] * 60_000)
     step_ms = int(sched["max_window_hours"] * 3_600_000)
     detectors = list(only or detector.settings["detectors"])
+    if detector.cache is None:
+        detector.keep_context()
     runs = 0
     failures = 0
     while not stop() and (max_runs is None or runs < max_runs):
@@ -178,13 +251,19 @@ def run_scheduled(detector: Detector, *, every_s: float, only: list[str] | None 
             if watermark is None:
                 watermark = (start_ms if start_ms is not None
                              else target - int(sched["initial_lookback_hours"] * 3_600_000))
-            if target - watermark < 1000:
+            # windows end on slot boundaries, so no slot is read twice
+            until = align_down(min(target, watermark + step_ms), detector.slot_ms)
+            if until <= watermark:
                 sleep(every_s)
                 continue
-            until = min(target, watermark + step_ms)
             result = detector.run(watermark, until, only=only)
+            _test_kill_point(runs + 1)
             write_watermark(detector.client, detector.names, until, detectors)
+        except ServerRefused:
+            raise
         except (ApiError, TransportError) as exc:
+            if is_refusal(exc):
+                raise refused(detector.client, "request of the scheduled run", exc) from None
             # the cluster is down or overloaded: the watermark did not move, so the same window
             # is tried again after a pause (at most 5 minutes between tries)
             failures += 1
@@ -198,6 +277,6 @@ def run_scheduled(detector: Detector, *, every_s: float, only: list[str] | None 
                  iso(watermark), iso(until), len(result.events), result.written.created, result.written.updated,
                  result.written.unchanged, result.seconds)
         on_result(result)
-        if until >= target:  # caught up: wait for the next period
+        if until >= align_down(target, detector.slot_ms):  # caught up: wait for the next period
             sleep(every_s)
     return runs

@@ -11,17 +11,23 @@ Definitions (thresholds in ``spoofing.*``):
   than ``mismatch_ratio`` of the larger, over ``min_slots`` consecutive slots.
 
 In the cluster: a jump moves the mean position of the slots after it by the full jump, so it shows
-as an impossible implied speed between consecutive slot means; candidates are then localised with
-1-minute slots of that one vessel (one small aggregation each), so the event time is accurate to
-about a minute. (A spoofed position that lasts only a fraction of one slot and comes back moves
+as an impossible implied speed between consecutive slot means. Consecutive jumping slot pairs are
+one chain and one event (an MMSI shared by two ships far apart jumps at every slot); the first
+jump of a chain is localised on 1-minute slots of the two slots around it (one aggregation of ~20
+buckets, whatever the chain's length), so the event time is accurate to about a minute. At most
+``max_refines`` (20) such queries per run; past that, slot-level times and a warning. (A spoofed position that lasts only a fraction of one slot and comes back moves
 that slot's mean only a little and can be missed: the price of not downloading positions.)
 """
 from __future__ import annotations
 
+import logging
+
 from behavior.events import Event
 from behavior.geo import Geography, haversine_km, KM_PER_NM
-from behavior.refine import refine_edges
+from behavior.refine import fine_or_none, refine_edges
 from behavior.tracks import Slot, TrackReader
+
+log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 
@@ -41,57 +47,98 @@ def detect_spoofing(tracks: dict[str, list[Slot]], reader: TrackReader | None, g
                     since_ms: int, until_ms: int, slot_ms: int) -> list[Event]:
     limit = cfg["max_speed_kn"] * cfg["tolerance"]
     events: list[Event] = []
+    budget = {"left": int(cfg["max_refines"]), "skipped": 0}
     for mmsi, track in tracks.items():
-        candidates: list[tuple[int, int]] = []   # (from ms, to ms) spans to localise
-        for i, slot in enumerate(track):
+        candidates: list[int] = []   # i: the means of slots i-1 and i imply an impossible speed
+        for i in range(1, len(track)):
+            prev, slot = track[i - 1], track[i]
             if slot.last < since_ms:
                 continue
-            if i > 0:
-                prev = track[i - 1]
-                dist, speed = _implied(prev, slot)
-                if dist >= cfg["min_jump_nm"] and speed > limit and slot.first - prev.last < 2 * slot_ms:
-                    candidates.append((prev.first, slot.last))
-        for span in _merge_spans(candidates):
-            ev = _localise_jump(reader, mmsi, span, limit, cfg, geo)
-            if ev:
-                events.append(ev)
-        events.extend(_sustained(mmsi, track, cfg, geo, since_ms, slot_ms, reader))
+            dist, speed = _implied(prev, slot)
+            if dist >= cfg["min_jump_nm"] and speed > limit and slot.first - prev.last < 2 * slot_ms:
+                candidates.append(i)
+        for chain in _consecutive(candidates):
+            events.append(_jump_event(reader, mmsi, track, chain, limit, cfg, geo, slot_ms, budget))
+        events.extend(_sustained(mmsi, track, cfg, geo, since_ms, until_ms, slot_ms, reader))
+    if budget["skipped"]:
+        log.warning("spoofing: %d jump candidates past the cap of %d refinement queries per run "
+                    "(spoofing.max_refines): their times are accurate to the 10-minute slot",
+                    budget["skipped"], cfg["max_refines"])
     return events
 
 
-def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[list[int]] = []
-    for a, b in sorted(spans):
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return [(a, b) for a, b in out]
+def _jump_event(reader, mmsi: str, track: list[Slot], chain: list[int], limit: float, cfg: dict, geo: Geography,
+                slot_ms: int, budget: dict) -> Event:
+    """One event for a run of consecutive jumping slot pairs (a shared MMSI jumps at every slot).
 
-
-def _localise_jump(reader, mmsi, span, limit, cfg, geo) -> Event | None:
-    fine: list[Slot] = []
-    if reader is not None:
-        fine = reader.slots(span[0], span[1] + 1, mmsis=[mmsi], slot_ms=60_000).get(mmsi, [])
+    The first jump of the chain is localised on 1-minute slots of the two slots around it (its
+    previous slot and its own: ~20 buckets, whatever the chain's length); the chain ends at its
+    last jumping slot. Past the per-run cap the slot-level times stand.
+    """
     best = None
-    for a, b in zip(fine, fine[1:]):
-        dist, speed = _implied(a, b)
-        if dist >= cfg["min_jump_nm"] and speed > limit and (best is None or dist > best[0]):
-            best = (dist, speed, a, b)
+    localised_to = None
+    for i in chain[:2]:   # the second pair only if the first one's minutes show no jump
+        if reader is None or budget["left"] <= 0:
+            if reader is not None:
+                budget["skipped"] += 1
+            break
+        budget["left"] -= 1
+        prev, slot = track[i - 1], track[i]
+        localised_to = slot.key + slot_ms
+        fine = (fine_or_none(reader, "jump", [mmsi], prev.key, localised_to) or {}).get(mmsi, [])
+        best = _largest_jump(fine, limit, cfg)
+        if best is not None:
+            break
+    refined = best is not None
     if best is None:
-        return None
-    dist, speed, a, b = best
-    start, end = a.last, b.first
+        a, b = track[chain[0] - 1], track[chain[0]]
+        best = (*_implied(a, b), a, b, a.last, b.first)
+    dist, speed, a, b, start, end = best
+    # a chain that goes on past the localised jump (a shared MMSI) ends at its last jumping slot;
+    # the slot after a jump's own slot also "jumps" (its mean is all new positions): not a new one
+    last = track[chain[-1]]
+    if localised_to is None or track[chain[-1] - 1].key >= localised_to:
+        end = max(end, last.first)
     return Event(type="spoofing", subtype="jump", severity="high", mmsi=[mmsi], start_ms=start, end_ms=end,
                  lat=b.lat, lon=b.lon,
                  details={"distance_nm": round(dist, 2), "implied_speed_kn": round(speed, 1),
                           "from_lat": round(a.lat, 5), "from_lon": round(a.lon, 5),
-                          "to_lat": round(b.lat, 5), "to_lon": round(b.lon, 5), "region": geo.region(b.lat, b.lon)},
-                 summary=f"jumped {dist:.1f} nm at an implied {speed:.0f} kn")
+                          "to_lat": round(b.lat, 5), "to_lon": round(b.lon, 5), "jumps": len(chain),
+                          "refined": refined, "region": geo.region(b.lat, b.lon)},
+                 summary=f"jumped {dist:.1f} nm at an implied {speed:.0f} kn"
+                         + (f" ({len(chain)} jumps in a row)" if len(chain) > 1 else ""))
 
 
-def _sustained(mmsi: str, track: list[Slot], cfg: dict, geo: Geography, since_ms: int, slot_ms: int,
-               reader: TrackReader | None) -> list[Event]:
+def _largest_jump(fine: list[Slot], limit: float, cfg: dict):
+    """(distance, speed, from, to, start, end) of the largest jump between 1-minute slots, or None.
+
+    A minute that holds reports from both sides of the jump averages to half-way and shows as two
+    half jumps: then the jump goes from the minute before to the minute after, and it happened
+    between that mixed minute's first and last report (within one reporting interval).
+    """
+    def jumps(a, b):
+        dist, speed = _implied(a, b)
+        return dist >= cfg["min_jump_nm"] and speed > limit, dist, speed
+
+    best = None
+    for i in range(len(fine) - 1):
+        ok, dist, speed = jumps(fine[i], fine[i + 1])
+        if not ok:
+            continue
+        found = (dist, speed, fine[i], fine[i + 1], fine[i].last, fine[i + 1].first)
+        if i + 2 < len(fine):
+            ok2, _, _ = jumps(fine[i + 1], fine[i + 2])
+            whole, whole_speed = _implied(fine[i], fine[i + 2])
+            if ok2 and whole > dist:
+                mixed = fine[i + 1]
+                found = (whole, whole_speed, fine[i], fine[i + 2], mixed.first, mixed.last)
+        if best is None or found[0] > best[0]:
+            best = found
+    return best
+
+
+def _sustained(mmsi: str, track: list[Slot], cfg: dict, geo: Geography, since_ms: int, until_ms: int,
+               slot_ms: int, reader: TrackReader | None) -> list[Event]:
     """Stationary-but-moving and speed-mismatch runs over consecutive slot pairs."""
     limit = cfg["max_speed_kn"] * cfg["tolerance"]
     flags: dict[str, list[int]] = {"stationary_moving": [], "speed_mismatch": []}
@@ -114,12 +161,13 @@ def _sustained(mmsi: str, track: list[Slot], cfg: dict, geo: Geography, since_ms
             if len(run) < cfg["min_slots"]:
                 continue
             first, last = track[run[0] - 1], track[run[-1]]
-            if last.last < since_ms:
+            if last.last < since_ms - 2 * slot_ms:   # see loitering
                 continue
             start, end = first.first, last.last
             if subtype == "stationary_moving":
                 start, end = refine_edges(reader, mmsi, start, end, slot_ms,
-                                          lambda s: s.sog is not None and s.sog <= cfg["stationary_max_sog_kn"])
+                                          lambda s: s.sog is not None and s.sog <= cfg["stationary_max_sog_kn"],
+                                          refine_end=until_ms - last.last >= 2 * slot_ms)
             pairs = [_implied(track[i - 1], track[i])[1] for i in run]
             reported = [track[i].sog for i in run]
             events.append(Event(

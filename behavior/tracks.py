@@ -3,58 +3,86 @@
 The detectors never download raw positions. Elasticsearch resamples each vessel's positions into
 fixed time slots (10 minutes by default, as Global Fishing Watch resamples tracks) and returns, per
 (vessel, slot): the message count, the first and last message time, the mean position and the
-mean reported speed. A bucket is ~300 bytes however many
-positions fell into the slot, so what the detector receives grows with vessels x slots, not with
-the message rate.
+mean reported speed. A bucket is ~150 bytes however many positions fell into the slot, so what
+the detector receives grows with vessels x slots, not with the message rate.
 
-Paging uses a ``terms`` aggregation on ``mmsi`` split with ``include.partition/num_partitions``
-(plus a ``date_histogram`` per vessel), which works on Elasticsearch 8, on osmem-server and on
-noida-db alike; ``composite`` would be the other choice, but noida-db lacks it. Exact times are
-kept: min/max of ``@timestamp`` per slot give the real first/last message, so a gap's ends are
-exact to the message, not to the slot.
+Vessels are paged with a ``composite`` aggregation on ``mmsi`` (``after_key``), a ``date_histogram``
+inside each vessel bucket. Where the server has no ``composite`` (noida-db) the reader falls back
+to a ``terms`` aggregation split with ``include.partition/num_partitions``; the number of
+partitions comes from a ``_count`` of the ships-seen documents (one per vessel, so no scan of the
+positions) and is doubled and the read repeated should a partition still leave vessels out.
+Exact times are kept: min/max of ``@timestamp`` per slot give the real first/last message, so a
+gap's ends are exact to the message, not to the slot.
 
-``ByteMeter`` counts the HTTP response bytes the detector receives (``bench/detect.py`` and the
-tests use it to prove the 5 % budget).
+``SlotCache`` keeps the slot summaries between scheduled runs, so a run of ``detect schedule``
+reads only the slots after the previous run (a process that starts reads its context once), and
+``TrackReader.remember_fine`` keeps the answers of the 1-minute refinement queries for the same
+reason. ``ByteMeter`` counts the HTTP response bytes the detector receives (``bench/detect.py``
+and the tests use it to prove the 5 % budget).
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
 from dataclasses import dataclass
 from typing import Iterator
 
+from behavior.cluster import ServerRefused, search
 from ingest.esclient import PlainJsonNode
 
 log = logging.getLogger(__name__)
 
 MAX_BUCKETS = 60_000        # stay under search.max_buckets (65,535) per response
-FILTER_PATH = ["aggregations.v.buckets.key", "aggregations.v.buckets.h.buckets.key",
-               "aggregations.v.buckets.h.buckets.doc_count", "aggregations.v.buckets.h.buckets.*.value",
-               "aggregations.v.sum_other_doc_count"]
+
+
+def slot_filter_path(vessels: str, keys: bool) -> list[str]:
+    """What to keep of a track-slot response. A slot's start is its first message time rounded down
+    to the slot, so the histogram keys (~20 bytes a slot) are dropped once the server is known to
+    return that time (noida-db does not: there the keys stay)."""
+    fields = ["h.buckets.doc_count", "h.buckets.*.value"] + (["h.buckets.key"] if keys else [])
+    extra = ["aggregations.v.after_key"] if vessels == "composite" else ["aggregations.v.sum_other_doc_count"]
+    return ["took", "aggregations.v.buckets.key"] + extra + ["aggregations.v.buckets." + f for f in fields]
 
 
 class ByteMeter:
-    """Counts response bytes and requests received from Elasticsearch (thread-safe)."""
+    """Counts response bytes, requests and the server's ``took`` received from Elasticsearch (thread-safe)."""
 
     def __init__(self) -> None:
         self.bytes = 0
         self.requests = 0
+        self.took_ms = 0
+        self.records: list[tuple[str, int, int | None]] = []   # (method and path, bytes, took ms)
         self._lock = threading.Lock()
 
-    def add(self, n: int) -> None:
+    def add(self, n: int, target: str = "", took: int | None = None) -> None:
         with self._lock:
             self.bytes += n
             self.requests += 1
+            self.took_ms += took or 0
+            self.records.append((target, n, took))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.bytes = self.requests = self.took_ms = 0
+            self.records = []
 
     def node_class(self) -> type:
         """A PlainJsonNode subclass that reports every response body to this meter."""
         meter = self
 
         class CountingNode(PlainJsonNode):
-            def perform_request(self, *args, **kwargs):  # type: ignore[override]
-                response = super().perform_request(*args, **kwargs)
-                meter.add(len(response.body or b""))
+            def perform_request(self, method, target, *args, **kwargs):  # type: ignore[override]
+                response = super().perform_request(method, target, *args, **kwargs)
+                body = response.body or b""
+                took = None
+                if body[:1] == b"{" and b'"took"' in body[:200]:
+                    try:
+                        took = json.loads(body).get("took")
+                    except ValueError:
+                        pass
+                meter.add(len(body), f"{method} {target.split('?')[0]}", took)
                 return response
 
         return CountingNode
@@ -101,26 +129,42 @@ SLOT_METRICS = {
 }
 
 
-class TrackReader:
-    """Reads per-vessel slot summaries of the raw ``ais-*`` indices for a time window."""
+def align_down(ms: int, slot_ms: int) -> int:
+    return ms // slot_ms * slot_ms
 
-    def __init__(self, client, index_pattern: str, *, slot_minutes: float = 10.0, request_timeout: float = 120.0):
+
+class TrackReader:
+    """Reads per-vessel slot summaries of the raw ``ais-*`` indices for a time window.
+
+    ``paging``: ``"auto"`` (composite where the server has it, else partitions), ``"composite"`` or
+    ``"partitions"``. ``page_vessels`` caps the vessels per request (default: as many as fit under
+    ``MAX_BUCKETS``); tests set it small to exercise the paging. ``ships_index``: where to count
+    the vessels for the partition fallback.
+    """
+
+    def __init__(self, client, index_pattern: str, *, slot_minutes: float = 10.0, request_timeout: float = 120.0,
+                 ships_index: str | None = None, paging: str = "auto", page_vessels: int | None = None):
+        if paging not in ("auto", "composite", "partitions"):
+            raise ValueError(f"paging must be auto, composite or partitions, not {paging!r}")
         self.client = client
         self.index = index_pattern
+        self.ships_index = ships_index
         self.slot_ms = int(slot_minutes * 60_000)
         self.request_timeout = request_timeout
+        self.paging = paging
+        self.page_vessels = page_vessels
+        self.horizon_ms: int | None = None       # no data is asked for after this (the run's until)
+        self.fine_queries = 0                    # 1-minute refinement queries sent (not answered from memory)
+        self._fine_memo: dict[tuple, dict[str, list[Slot]]] | None = None
+        self._composite_ok: bool | None = None if paging == "auto" else paging == "composite"
         self._warned_slot_times = False
-        self._last_partition_mmsis: set[str] = set()
+        self._dates_ok: bool | None = None       # does the server give min/max over @timestamp?
 
-    def _search(self, body: dict, filter_path: list[str] | None = None) -> dict:
-        resp = self.client.options(request_timeout=self.request_timeout).search(
-            index=self.index, body=body, filter_path=filter_path, ignore_unavailable=True, allow_no_indices=True)
-        return resp.body
+    def _search(self, feature: str, body: dict, filter_path: list[str] | None = None) -> dict:
+        return search(self.client, feature, request_timeout=self.request_timeout, index=self.index, body=body,
+                      filter_path=filter_path, ignore_unavailable=True, allow_no_indices=True)
 
-    def vessel_count(self, since_ms: int, until_ms: int) -> int:
-        body = {"size": 0, "query": position_filter(since_ms, until_ms),
-                "aggs": {"n": {"cardinality": {"field": "mmsi"}}}}
-        return int(((self._search(body).get("aggregations") or {}).get("n") or {}).get("value") or 0)
+    # -- the slot summaries ------------------------------------------------------------------------
 
     def slots(self, since_ms: int, until_ms: int, mmsis: list[str] | None = None,
               slot_ms: int | None = None) -> dict[str, list[Slot]]:
@@ -133,54 +177,162 @@ class TrackReader:
             track.sort(key=lambda s: s.key)
         return out
 
+    def _per_page(self, since_ms: int, until_ms: int, slot_ms: int) -> int:
+        slots_per_vessel = max(1, math.ceil((until_ms - since_ms) / slot_ms) + 1)
+        per_page = max(1, MAX_BUCKETS // slots_per_vessel)
+        return min(per_page, self.page_vessels) if self.page_vessels else per_page
+
     def iter_slots(self, since_ms: int, until_ms: int, mmsis: list[str] | None, slot_ms: int) -> Iterator[Slot]:
-        vessels = len(mmsis) if mmsis else self.vessel_count(since_ms, until_ms)
+        per_page = self._per_page(since_ms, until_ms, slot_ms)
+        if mmsis and len(mmsis) <= per_page:
+            # a few named vessels (refinements): one terms request, no paging needed
+            yield from self._terms_page(since_ms, until_ms, mmsis, slot_ms, len(mmsis), None)
+            return
+        if self._composite_ok is not False:
+            try:
+                yield from self._composite(since_ms, until_ms, mmsis, slot_ms, per_page)
+                self._composite_ok = True
+                return
+            except ServerRefused as exc:
+                if self._composite_ok or "composite" not in exc.reason.lower():
+                    raise
+                log.info("%s has no composite aggregation: paging vessels with terms partitions", exc.server)
+                self._composite_ok = False
+        yield from self._partitions(since_ms, until_ms, mmsis, slot_ms, per_page)
+
+    def _slot_body(self, since_ms, until_ms, mmsis, slot_ms, vessels_agg: dict) -> dict:
+        vessels_agg["aggs"] = {"h": {
+            "date_histogram": {"field": "@timestamp", "fixed_interval": f"{slot_ms // 1000}s", "min_doc_count": 1},
+            "aggs": SLOT_METRICS}}
+        return {"size": 0, "query": position_filter(since_ms, until_ms, mmsis), "aggs": {"v": vessels_agg}}
+
+    def _composite(self, since_ms, until_ms, mmsis, slot_ms, per_page) -> Iterator[Slot]:
+        after = None
+        while True:
+            composite: dict = {"size": per_page, "sources": [{"m": {"terms": {"field": "mmsi"}}}]}
+            if after is not None:
+                composite["after"] = after
+            body = self._slot_body(since_ms, until_ms, mmsis, slot_ms, {"composite": composite})
+            agg = (self._search("composite aggregation on mmsi (track slots)", body,
+                                slot_filter_path("composite", self._dates_ok is not True))
+                   .get("aggregations") or {}).get("v") or {}
+            buckets = agg.get("buckets", [])
+            # every slot of a page is parsed before the first is handed out, so a refusal of the
+            # first page leaves nothing half-yielded for the fallback to repeat
+            page = [slot for vb in buckets for slot in self._vessel_slots(str(vb["key"]["m"]), vb, slot_ms)]
+            yield from page
+            after = agg.get("after_key")
+            if len(buckets) < per_page or not after:
+                return
+
+    def _terms_page(self, since_ms, until_ms, mmsis, slot_ms, size, partition) -> Iterator[Slot]:
+        terms: dict = {"field": "mmsi", "size": max(size, 1)}
+        if partition is not None:
+            terms["include"] = {"partition": partition[0], "num_partitions": partition[1]}
+        body = self._slot_body(since_ms, until_ms, mmsis, slot_ms, {"terms": terms})
+        agg = (self._search("terms aggregation on mmsi with a date_histogram (track slots)", body,
+                            slot_filter_path("terms", self._dates_ok is not True)).get("aggregations") or {}).get("v") or {}
+        self._left_out = int(agg.get("sum_other_doc_count") or 0)
+        for vb in agg.get("buckets", []):
+            yield from self._vessel_slots(str(vb["key"]), vb, slot_ms)
+
+    def vessel_estimate(self, since_ms: int, until_ms: int) -> int:
+        """How many vessels have positions in the window, at most: ships-seen documents (one per
+        vessel) whose latest position is after ``since``; a ``cardinality`` when there is no ships-seen."""
+        if self.ships_index:
+            resp = self.client.options(ignore_status=404).count(
+                index=self.ships_index, query={"range": {"position_time": {"gte": since_ms, "format": "epoch_millis"}}})
+            n = int((resp.body or {}).get("count") or 0)
+            if n:
+                return n
+        body = {"size": 0, "query": position_filter(since_ms, until_ms),
+                "aggs": {"n": {"cardinality": {"field": "mmsi"}}}}
+        agg = (self._search("cardinality aggregation on mmsi", body, ["aggregations.n.value"])
+               .get("aggregations") or {}).get("n") or {}
+        return int(agg.get("value") or 0)
+
+    def _partitions(self, since_ms, until_ms, mmsis, slot_ms, per_page) -> Iterator[Slot]:
+        vessels = len(mmsis) if mmsis else self.vessel_estimate(since_ms, until_ms)
         if vessels == 0:
             return
-        slots_per_vessel = max(1, math.ceil((until_ms - since_ms) / slot_ms))
-        per_page = max(1, MAX_BUCKETS // (slots_per_vessel + 1))
         partitions = max(1, math.ceil(vessels * 1.3 / per_page))  # hash partitions are uneven: 30 % slack
-        seen: set[str] = set()  # a server that ignores include.partition returns every vessel each time
-        for partition in range(partitions):
-            for slot in self._partition(since_ms, until_ms, mmsis, slot_ms, partition, partitions, per_page):
-                if slot.mmsi in seen:
-                    continue
-                yield slot
-            seen.update(self._last_partition_mmsis)
+        while True:
+            out: list[Slot] = []
+            seen: set[str] = set()  # a server that ignores include.partition returns every vessel each time
+            overflow = False
+            for partition in range(partitions):
+                page = list(self._terms_page(since_ms, until_ms, mmsis, slot_ms, per_page * 2,
+                                             (partition, partitions) if partitions > 1 else None))
+                out.extend(s for s in page if s.mmsi not in seen)
+                seen.update(s.mmsi for s in page)
+                if self._left_out:
+                    overflow = True
+                    break
+            if not overflow:
+                yield from out
+                return
+            if partitions >= 2 * vessels + 16:
+                # only a server that ignores include.partition and caps terms gets here
+                log.warning("track slots: %d positions left out even with %d partitions (this server "
+                            "seems to ignore include.partition)", self._left_out, partitions)
+                yield from out
+                return
+            log.info("a terms partition left vessels out: reading again with %d partitions", partitions * 2)
+            partitions *= 2
 
-    def _partition(self, since_ms, until_ms, mmsis, slot_ms, partition, partitions, per_page) -> Iterator[Slot]:
-        terms: dict = {"field": "mmsi", "size": max(per_page * 2, 10)}
-        if partitions > 1:
-            terms["include"] = {"partition": partition, "num_partitions": partitions}
-        body = {"size": 0, "query": position_filter(since_ms, until_ms, mmsis),
-                "aggs": {"v": {"terms": terms, "aggs": {"h": {
-                    "date_histogram": {"field": "@timestamp", "fixed_interval": f"{slot_ms // 1000}s",
-                                       "min_doc_count": 1},
-                    "aggs": SLOT_METRICS}}}}}
-        agg = (self._search(body, FILTER_PATH).get("aggregations") or {}).get("v") or {}
-        self._last_partition_mmsis = {str(vb["key"]) for vb in agg.get("buckets", [])}
-        if agg.get("sum_other_doc_count"):
-            # should not happen with the slack above; say so rather than silently dropping vessels
-            log.warning("track partition %d/%d left %s positions out: raise partitions", partition, partitions,
-                        agg["sum_other_doc_count"])
-        for vb in agg.get("buckets", []):
-            mmsi = str(vb["key"])
-            for b in (vb.get("h") or {}).get("buckets", []):
-                lat, lon = _value(b, "la"), _value(b, "lo")
-                if lat is None or lon is None:
-                    continue
-                first, last = _value(b, "t0"), _value(b, "t1")
-                if first is None or last is None:
-                    # noida-db cannot take min/max of a date kept as an ISO string: fall back to the
-                    # slot's bounds, so times are accurate to the slot instead of to the message
-                    if not self._warned_slot_times:
-                        log.warning("this server returns no min/max over @timestamp: event times are "
-                                    "accurate to the %d-minute slot", slot_ms // 60_000)
-                        self._warned_slot_times = True
-                    first, last = int(b["key"]), int(b["key"]) + slot_ms - 1
-                yield Slot(mmsi=mmsi, key=int(b["key"]), count=int(b.get("doc_count", 0)),
-                           first=int(first), last=int(last), lat=lat, lon=lon,
-                           sog=_value(b, "sg"))
+    def _vessel_slots(self, mmsi: str, vb: dict, slot_ms: int) -> list[Slot]:
+        out = []
+        for b in (vb.get("h") or {}).get("buckets", []):
+            lat, lon = _value(b, "la"), _value(b, "lo")
+            if lat is None or lon is None:
+                continue
+            first, last = _value(b, "t0"), _value(b, "t1")
+            if first is not None and last is not None:
+                self._dates_ok = True
+                key = int(b["key"]) if "key" in b else align_down(int(first), slot_ms)
+            elif "key" in b:
+                # noida-db cannot take min/max of a date kept as an ISO string: fall back to the
+                # slot's bounds, so times are accurate to the slot instead of to the message
+                self._dates_ok = False
+                key = int(b["key"])
+                if not self._warned_slot_times:
+                    log.warning("this server returns no min/max over @timestamp: event times are "
+                                "accurate to the %d-minute slot", slot_ms // 60_000)
+                    self._warned_slot_times = True
+                first, last = key, key + slot_ms - 1
+            else:  # no times and no key (keys were dropped): ask with keys from now on
+                self._dates_ok = False
+                log.warning("a track slot came without times or key: skipped")
+                continue
+            out.append(Slot(mmsi=mmsi, key=key, count=int(b.get("doc_count", 0)),
+                            first=int(first), last=int(last), lat=lat, lon=lon, sog=_value(b, "sg")))
+        return out
+
+    # -- refinements -------------------------------------------------------------------------------
+
+    def remember_fine(self, enabled: bool = True) -> None:
+        """Keep the answers of ``fine_slots`` (scheduled runs ask the same edge again every run)."""
+        self._fine_memo = {} if enabled else None
+
+    def forget_fine_before(self, ms: int) -> None:
+        if self._fine_memo:
+            for key in [k for k in self._fine_memo if k[2] < ms]:
+                del self._fine_memo[key]
+
+    def fine_slots(self, mmsis: list[str], since_ms: int, until_ms: int, slot_ms: int = 60_000) -> dict[str, list[Slot]]:
+        """1-minute slots of a few vessels for a refinement, never past ``horizon_ms``."""
+        if self.horizon_ms is not None:
+            until_ms = min(until_ms, self.horizon_ms)
+        if until_ms <= since_ms:
+            return {}
+        key = (tuple(sorted(mmsis)), since_ms, until_ms, slot_ms)
+        if self._fine_memo is not None and key in self._fine_memo:
+            return self._fine_memo[key]
+        self.fine_queries += 1
+        result = self.slots(since_ms, until_ms, mmsis=list(mmsis), slot_ms=slot_ms)
+        if self._fine_memo is not None:
+            self._fine_memo[key] = result
+        return result
 
     def last_before(self, before_ms: int, lookback_ms: int, mmsis: list[str]) -> dict[str, Slot]:
         """Each listed vessel's last position before ``before_ms`` (within the lookback), as a 1-message slot."""
@@ -191,7 +343,8 @@ class TrackReader:
                     "aggs": {"v": {"terms": {"field": "mmsi", "size": len(chunk)}, "aggs": {"last": {"top_hits": {
                         "size": 1, "sort": [{"@timestamp": {"order": "desc"}}],
                         "_source": ["@timestamp", "lat", "lon", "sog"]}}}}}}
-            resp = self._search(body, ["aggregations.v.buckets.key", "aggregations.v.buckets.last.hits.hits._source"])
+            resp = self._search("top_hits aggregation (last position before the window)", body,
+                                ["took", "aggregations.v.buckets.key", "aggregations.v.buckets.last.hits.hits._source"])
             for vb in ((resp.get("aggregations") or {}).get("v") or {}).get("buckets", []):
                 hits = vb["last"]["hits"]["hits"]
                 if not hits:
@@ -200,6 +353,39 @@ class TrackReader:
                 t = to_epoch_ms(src["@timestamp"])
                 out[str(vb["key"])] = Slot(str(vb["key"]), t, 1, t, t, src["lat"], src["lon"], src.get("sog"))
         return out
+
+
+class SlotCache:
+    """Slot summaries kept between the runs of one ``detect schedule`` process.
+
+    Each run needs [since - context, until); the previous run already read everything up to its
+    own until, so only the slots from there on are asked for (the slot holding the previous end
+    again, in case it was cut short). Slots older than the context are dropped. Any other window
+    (the first run of a process, a window that does not continue the last one) is read whole.
+    """
+
+    def __init__(self) -> None:
+        self.tracks: dict[str, list[Slot]] = {}
+        self.start: int | None = None
+        self.end: int | None = None
+
+    def read(self, reader: TrackReader, read_from: int, until_ms: int) -> dict[str, list[Slot]]:
+        slot_ms = reader.slot_ms
+        continues = self.end is not None and self.start <= read_from <= self.end <= until_ms
+        fetch_from = align_down(self.end, slot_ms) if continues else read_from
+        if not continues:
+            self.tracks = {}
+        fresh = reader.slots(fetch_from, until_ms)
+        for mmsi in list(self.tracks):
+            kept = [s for s in self.tracks[mmsi] if read_from <= s.key < fetch_from]
+            if kept:
+                self.tracks[mmsi] = kept
+            else:
+                del self.tracks[mmsi]
+        for mmsi, track in fresh.items():
+            self.tracks.setdefault(mmsi, []).extend(track)
+        self.start, self.end = read_from, until_ms
+        return {m: list(t) for m, t in self.tracks.items()}
 
 
 def to_epoch_ms(value) -> int:
