@@ -78,8 +78,7 @@ def detect_loitering(tracks: dict[str, list[Slot]], geo: Geography, cfg: dict, s
             # and with its end refined
             if duration_h < cfg["min_hours"] or last.last < since_ms - 2 * slot_ms:
                 continue
-            weights = [track[i].count for i in run]
-            avg_speed = sum(speeds[i] * w for i, w in zip(run, weights)) / max(sum(weights), 1)
+            avg_speed = fmean(speeds[i] for i in run)   # over time: the mean of the slot means
             if avg_speed >= cfg["max_speed_kn"]:
                 continue
             ongoing = until_ms - last.last < 2 * slot_ms
@@ -94,6 +93,6 @@ def detect_loitering(tracks: dict[str, list[Slot]], geo: Geography, cfg: dict, s
                 type="loitering", subtype="loitering", severity="medium", mmsi=[mmsi], start_ms=start,
                 end_ms=end, lat=lat, lon=lon, ongoing=ongoing,
                 details={"duration_h": round(duration_h, 3), "avg_speed_kn": round(avg_speed, 2),
-                         "shore_nm": round(shore, 1), "positions": sum(weights), "region": geo.region(lat, lon)},
+                         "shore_nm": round(shore, 1), "slots": len(run), "region": geo.region(lat, lon)},
                 summary=f"{duration_h:.1f} h at {avg_speed:.1f} kn, {shore:.0f} nm from shore"))
     return events

@@ -54,6 +54,7 @@ class RunResult:
     ships_missing: int = 0
 
 
+HOUR_MS = 3_600_000
 RISK_REFRESH_MS = 3_600_000   # a scheduled process rescores a vessel without new events at most hourly
 
 
@@ -121,7 +122,7 @@ class Detector:
         seen = {m: t for m, t in tracks.items() if t and t[-1].last >= since_ms}   # reported inside the window
         identities = {m: identity.classify(m, s["identity"].get("flags_of_convenience")) for m in seen}
         if "identity" in selected:
-            events += self._identity_events(seen, identities, since_ms)
+            events += self._identity_events(seen, identities, since_ms, until_ms)
         self._add_names(events)
         result.events = sorted(events, key=lambda e: (e.start_ms, e.type, e.mmsi))
         if write:
@@ -137,11 +138,21 @@ class Detector:
         result.seconds = time.monotonic() - started
         return result
 
-    def _identity_events(self, tracks, identities, since_ms) -> list[Event]:
+    def _identity_events(self, tracks, identities, since_ms, until_ms) -> list[Event]:
+        """One event per vessel with an invalid MMSI, spanning when it was seen.
+
+        A vessel already seen before the window (in the context) has its event extended only by
+        windows that cross a full hour: a 10-minute schedule would otherwise rewrite every such
+        event every run. The rule depends on the window alone, so a restarted schedule writes the
+        same documents as one that ran through.
+        """
+        crosses_hour = align_down(until_ms - 1, HOUR_MS) >= since_ms
         out = []
         for mmsi, ident in identities.items():
             track = [sl for sl in tracks[mmsi] if sl.last >= since_ms]
             if ident.valid or not track or ident.station_type not in ("vessel", "unknown"):
+                continue
+            if not crosses_hour and tracks[mmsi][0].first < since_ms:
                 continue
             out.append(Event(type="identity", subtype=ident.problems[0], severity="medium", mmsi=[mmsi],
                              start_ms=track[0].first, end_ms=track[-1].last, lat=track[-1].lat, lon=track[-1].lon,

@@ -2,9 +2,10 @@
 
 The detectors never download raw positions. Elasticsearch resamples each vessel's positions into
 fixed time slots (10 minutes by default, as Global Fishing Watch resamples tracks) and returns, per
-(vessel, slot): the message count, the first and last message time, the mean position and the
-mean reported speed. A bucket is ~150 bytes however many positions fell into the slot, so what
-the detector receives grows with vessels x slots, not with the message rate.
+(vessel, slot): the first and last message time, the mean position and the mean reported speed
+(no message count, no slot key: the key is the first time rounded down). A bucket is ~130 bytes
+however many positions fell into the slot, so what the detector receives grows with vessels x
+slots, not with the message rate.
 
 Vessels are paged with a ``composite`` aggregation on ``mmsi`` (``after_key``), a ``date_histogram``
 inside each vessel bucket. Where the server has no ``composite`` (noida-db) the reader falls back
@@ -41,7 +42,7 @@ def slot_filter_path(vessels: str, keys: bool) -> list[str]:
     """What to keep of a track-slot response. A slot's start is its first message time rounded down
     to the slot, so the histogram keys (~20 bytes a slot) are dropped once the server is known to
     return that time (noida-db does not: there the keys stay)."""
-    fields = ["h.buckets.doc_count", "h.buckets.*.value"] + (["h.buckets.key"] if keys else [])
+    fields = ["h.buckets.*.value"] + (["h.buckets.key"] if keys else [])
     extra = ["aggregations.v.after_key"] if vessels == "composite" else ["aggregations.v.sum_other_doc_count"]
     return ["took", "aggregations.v.buckets.key"] + extra + ["aggregations.v.buckets." + f for f in fields]
 
@@ -94,7 +95,6 @@ class Slot:
 
     mmsi: str
     key: int            # slot start, epoch ms
-    count: int
     first: int          # first message time in the slot, epoch ms
     last: int           # last message time in the slot, epoch ms
     lat: float          # mean position
@@ -121,7 +121,8 @@ def position_filter(since_ms: int, until_ms: int, mmsis: list[str] | None = None
     return {"bool": {"filter": filters}}
 
 
-# five numbers per slot: every extra metric costs ~25 bytes per vessel per slot on the wire
+# five numbers per slot: every extra metric costs ~25 bytes per vessel per slot on the wire (the
+# histogram's doc_count and key are filtered out: 36 bytes a slot)
 SLOT_METRICS = {
     "t0": {"min": {"field": "@timestamp"}}, "t1": {"max": {"field": "@timestamp"}},
     "la": {"avg": {"field": "lat"}}, "lo": {"avg": {"field": "lon"}},
@@ -304,8 +305,7 @@ class TrackReader:
                 self._dates_ok = False
                 log.warning("a track slot came without times or key: skipped")
                 continue
-            out.append(Slot(mmsi=mmsi, key=key, count=int(b.get("doc_count", 0)),
-                            first=int(first), last=int(last), lat=lat, lon=lon, sog=_value(b, "sg")))
+            out.append(Slot(mmsi=mmsi, key=key, first=int(first), last=int(last), lat=lat, lon=lon, sog=_value(b, "sg")))
         return out
 
     # -- refinements -------------------------------------------------------------------------------
@@ -351,7 +351,7 @@ class TrackReader:
                     continue
                 src = hits[0]["_source"]
                 t = to_epoch_ms(src["@timestamp"])
-                out[str(vb["key"])] = Slot(str(vb["key"]), t, 1, t, t, src["lat"], src["lon"], src.get("sog"))
+                out[str(vb["key"])] = Slot(str(vb["key"]), t, t, t, src["lat"], src["lon"], src.get("sog"))
         return out
 
 

@@ -105,7 +105,7 @@ HOUR = 3_600_000
 
 def slots(mmsi, start_ms, n, lat, lon, sog, dlat=0.0, every=SLOT):
     """n consecutive 10-minute slot summaries of one vessel, moving dlat degrees per slot."""
-    return [Slot(mmsi, start_ms + i * every, 20, start_ms + i * every + 5_000, start_ms + i * every + 595_000,
+    return [Slot(mmsi, start_ms + i * every, start_ms + i * every + 5_000, start_ms + i * every + 595_000,
                  lat + i * dlat, lon, sog) for i in range(n)]
 
 
