@@ -6,7 +6,8 @@
 prints !AIVDM sentences (or sends them over UDP like rtl_ais: CRLF-terminated, one datagram per
 sentence). Every sentence carries a tag block with the reception time and, as our own fields,
 the signal level (L:, dB full scale) and carrier offset (F:, Hz); ``--no-tags`` prints bare
-sentences. Exit status: 0 on success, 1 for an unreadable file, 2 when no SDR can be opened.
+sentences. Exit status: 0 on success, 1 for an unreadable file (or one whose header the
+receiver cannot use), 2 for a bad option or when no SDR can be opened.
 """
 from __future__ import annotations
 
@@ -15,26 +16,54 @@ import sys
 
 import click
 
+from demod import settings
 from demod.iqfile import FORMATS
 
 
-def _parse_hostport(value: str) -> tuple[str, int]:
+def _parse_hostport(value: str) -> tuple[int, tuple]:
+    """(address family, socket address) of HOST:PORT ([v6]:PORT too), resolved once, here, so a
+    name that does not resolve is an option error instead of a traceback at the first sentence."""
     host, _, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
     if not host or not port.isdigit():
         raise click.BadParameter(f"expected HOST:PORT, got {value!r}")
-    return host, int(port)
+    number = int(port)
+    if not 1 <= number <= 65535:
+        raise click.BadParameter(f"the port must be 1-65535, got {number}")
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, number, type=socket.SOCK_DGRAM)[0]
+    except (socket.gaierror, UnicodeError) as err:
+        raise click.BadParameter(f"cannot resolve {host!r}: {getattr(err, 'strerror', None) or err}") from None
+    return family, address
+
+
+def _checked(check):
+    """A click callback that runs one of demod.settings' checks (None passes: the default applies)."""
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except settings.SettingError as err:
+            raise click.BadParameter(str(err)) from None
+    return callback
 
 
 @click.command("demod")
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Sample format (default: from the file extension).")
-@click.option("--rate", type=float, help="Sample rate in S/s (required for raw files; WAV has it in the header; SDR default 288000).")
-@click.option("--center", type=float, help="Tuned centre frequency in Hz (default 162000000).")
-@click.option("--ppm", type=float, default=0.0, show_default=True, help="Known receiver frequency error (ppm).")
-@click.option("--start-time", type=float, help="Unix time of the first sample (default: file mtime minus duration).")
+@click.option("--rate", type=float, callback=_checked(lambda v: settings.check_rate(v, audio=None)),
+              help="Sample rate in S/s (required for raw files; WAV has it in the header; SDR default 288000; at most 20 MS/s).")
+@click.option("--center", type=float, callback=_checked(settings.check_center), help="Tuned centre frequency in Hz (default 162000000).")
+@click.option("--ppm", type=float, default=0.0, show_default=True, callback=_checked(settings.check_ppm),
+              help="Known receiver frequency error (ppm, within +-1000).")
+@click.option("--start-time", type=float, callback=_checked(settings.check_start_time),
+              help="Unix time of the first sample (default: file mtime minus duration).")
 @click.option("--station", help="Station name for the s: tag.")
 @click.option("--tags/--no-tags", default=True, show_default=True, help="Prefix each sentence with a tag block (c:, L:, F:).")
-@click.option("--udp", "udp_target", help="Send sentences to HOST:PORT over UDP instead of printing them.")
+@click.option("--udp", "udp_target", callback=lambda ctx, param, value: value and (value, *_parse_hostport(value)),
+              help="Send sentences to HOST:PORT over UDP instead of printing them.")
 @click.option("--sdr", is_flag=True, help="Receive live from an RTL-SDR instead of a file.")
 @click.option("--device-index", type=int, default=0, show_default=True, help="RTL-SDR device index.")
 @click.option("--gain", default="auto", show_default=True, help="RTL-SDR gain in dB, or 'auto' (AGC).")
@@ -48,11 +77,14 @@ def demod(path, fmt, rate, center, ppm, start_time, station, tags, udp_target, s
         raise click.UsageError("give either a recording PATH or --sdr")
     send = None
     if udp_target:
-        addr = _parse_hostport(udp_target)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        target, family, address = udp_target
+        sock = socket.socket(family, socket.SOCK_DGRAM)
 
         def send(text):
-            sock.sendto((text + "\r\n").encode("ascii"), addr)
+            try:
+                sock.sendto((text + "\r\n").encode("ascii"), address)
+            except OSError as err:  # e.g. no route to the host
+                raise click.ClickException(f"cannot send to {target} over UDP: {err.strerror or err}") from None
 
     try:
         if sdr:
@@ -62,7 +94,7 @@ def demod(path, fmt, rate, center, ppm, start_time, station, tags, udp_target, s
                 raise click.BadParameter(f"gain must be a number of dB or 'auto', got {gain!r}") from None
             try:
                 device = open_sdr(device_index=device_index, rate=rate or 288_000, center=center or 162_000_000,
-                                  gain=gain_value, ppm=int(ppm))
+                                  gain=gain_value, ppm=ppm)
             except SDRUnavailable as err:
                 click.echo(f"Error: {err}", err=True)
                 sys.exit(2)

@@ -16,6 +16,7 @@ import time
 from demod.iqfile import IQFile, IQFormatError
 from demod.nmea_out import NmeaFormatter
 from demod.receiver import DiscriminatorReceiver, Receiver
+from demod.settings import SettingError, check_center, check_ppm, check_rate, check_start_time
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ def sdr_block_samples(rate: float) -> int:
 
 def open_sdr(*, device_index: int = 0, rate: float = 288_000, center: float = 162_000_000, gain="auto", ppm: int = 0):
     """An opened, configured ``rtlsdr.RtlSdr``; raises SDRUnavailable with the reason."""
+    try:
+        rate, center, ppm = check_rate(rate), check_center(center), check_ppm(ppm)
+    except SettingError as err:
+        raise SDRUnavailable(f"cannot set up the RTL-SDR: {err}") from None
     try:
         from rtlsdr import RtlSdr  # imports librtlsdr
     except (ImportError, OSError, AttributeError) as err:
@@ -51,7 +56,7 @@ def open_sdr(*, device_index: int = 0, rate: float = 288_000, center: float = 16
         sdr.sample_rate = rate
         sdr.center_freq = center
         if ppm:
-            sdr.freq_correction = int(ppm)
+            sdr.freq_correction = int(round(ppm))  # librtlsdr takes whole ppm
         sdr.gain = gain  # 'auto' = the tuner's automatic gain (pyrtlsdr turns manual gain off)
     except Exception as err:
         sdr.close()
@@ -79,23 +84,31 @@ class FrameDecoder:
     @classmethod
     def for_file(cls, path, *, fmt=None, rate=None, center=None, ppm=0.0, start_time=None, station=None,
                  tags=True, block_samples: int | None = None, **receiver_options):
-        """receiver_options: passed to :class:`~demod.receiver.Receiver` (afc, n_phases, tracked, repair)."""
+        """receiver_options: passed to :class:`~demod.receiver.Receiver` (afc, n_phases, tracked, repair).
+        Raises IQFormatError (with the path) for anything about the file or the settings that the
+        receiver cannot use."""
+        if start_time is not None:
+            try:
+                start_time = check_start_time(start_time)
+            except SettingError as err:
+                raise IQFormatError(f"{path}: {err}") from None
         iq = IQFile(path, fmt, rate, center, block_samples=block_samples)
         if iq.truncated_bytes:
             log.warning("%s ends in the middle of a sample: ignoring the last %d bytes", path, iq.truncated_bytes)
-        if iq.is_discriminator:
-            receiver = DiscriminatorReceiver(iq.rate, iq.channels)
-        else:
-            try:
+        try:
+            if iq.is_discriminator:
+                receiver = DiscriminatorReceiver(iq.rate, iq.channels)
+            else:
                 receiver = Receiver(iq.rate, iq.center_hz, ppm=ppm, **receiver_options)
-            except ValueError as err:
-                raise IQFormatError(f"{path}: {err}") from None
+        except ValueError as err:
+            raise IQFormatError(f"{path}: {err}") from None
         if start_time is None:
             start_time = os.path.getmtime(path) - iq.duration
         return cls(receiver, start_time, NmeaFormatter(tags=tags, station=station), iq)
 
     @classmethod
     def for_stream(cls, *, rate, center=162_000_000, ppm=0.0, station=None, tags=True):
+        """Raises SettingError for a rate, centre or ppm the receiver cannot use."""
         return cls(Receiver(rate, center, ppm=ppm), time.time(), NmeaFormatter(tags=tags, station=station))
 
     def frames_from(self, blocks=None, stop: threading.Event | None = None):

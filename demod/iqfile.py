@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from demod.settings import SettingError, check_rate
+
 RAW_FORMATS = {
     # name: (numpy dtype of one component, offset, scale to +-1)
     "cu8": (np.dtype(np.uint8), 127.5, 1 / 127.5),
@@ -126,8 +128,13 @@ class IQFile:
             raise IQFormatError(f"unknown format {self.fmt!r}; use one of {', '.join(FORMATS)}")
         self.truncated_bytes = 0
         self.channels = 2
+        if rate is not None:
+            try:
+                rate = check_rate(rate, audio=self.fmt == "disc")
+            except SettingError as err:
+                raise IQFormatError(f"{self.path}: {err}") from None
         if self.fmt in RAW_FORMATS:
-            if not rate:
+            if rate is None:
                 raise IQFormatError(f"{self.path}: a raw {self.fmt} file has no header; give the sample rate (--rate)")
             self.dtype, self.offset, self.scale = RAW_FORMATS[self.fmt]
             self.data_start = 0
@@ -141,11 +148,15 @@ class IQFile:
                                     f"(discriminator audio? use --format disc)")
             if self.fmt == "disc" and info.channels not in (1, 2):
                 raise IQFormatError(f"{self.path}: discriminator audio has 1 or 2 channels, not {info.channels}")
-            if rate and abs(float(rate) - info.rate) > 0.5:
+            try:
+                header_rate = check_rate(info.rate, audio=self.fmt == "disc")
+            except SettingError as err:
+                raise IQFormatError(f"{self.path}: WAV header: {err}") from None
+            if rate is not None and abs(rate - header_rate) > 0.5:
                 raise IQFormatError(f"{self.path}: --rate {rate:g} disagrees with the WAV header ({info.rate})")
             self.dtype, self.offset, self.scale = info.dtype, info.offset, info.scale
             self.data_start, self.data_bytes = info.data_start, info.data_bytes
-            self.rate = float(info.rate)
+            self.rate = header_rate
             self.center_hz = center_hz or info.center_hz
             self.channels = info.channels
         if self.center_hz is None:

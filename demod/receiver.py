@@ -24,6 +24,7 @@ import numpy as np
 
 from demod import gmsk, hdlc, timing
 from demod.channelizer import CENTER_HZ, Channelizer
+from demod.settings import check_center, check_ppm, check_rate
 
 BAUD = 9600.0
 HISTORY_SYMBOLS = 1400 + 64  # a 5-slot frame with stuffing, plus margin
@@ -199,7 +200,9 @@ class Receiver:
     rate: input samples/s; center_hz: tuned frequency; ppm: known receiver frequency error as
     rtl_sdr's -p takes it (positive = the crystal runs fast, so signals appear ppm * centre Hz low);
     afc: acquire and track the carrier offset (see the module docstring); n_phases, tracked,
-    repair: see :class:`ChannelDecoder`.
+    repair: see :class:`ChannelDecoder`. A rate, centre or ppm it cannot use raises
+    :class:`~demod.settings.SettingError`, and a capture that does not hold both channels a
+    ValueError (SettingError is one too).
     """
 
     AFC_GAIN = 0.3           # share of a decoded frame's residual offset corrected per block
@@ -208,6 +211,7 @@ class Receiver:
 
     def __init__(self, rate: float, center_hz: float = CENTER_HZ, *, ppm: float = 0.0, afc: bool = True,
                  n_phases: int | None = None, tracked: bool = True, repair: bool = True):
+        rate, center_hz, ppm = check_rate(rate), check_center(center_hz), check_ppm(ppm)
         self.channelizer = Channelizer(rate, center_hz, freq_correction_hz=-ppm * 1e-6 * center_hz)
         self.afc = afc
         self.decoders = {name: ChannelDecoder(name, self.channelizer.out_rate, n_phases=n_phases, tracked=tracked,
@@ -251,6 +255,7 @@ class DiscriminatorReceiver:
     channel, named A, B in order (stereo = two radios, as gnuais and AIS-catcher -m 3 expect)."""
 
     def __init__(self, rate: float, n_channels: int = 1, names=("A", "B")):
+        rate = check_rate(rate, audio=True)
         self.decoders = [ChannelDecoder(names[i], rate, input_is_frequency=True) for i in range(n_channels)]
 
     def process(self, block: np.ndarray) -> list[Frame]:
