@@ -1,6 +1,7 @@
 """``aiswatch demod``: the software AIS receiver on the command line.
 
     aiswatch demod capture.cu8 --format cu8 --rate 288000 [--center 162000000]
+    rtl_sdr -f 162e6 -s 288000 - | aiswatch demod - --format cu8 --rate 288000
     aiswatch demod --sdr [--device-index 0 --gain auto --ppm 0 --rate 288000] --udp 127.0.0.1:10110
 
 prints !AIVDM sentences (or sends them over UDP like rtl_ais: CRLF-terminated, one datagram per
@@ -11,6 +12,7 @@ receiver cannot use), 2 for a bad option or when no SDR can be opened.
 """
 from __future__ import annotations
 
+import os
 import socket
 import sys
 
@@ -51,7 +53,7 @@ def _checked(check):
 
 
 @click.command("demod")
-@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@click.argument("path", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Sample format (default: from the file extension).")
 @click.option("--rate", type=float, callback=_checked(lambda v: settings.check_rate(v, audio=None)),
               help="Sample rate in S/s (required for raw files; WAV has it in the header; SDR default 288000; at most 20 MS/s).")
@@ -59,7 +61,7 @@ def _checked(check):
 @click.option("--ppm", type=float, default=0.0, show_default=True, callback=_checked(settings.check_ppm),
               help="Known receiver frequency error (ppm, within +-1000).")
 @click.option("--start-time", type=float, callback=_checked(settings.check_start_time),
-              help="Unix time of the first sample (default: file mtime minus duration).")
+              help="Unix time of the first sample (default: file mtime minus duration; a pipe: now).")
 @click.option("--station", help="Station name for the s: tag.")
 @click.option("--tags/--no-tags", default=True, show_default=True, help="Prefix each sentence with a tag block (c:, L:, F:).")
 @click.option("--udp", "udp_target", callback=lambda ctx, param, value: value and (value, *_parse_hostport(value)),
@@ -69,12 +71,12 @@ def _checked(check):
 @click.option("--gain", default="auto", show_default=True, help="RTL-SDR gain in dB, or 'auto' (AGC).")
 @click.option("--stats", is_flag=True, help="Print frame counts to stderr at the end.")
 def demod(path, fmt, rate, center, ppm, start_time, station, tags, udp_target, sdr, device_index, gain, stats):
-    """Software AIS receiver: IQ recording or RTL-SDR in, NMEA out."""
+    """Software AIS receiver: IQ recording, pipe ('-' = stdin) or RTL-SDR in, NMEA out."""
     from demod.decode import FrameDecoder, SDRUnavailable, open_sdr, sdr_block_samples
     from demod.iqfile import IQFormatError
 
     if bool(path) == bool(sdr):
-        raise click.UsageError("give either a recording PATH or --sdr")
+        raise click.UsageError("give either a recording PATH (- for standard input) or --sdr")
     send = None
     if udp_target:
         target, family, address = udp_target
@@ -120,6 +122,12 @@ def demod(path, fmt, rate, center, ppm, start_time, station, tags, udp_target, s
                 click.echo(text)
     except IQFormatError as err:
         raise click.ClickException(str(err)) from None
+    except BrokenPipeError:
+        # the reader of our output went away (| head): stop quietly, as command-line tools do
+        sys.stdout = open(os.devnull, "w")
+        sys.exit(0)
+    except OSError as err:  # a read error on the recording or pipe
+        raise click.ClickException(f"{path}: {err.strerror or err}") from None
     except KeyboardInterrupt:
         pass
     if stats:

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 
-from demod.iqfile import IQFile, IQFormatError
+from demod.iqfile import STDIN, IQFile, IQFormatError
 from demod.nmea_out import NmeaFormatter
 from demod.receiver import DiscriminatorReceiver, Receiver
 from demod.settings import SettingError, check_center, check_ppm, check_rate, check_start_time
@@ -91,7 +91,7 @@ class FrameDecoder:
             try:
                 start_time = check_start_time(start_time)
             except SettingError as err:
-                raise IQFormatError(f"{path}: {err}") from None
+                raise IQFormatError(f"{'standard input' if str(path) == STDIN else path}: {err}") from None
         iq = IQFile(path, fmt, rate, center, block_samples=block_samples)
         if iq.truncated_bytes:
             log.warning("%s ends in the middle of a sample: ignoring the last %d bytes", path, iq.truncated_bytes)
@@ -101,9 +101,10 @@ class FrameDecoder:
             else:
                 receiver = Receiver(iq.rate, iq.center_hz, ppm=ppm, **receiver_options)
         except ValueError as err:
-            raise IQFormatError(f"{path}: {err}") from None
+            raise IQFormatError(f"{iq.name}: {err}") from None
         if start_time is None:
-            start_time = os.path.getmtime(path) - iq.duration
+            # a recording was written as it was received; a stream is being received now
+            start_time = time.time() if iq.is_stream else os.path.getmtime(path) - iq.duration
         return cls(receiver, start_time, NmeaFormatter(tags=tags, station=station), iq)
 
     @classmethod

@@ -17,6 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from demod.decode import FrameDecoder, SDRUnavailable, open_sdr, sdr_block_samples
+from demod.iqfile import STDIN
 from ingest.lines import Line
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,13 @@ log = logging.getLogger(__name__)
 class IQFileSource:
     """Decode an IQ recording (or discriminator audio) into NMEA lines.
 
-    path, fmt ('cu8', 'cs8', 'cs16', 'cf32', 'wav', 'disc'; None = from the extension), rate
-    (samples/s; from the header for WAV), center (Hz, default 162e6), ppm (known receiver error),
-    start_time (unix seconds of the first sample; default: the file's modification time minus its
-    duration, so replays give the same times), station (``s:`` tag; default none).
-    Raises demod.iqfile.IQFormatError at construction when the file cannot be read as ``fmt``.
+    path (a file, a FIFO, or '-' for standard input), fmt ('cu8', 'cs8', 'cs16', 'cf32', 'wav',
+    'disc'; None = from the extension), rate (samples/s; from the header for WAV), center (Hz,
+    default 162e6), ppm (known receiver error), start_time (unix seconds of the first sample;
+    default: the file's modification time minus its duration, so replays give the same times; for
+    a stream, the time it was opened), station (``s:`` tag; default none).
+    Raises demod.iqfile.IQFormatError at construction when the file cannot be read as ``fmt`` or
+    a setting is out of range.
     """
 
     def __init__(self, path: str, *, fmt: str | None = None, rate: float | None = None,
@@ -37,7 +40,7 @@ class IQFileSource:
                  station: str | None = None):
         self.decoder = FrameDecoder.for_file(path, fmt=fmt, rate=rate, center=center, ppm=ppm,
                                              start_time=start_time, station=station)
-        self.id = f"iq:{os.path.basename(str(path))}"
+        self.id = "iq:stdin" if str(path) == STDIN else f"iq:{os.path.basename(str(path))}"
         self._closed = threading.Event()
 
     def lines(self) -> Iterator[Line]:

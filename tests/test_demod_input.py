@@ -1,11 +1,14 @@
 """What the receiver does with what users give it: options out of range, headers that lie, UDP
-targets that do not exist. Every bad value is one line naming the setting and a non-zero exit,
-never a traceback."""
+targets that do not exist, pipes and FIFOs instead of files. Every bad value is one line naming
+the setting and a non-zero exit, never a traceback; pipes decode exactly what the same samples
+decode from a file."""
 import os
 import socket
 import struct
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -169,3 +172,67 @@ def test_ingest_iq_with_bad_input_is_one_line_and_exit_1(tmp_path, cu8_file):
         assert proc.returncode == 1, proc.stderr
         assert "Traceback" not in proc.stderr and says in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_paths_that_are_not_recordings(tmp_path):
+    with pytest.raises(IQFormatError, match="is a directory"):
+        IQFile(str(tmp_path), "cu8", 288_000)
+    path = str(tmp_path / "sock.cu8")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    try:
+        with pytest.raises(IQFormatError, match="not a regular file, FIFO or character device"):
+            IQFile(path, "cu8", 288_000)
+    finally:
+        server.close()
+    with pytest.raises(IQFormatError, match="standard input has no file name"):
+        IQFile("-")
+
+
+def _feed(pipe, data: bytes, chunk: int) -> None:
+    """Write ``data`` in chunks that split samples, as a program writing to a pipe does."""
+    try:
+        for i in range(0, len(data), chunk):
+            pipe.write(data[i:i + chunk])
+            pipe.flush()
+    finally:
+        pipe.close()
+
+
+def test_samples_piped_through_stdin_decode_like_the_file(capture, tmp_path):
+    # rtl_sdr ... - | aiswatch demod - --format cu8 --rate 288000, with a real pipe; one stray
+    # byte at the end (half a sample) is reported, not decoded
+    data = channel.to_cu8(capture[0]) + b"\x80"
+    before = time.time()
+    proc = subprocess.Popen(AISWATCH + ["demod", "-", "--format", "cu8", "--rate", "288000", "--stats"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    _feed(proc.stdin, data, 4097)  # its output is three lines: no pipe fills up while we write
+    out, err = proc.stdout.read(), proc.stderr.read()
+    proc.wait(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    assert [ln[ln.index("!"):] for ln in lines] == capture[1]
+    # a stream is being received now: its times start when it was opened, not at a file's mtime
+    stamps = [int(ln.split("c:")[1].split(",")[0].split("*")[0]) for ln in lines]
+    assert all(before - 1 <= t <= time.time() + 1 for t in stamps), stamps
+    assert "truncated_bytes=1" in err.decode() and "frames=3" in err.decode()
+
+
+def test_discriminator_audio_from_a_fifo_with_an_open_ended_wav(capture, tmp_path):
+    # sox/ffmpeg writing a WAV to a pipe do not know its length: data chunk length 0xFFFFFFFF
+    x, sentences = capture
+    audio = np.stack([channel.discriminator_audio(x, 288_000, "A"), channel.discriminator_audio(x, 288_000, "B")],
+                     axis=1)
+    fifo = tmp_path / "radio.wav"
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "wb") as fh:
+            _feed(fh, wav_bytes(audio, 48_000, 2, data_len=0xFFFFFFFF), 1001)
+    writer = threading.Thread(target=write)
+    writer.start()
+    source = IQFileSource(str(fifo), fmt="disc")  # opening waits for the writer, as with any FIFO
+    lines = [ln.text for ln in source.lines()]
+    writer.join()
+    assert [ln[ln.index("!"):] for ln in lines] == sentences
+    assert source.decoder.iqfile.is_stream and source.decoder.iqfile.duration is None
