@@ -8,7 +8,7 @@ prints !AIVDM sentences (or sends them over UDP like rtl_ais: CRLF-terminated, o
 sentence). Every sentence carries a tag block with the reception time and, as our own fields,
 the signal level (L:, dB full scale) and carrier offset (F:, Hz); ``--no-tags`` prints bare
 sentences. Exit status: 0 on success, 1 for an unreadable file (or one whose header the
-receiver cannot use), 2 for a bad option or when no SDR can be opened.
+receiver cannot use), 2 for a bad option or when no SDR can be opened or it stops delivering.
 """
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def _checked(check):
 @click.option("--stats", is_flag=True, help="Print frame counts to stderr at the end.")
 def demod(path, fmt, rate, center, ppm, start_time, station, tags, udp_target, sdr, device_index, gain, stats):
     """Software AIS receiver: IQ recording, pipe ('-' = stdin) or RTL-SDR in, NMEA out."""
-    from demod.decode import FrameDecoder, SDRUnavailable, open_sdr, sdr_block_samples
+    from demod.decode import FrameDecoder, SDRUnavailable, open_sdr, sdr_blocks
     from demod.iqfile import IQFormatError
 
     if bool(path) == bool(sdr):
@@ -102,15 +102,7 @@ def demod(path, fmt, rate, center, ppm, start_time, station, tags, udp_target, s
                 sys.exit(2)
             decoder = FrameDecoder.for_stream(rate=device.sample_rate, center=center or 162_000_000,
                                               station=station, tags=tags)
-
-            def blocks():
-                n = sdr_block_samples(device.sample_rate)
-                try:
-                    while True:
-                        yield device.read_samples(n).astype("complex64")
-                finally:
-                    device.close()
-            lines = decoder.nmea_lines(blocks())
+            lines = decoder.nmea_lines(sdr_blocks(device, name=f"RTL-SDR {device_index}"))
         else:
             decoder = FrameDecoder.for_file(path, fmt=fmt, rate=rate, center=center, ppm=ppm,
                                             start_time=start_time, station=station, tags=tags)
@@ -122,6 +114,9 @@ def demod(path, fmt, rate, center, ppm, start_time, station, tags, udp_target, s
                 click.echo(text)
     except IQFormatError as err:
         raise click.ClickException(str(err)) from None
+    except SDRUnavailable as err:  # the dongle went away while reading: what was decoded is out
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(2)
     except BrokenPipeError:
         # the reader of our output went away (| head): stop quietly, as command-line tools do
         sys.stdout = open(os.devnull, "w")

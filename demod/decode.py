@@ -1,9 +1,10 @@
 """Glue between sample sources and NMEA text: a recording or a live stream of blocks goes through
 the :class:`~demod.receiver.Receiver` and comes out as !AIVDM lines with reception times.
 
-Also the RTL-SDR opener: pyrtlsdr loads librtlsdr when imported, so it is imported here, lazily,
-and every way it can fail (no Python package, no shared library, no dongle, dongle busy) becomes one
-:class:`SDRUnavailable` with a message that says what to install or plug in.
+Also the RTL-SDR opener and reader: pyrtlsdr loads librtlsdr when imported, so it is imported here,
+lazily, and every way it can fail (no Python package, no shared library, no dongle, dongle busy,
+settings it rejects, a dongle unplugged while reading) becomes one :class:`SDRUnavailable` with a
+message that says what to install or plug in.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import math
 import os
 import threading
 import time
+
+import numpy as np
 
 from demod.iqfile import STDIN, IQFile, IQFormatError
 from demod.nmea_out import NmeaFormatter
@@ -63,6 +66,25 @@ def open_sdr(*, device_index: int = 0, rate: float = 288_000, center: float = 16
         raise SDRUnavailable(f"RTL-SDR rejected the settings (rate {rate:g}, centre {center:g} Hz, gain {gain}, "
                              f"ppm {ppm}): {err}") from None
     return sdr
+
+
+def sdr_blocks(device, *, name: str = "RTL-SDR", stop: threading.Event | None = None):
+    """Blocks of complex64 samples from an opened RTL-SDR until ``stop`` is set; closes the device
+    at the end. A read that fails (dongle unplugged, USB error) raises SDRUnavailable saying so,
+    instead of a libusb traceback. ``aiswatch demod --sdr`` and the ingest SDRSource both read here."""
+    n = sdr_block_samples(device.sample_rate)
+    try:
+        while stop is None or not stop.is_set():
+            try:
+                samples = device.read_samples(n)
+            except Exception as err:  # pyrtlsdr raises LibUSBError/IOError with varied texts
+                raise SDRUnavailable(f"{name} stopped delivering samples ({err}); was it unplugged?") from None
+            yield np.asarray(samples, dtype=np.complex64)
+    finally:
+        try:
+            device.close()
+        except Exception as err:  # closing a dongle that is gone can fail too; the read error is the news
+            log.debug("closing %s: %s", name, err)
 
 
 class FrameDecoder:

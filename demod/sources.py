@@ -14,9 +14,7 @@ import threading
 import time
 from typing import Iterator
 
-import numpy as np
-
-from demod.decode import FrameDecoder, SDRUnavailable, open_sdr, sdr_block_samples
+from demod.decode import FrameDecoder, SDRUnavailable, open_sdr, sdr_blocks
 from demod.iqfile import STDIN
 from ingest.lines import Line
 
@@ -76,16 +74,7 @@ class SDRSource:
             yield Line(text, time.time(), self.id)
 
     def device_blocks(self):
-        n = sdr_block_samples(self.device.sample_rate)
-        try:
-            while not self._closed.is_set():
-                try:
-                    samples = self.device.read_samples(n)
-                except Exception as err:  # unplugged, USB error: say so instead of a libusb traceback
-                    raise SDRUnavailable(f"RTL-SDR {self.id} stopped delivering samples: {err}") from None
-                yield np.asarray(samples, dtype=np.complex64)
-        finally:
-            self.device.close()
+        return sdr_blocks(self.device, name=f"RTL-SDR {self.id}", stop=self._closed)
 
     def close(self) -> None:
         self._closed.set()

@@ -1,7 +1,7 @@
 """What the receiver does with what users give it: options out of range, headers that lie, UDP
-targets that do not exist, pipes and FIFOs instead of files. Every bad value is one line naming
-the setting and a non-zero exit, never a traceback; pipes decode exactly what the same samples
-decode from a file."""
+targets that do not exist, pipes and FIFOs instead of files, and a dongle that goes away while
+being read. Every bad value is one line naming the setting and a non-zero exit, never a traceback;
+pipes decode exactly what the same samples decode from a file."""
 import os
 import socket
 import struct
@@ -236,3 +236,65 @@ def test_discriminator_audio_from_a_fifo_with_an_open_ended_wav(capture, tmp_pat
     writer.join()
     assert [ln[ln.index("!"):] for ln in lines] == sentences
     assert source.decoder.iqfile.is_stream and source.decoder.iqfile.duration is None
+
+
+def _unplugged_dongle(blocks):
+    """pyrtlsdr's RtlSdr on a device handle that is gone (NULL): after the given blocks of samples,
+    its read_samples runs librtlsdr's rtlsdr_read_sync, which fails as for an unplugged dongle,
+    and pyrtlsdr raises its LibUSBError. Only the sample rate (librtlsdr keeps it in the device
+    struct, which a NULL handle does not have) and the blocks before the failure are given here."""
+    try:
+        import rtlsdr
+        from rtlsdr.librtlsdr import p_rtlsdr_dev
+    except (ImportError, OSError, AttributeError) as err:
+        pytest.skip(f"pyrtlsdr cannot load librtlsdr here ({err}); apt-get install librtlsdr0")
+    from ctypes import c_int32
+
+    class Unplugged(rtlsdr.RtlSdr):
+        sample_rate = 288_000.0
+
+        def __init__(self):  # no rtlsdr_open: there is no dongle to open
+            self.dev_p = p_rtlsdr_dev(None)
+            self.buffer = []
+            self.num_bytes_read = c_int32(0)
+            self.device_opened = False
+            self.before = list(blocks)
+            self.closed = False
+
+        def read_samples(self, num_samples):
+            if self.before:
+                return self.before.pop(0)
+            return super().read_samples(num_samples)
+
+        def close(self):
+            self.closed = True
+            super().close()
+    return Unplugged()
+
+
+def test_dongle_unplugged_while_reading_is_one_line_and_exit_2(capture, monkeypatch):
+    from demod import decode
+
+    x, sentences = capture
+    dongle = _unplugged_dongle([x])
+    monkeypatch.setattr(decode, "open_sdr", lambda **settings: dongle)
+    result = CliRunner().invoke(demod, ["--sdr", "--no-tags"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    # what arrived before the dongle went away is decoded and printed
+    assert result.stdout.splitlines() == sentences
+    assert result.stderr.startswith("Error: RTL-SDR 0 stopped delivering samples (")
+    assert "was it unplugged?" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert dongle.closed
+
+
+def test_sdr_source_reads_through_the_same_path(capture, monkeypatch):
+    from demod import sources
+
+    dongle = _unplugged_dongle([capture[0]])
+    monkeypatch.setattr(sources, "open_sdr", lambda **settings: dongle)
+    source = SDRSource(device_index=3)
+    got = []
+    with pytest.raises(SDRUnavailable, match="RTL-SDR sdr:3 stopped delivering samples"):
+        for line in source.lines():
+            got.append(line.text)
+    assert [t[t.index("!"):] for t in got] == capture[1][:len(got)] and dongle.closed
