@@ -36,6 +36,17 @@ class LazyGroup(click.Group):
         module, attr = target.split(":")
         return getattr(importlib.import_module(module), attr)
 
+    def invoke(self, ctx):
+        """Run the subcommand; a configuration problem found on the way (a bad URL, a secret in the
+        config file, a missing key file) is one ``Error:`` line, never a traceback."""
+        from ingest.config import ConfigError
+        from ingest.esclient import redact_text
+
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(redact_text(str(exc))) from None
+
     def format_commands(self, ctx, formatter):
         # list from the table, without importing every module just to print --help
         rows = [(name, help_text) for name, (_, help_text) in sorted(COMMANDS.items())]
@@ -53,8 +64,10 @@ class LazyGroup(click.Group):
 def main(ctx: click.Context, config_path: str | None, log_level: str) -> None:
     """aiswatch: AIS receivers in, Elasticsearch and Kibana out."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if log_level.upper() != "DEBUG":  # one line per HTTP request is noise at INFO
-        logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    if log_level.upper() != "DEBUG":
+        # one line per HTTP request at INFO, and a traceback per retry at WARNING: our own
+        # components say once, in one line, what failed (the sink: "Elasticsearch unavailable")
+        logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
 

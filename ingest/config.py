@@ -45,7 +45,20 @@ DEFAULTS: dict[str, Any] = {
     "geography": {},              # ports/regions overrides (see behavior/)
 }
 
-SECRET_KEYS = {"api_key", "password", "apikey", "api_key_value"}
+# Keys whose value is a secret, compared lower-case with '-' read as '_'.
+SECRET_KEYS = {"api_key", "password", "apikey", "api_key_value", "token", "secret", "passwd"}
+
+
+def _is_secret_key(key: Any) -> bool:
+    return str(key).lower().replace("-", "_") in SECRET_KEYS
+
+
+def _has_url_credentials(value: Any) -> bool:
+    """A URL with a user:password part (``http://elastic:pw@host``)."""
+    if not isinstance(value, str) or "://" not in value:
+        return False
+    userinfo = value.split("://", 1)[1].split("/", 1)[0]
+    return "@" in userinfo and ":" in userinfo.rsplit("@", 1)[0]
 
 
 class ConfigError(ValueError):
@@ -85,9 +98,13 @@ def _env_overrides(environ: dict[str, str]) -> dict:
 def _check_no_inline_secrets(data: Any, where: str = "") -> None:
     if isinstance(data, dict):
         for key, value in data.items():
-            if str(key).lower() in SECRET_KEYS and value:
+            if _is_secret_key(key) and value:
                 raise ConfigError(f"{where}{key}: secrets are not read from the config file; use an environment "
                                   f"variable or a key file ({key}_file)")
+            if _has_url_credentials(value):
+                raise ConfigError(f"{where}{key}: a password inside a URL is not read from the config file; put "
+                                  "the user in username and the password in ES_PASSWORD or password_file "
+                                  "(or the whole URL in ES_URL)")
             _check_no_inline_secrets(value, f"{where}{key}.")
     elif isinstance(data, list):
         for i, item in enumerate(data):
@@ -100,7 +117,7 @@ class Config(dict):
     def redacted(self) -> dict:
         def scrub(node: Any) -> Any:
             if isinstance(node, dict):
-                return {k: ("***" if str(k).lower() in SECRET_KEYS and v else scrub(v)) for k, v in node.items()}
+                return {k: ("***" if _is_secret_key(k) and v else scrub(v)) for k, v in node.items()}
             if isinstance(node, list):
                 return [scrub(v) for v in node]
             if isinstance(node, str) and "://" in node and "@" in node:

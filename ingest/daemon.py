@@ -13,8 +13,9 @@ import time
 import click
 
 from ingest.counters import Counters
+from ingest.esclient import redact_url
 from ingest.lines import Line
-from ingest.runner import IngestOptions, run_sources, summary_lines
+from ingest.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +107,17 @@ def run(ctx, es_url, namespace, simulate):
 
     def ready(cluster):
         names = cluster.names
+        url = redact_url(cluster.url)  # printed, so never with the password of an ES_URL
         click.echo(
-            f"\naiswatch is running. Data goes to {cluster.url}\n"
-            f"  latest state per ship:  curl '{cluster.url}/{names.ships}/_search?size=5&pretty'\n"
-            f"  raw messages (daily):   curl '{cluster.url}/{names.messages_pattern}/_count?pretty'\n"
+            f"\naiswatch is running. Data goes to {url}\n"
+            f"  latest state per ship:  curl '{url}/{names.ships}/_search?size=5&pretty'\n"
+            f"  raw messages (daily):   curl '{url}/{names.messages_pattern}/_count?pretty'\n"
             f"  pipeline counters:      aiswatch status\n"
             f"  a map of the ships:     aiswatch map --out ships.png\n"
             f"  behaviour detection:    aiswatch detect run --since 24h\n"
             f"Stop with Ctrl-C (everything buffered is flushed or spooled first).\n", err=True)
 
-    counters = run_sources(cfg, lambda c: make_sources_from_config(specs, c),
-                           IngestOptions(es_url=es_url, namespace=namespace), on_ready=ready)
+    opts = IngestOptions(es_url=es_url, namespace=namespace)
+    counters = run_sources(cfg, lambda c: make_sources_from_config(specs, c), opts, on_ready=ready)
     click.echo("\n".join(summary_lines(counters)), err=True)
+    exit_on_failure(counters, opts)

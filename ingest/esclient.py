@@ -11,7 +11,9 @@ more per request, fresh memory each time: page faults that cost more than buildi
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from elastic_transport import Urllib3HttpNode
 from elasticsearch import Elasticsearch
@@ -54,6 +56,7 @@ def make_client(url: str, *, api_key: str | None = None, username: str | None = 
     ``ES_PASSWORD``); ca_certs: path to the cluster's CA certificate; the environment fills any
     argument left as None. Credentials are never logged.
     """
+    url = check_url(url)
     api_key = api_key or os.environ.get("ES_API_KEY") or None
     username = username or os.environ.get("ES_USERNAME") or None
     password = password or os.environ.get("ES_PASSWORD") or None
@@ -74,9 +77,36 @@ def make_client(url: str, *, api_key: str | None = None, username: str | None = 
     return Elasticsearch(url, **kwargs)
 
 
+def check_url(url: str) -> str:
+    """``url`` if it is a usable http(s) URL of a cluster, else ConfigError naming what is wrong
+    (with any credentials in it replaced: the message reaches the terminal and the logs)."""
+    from ingest.config import ConfigError
+
+    text = str(url).strip()
+    shown = redact_url(text)
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # raises ValueError for a port that is not a number or out of range
+    except ValueError as exc:
+        raise ConfigError(f"bad Elasticsearch URL {shown}: {redact_text(str(exc))}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"bad Elasticsearch URL {shown}: expected http:// or https://")
+    if not parts.hostname:
+        raise ConfigError(f"bad Elasticsearch URL {shown}: no host")
+    if port == 0:
+        raise ConfigError(f"bad Elasticsearch URL {shown}: port 0")
+    return text
+
+
+# user:password@ (or user@) right after a scheme: everything up to the last @ before the host
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
+
+
 def redact_url(url: str) -> str:
-    """``url`` with any user:password part replaced, for logs."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    """``url`` with any user:password part replaced by ``***``, for logs and messages."""
+    return _USERINFO.sub(r"\g<scheme>***@", str(url))
+
+
+def redact_text(text: str) -> str:
+    """Any URL credentials inside a message (an exception text, say) replaced by ``***``."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
