@@ -11,7 +11,7 @@ import sys
 import click
 
 from demod.iqfile import FORMATS as IQ_FORMATS
-from ingest.runner import IngestOptions, run_sources, summary_lines
+from ingest.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
 
 
 def common_options(fn):
@@ -32,7 +32,8 @@ def common_options(fn):
     return wrapper
 
 
-def _run(ctx, opts: IngestOptions, make_sources, quiet: bool = False):
+def _run(ctx, opts: IngestOptions, make_sources, quiet: bool = False, report=None):
+    """Run the sources; print the summary (and ``report()``'s lines), exit 1 on a failure."""
     from ingest.cli import load_config_from
     from ingest.config import ConfigError
 
@@ -43,6 +44,9 @@ def _run(ctx, opts: IngestOptions, make_sources, quiet: bool = False):
     counters = run_sources(cfg, make_sources, opts)
     if not quiet:
         click.echo("\n".join(summary_lines(counters)), err=True)
+    if report is not None:
+        click.echo(report(), err=True)
+    exit_on_failure(counters, opts)
     return counters
 
 
@@ -181,6 +185,5 @@ def iq(ctx, opts, path, fmt, rate, center, ppm, start_time, station):
     source = _open_demod_source(lambda: IQFileSource(path, fmt=fmt, rate=rate, center=center, ppm=ppm,
                                                      start_time=start_time, station=station))
     opts.replay = True
-    counters = _run(ctx, opts, lambda counters: [source])
-    click.echo(" ".join(f"{k}={v}" for k, v in source.stats.items()), err=True)
-    return counters
+    return _run(ctx, opts, lambda counters: [source],
+                report=lambda: " ".join(f"{k}={v}" for k, v in source.stats.items()))

@@ -10,14 +10,19 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
 
+from elastic_transport import TlsError, TransportError
+from elasticsearch import ApiError
+
 from ingest.cluster import Cluster, connect
-from ingest.config import Config
+from ingest.config import Config, ConfigError
 from ingest.counters import Counters
+from ingest.esclient import redact_text, redact_url
 from ingest.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -34,7 +39,9 @@ class IngestOptions:
     replay: bool = False  # a finite input (log file, recording): wait for the writer instead of spooling, refresh at the end
 
 
-def build_sink(cfg: Config, cluster: Cluster, counters: Counters, opts: IngestOptions):
+def build_sink(cfg: Config, cluster: Cluster, counters: Counters, opts: IngestOptions,
+               setup: Callable[[], None] | None = None):
+    """The sink for this run; ``setup``: index templates still to install before its first delivery."""
     from ingest.sink import ElasticsearchSink
 
     sink_cfg = cfg["sink"]
@@ -49,6 +56,7 @@ def build_sink(cfg: Config, cluster: Cluster, counters: Counters, opts: IngestOp
         # a live source cannot wait (the UDP socket would overflow): past 0.5 s the spool takes the
         # documents; a replay can, and pure backpressure keeps a fast file off the disk spool
         block_seconds=None if opts.replay else 0.5,
+        setup=setup,
     )
 
 
@@ -84,15 +92,26 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
     cluster = connect(cfg, opts.es_url, opts.namespace)
     sink = reporter = None
     try:
+        check_cluster(cluster)
         retention = cfg["elasticsearch"].get("retention_days")
+        pending_setup = None
         if opts.setup:
-            try:
+            def setup_templates() -> None:
                 report = install_templates(cluster.client, cluster.names, retention)
                 if retention and any("no ILM" in what for what in report.values()):
                     _start_pruner(cluster, int(retention))
-            except Exception as exc:  # ES down at start: the spool takes the documents meanwhile
-                log.warning("could not install index templates now (%s); continuing, documents are spooled", exc)
-        sink = build_sink(cfg, cluster, counters, opts)
+
+            try:
+                setup_templates()
+            except (TransportError, ApiError) as exc:
+                if isinstance(exc, ApiError) and exc.status_code < 500 and exc.status_code not in (408, 429):
+                    log.error("index templates refused (%s): documents get the server's own mappings",
+                              _reason(exc))
+                else:  # ES down at start: the spool takes the documents meanwhile
+                    log.warning("could not install the index templates now (%s); they are installed before "
+                                "the first documents are delivered, which are spooled until then", _reason(exc))
+                    pending_setup = setup_templates
+        sink = build_sink(cfg, cluster, counters, opts, setup=pending_setup)
         m = cfg["metrics"]
         reporter = MetricsReporter(counters, client=cluster.client, names=cluster.names,
                                    log_seconds=float(m["log_seconds"]), index_seconds=float(m["index_seconds"]),
@@ -115,6 +134,31 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
             reporter.close()
         cluster.close()
     return counters
+
+
+def check_cluster(cluster: Cluster) -> None:
+    """Fail now on what waiting cannot fix: credentials refused, a TLS handshake that fails (https to
+    an http port, an unknown CA). A cluster that is only down is fine: the spool takes the documents."""
+    from elasticsearch import AuthenticationException, AuthorizationException
+
+    url = redact_url(cluster.url)
+    try:
+        cluster.client.options(request_timeout=10, max_retries=0).info()
+    except (AuthenticationException, AuthorizationException) as exc:
+        raise ConfigError(f"Elasticsearch at {url} refused our credentials ({exc.meta.status}): check ES_USERNAME "
+                          "and ES_PASSWORD (or password_file), or ES_API_KEY (or api_key_file)") from None
+    except TlsError as exc:
+        raise ConfigError(f"TLS with Elasticsearch at {url} failed ({redact_text(str(exc))}): an https:// URL for "
+                          "an http port, or a certificate not signed by ca_certs / ES_CA_CERTS?") from None
+    except TransportError as exc:
+        log.warning("Elasticsearch at %s does not answer now (%s); documents are spooled until it does",
+                    url, _reason(exc))
+    except ApiError as exc:  # answers, but not as we hoped (a proxy's 5xx, say): the sink will see
+        log.warning("Elasticsearch at %s answered %s to a probe; going on", url, exc.meta.status)
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {redact_text(str(exc))[:200]}"
 
 
 def _refresh(cluster: Cluster) -> None:
@@ -173,3 +217,19 @@ def summary_lines(counters: Counters) -> list[str]:
         if key.startswith("rejected.") and value:
             out.append(f"  {key[len('rejected.'):]:<16}{int(value):>10}")
     return out
+
+
+def exit_on_failure(counters: Counters, opts: IngestOptions) -> None:
+    """Exit status 1 when a source died, or when a finite replay ends with documents still spooled
+    (Elasticsearch never took them: they wait on disk for the next run), so scripts notice."""
+    snap = counters.snapshot()
+    failed = sorted(k[len("source."):-len(".failures")] for k, v in snap.items()
+                    if k.startswith("source.") and k.endswith(".failures") and v)
+    problems = [f"source {name} failed (see the log above)" for name in failed]
+    spooled = int(snap.get("spool_depth", 0))
+    if opts.replay and spooled:
+        problems.append(f"{spooled} documents are still in the spool (Elasticsearch did not take them); "
+                        "the next aiswatch ingest or run delivers them")
+    if problems:
+        print("Error: " + "; ".join(problems), file=sys.stderr)
+        raise SystemExit(1)

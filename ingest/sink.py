@@ -36,7 +36,7 @@ import time
 from datetime import datetime, timezone
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from elastic_transport import TransportError
@@ -116,12 +116,15 @@ class ElasticsearchSink:
         ``block_seconds`` for room, then sends the document to the spool (None: wait as long as
         the writer runs, pure backpressure, for replays of files that can wait).
     probe_max_seconds: longest wait between two probes while Elasticsearch is down.
+    setup: called before the first delivery (the index templates, when Elasticsearch was down at
+        start): a connection failure or 5xx there counts as Elasticsearch down (the batch is
+        spooled and it is tried again); once it succeeds, or is refused for good, it is not called again.
     """
 
     def __init__(self, client, names: IndexNames, counters: Counters, *, spool_dir: str | os.PathLike,
                  dead_letter_path: str | os.PathLike, batch_size: int = 2000, batch_bytes: int = 8_000_000,
                  flush_seconds: float = 1.0, queue_size: int = 20000, block_seconds: float | None = 0.5,
-                 probe_max_seconds: float = 10.0,
+                 probe_max_seconds: float = 10.0, setup: Callable[[], None] | None = None,
                  segment_bytes: int = 64 * 1024 * 1024, start: bool = True):
         self.client = client
         self.names = names
@@ -130,6 +133,7 @@ class ElasticsearchSink:
         self.batch_bytes = batch_bytes
         self.flush_seconds = flush_seconds
         self.probe_max_seconds = probe_max_seconds
+        self._setup = setup
         self.dead_letter_path = Path(dead_letter_path)
         self.spool = DiskSpool(spool_dir, counters, segment_bytes=segment_bytes)
         # SimpleQueue (C, lock-free put) costs a third of queue.Queue per document; the bound is
@@ -401,6 +405,8 @@ class ElasticsearchSink:
     # -- one batch ------------------------------------------------------------------------------------
     def _deliver(self, items: list[_Item]) -> None:
         """Index ``items`` and their ships-seen updates; raise _EsFailure(reason, undelivered items)."""
+        if self._setup is not None:
+            self._run_setup(items)
         by_mmsi: dict[str, list[_Item]] = {}
         newest_by_source: dict[str, int] = {}
         for it in items:
@@ -469,6 +475,21 @@ class ElasticsearchSink:
                 self.counters.gauge(key, ts / 1000.0)
         if undelivered:
             raise _EsFailure(failure or "items rejected with 429/5xx", _unique(undelivered))
+
+    def _run_setup(self, items: list[_Item]) -> None:
+        """The setup owed before the first delivery: documents indexed without their templates would
+        get guessed mappings (a location as two floats, the MMSI as text) that no later fix changes."""
+        try:
+            self._setup()
+        except ApiError as exc:
+            if exc.status_code in _RETRY_REQUEST_STATUS or exc.status_code >= 500:
+                raise _EsFailure(f"index templates: {_reason(exc)}", items) from exc
+            log.error("index templates refused (%s); delivering without them", _short_error(exc.body))
+        except TransportError as exc:
+            raise _EsFailure(f"index templates: {_reason(exc)}", items) from exc
+        else:
+            log.info("index templates installed")
+        self._setup = None
 
     def _header(self, index: str, doc_id: str) -> bytes:
         """The bulk action line, with its newline, for a raw document (built from a cached prefix:
