@@ -160,6 +160,7 @@ class TrackReader:
         self._composite_ok: bool | None = None if paging == "auto" else paging == "composite"
         self._warned_slot_times = False
         self._dates_ok: bool | None = None       # does the server give min/max over @timestamp?
+        self._partitions_ignored = False
 
     def _search(self, feature: str, body: dict, filter_path: list[str] | None = None) -> dict:
         return search(self.client, feature, request_timeout=self.request_timeout, index=self.index, body=body,
@@ -257,29 +258,45 @@ class TrackReader:
         if vessels == 0:
             return
         partitions = max(1, math.ceil(vessels * 1.3 / per_page))  # hash partitions are uneven: 30 % slack
+        if self._partitions_ignored:
+            partitions = 1
         while True:
             out: list[Slot] = []
-            seen: set[str] = set()  # a server that ignores include.partition returns every vessel each time
+            seen: set[str] = set()
             overflow = False
             for partition in range(partitions):
-                page = list(self._terms_page(since_ms, until_ms, mmsis, slot_ms, per_page * 2,
+                size = per_page * 2 if partitions > 1 else max(per_page, vessels) * 2
+                page = list(self._terms_page(since_ms, until_ms, mmsis, slot_ms, size,
                                              (partition, partitions) if partitions > 1 else None))
-                out.extend(s for s in page if s.mmsi not in seen)
-                seen.update(s.mmsi for s in page)
-                if self._left_out:
-                    overflow = True
+                page_vessels = {s.mmsi for s in page}
+                if partition > 0 and page_vessels & seen:
+                    # the server ignores include.partition (noida-db): every page is the top of all
+                    # vessels, so the only way is one terms request as large as the fleet
+                    log.info("this server ignores terms partitions: reading %d vessels in one request", vessels)
+                    self._partitions_ignored = overflow = True
+                    break
+                out.extend(page)
+                seen |= page_vessels
+                if overflow:        # partition 0 overflowed; partition 1 told whether partitions work
+                    break
+                overflow = bool(self._left_out)
+                if overflow and partitions == 1:
                     break
             if not overflow:
                 yield from out
                 return
-            if partitions >= 2 * vessels + 16:
-                # only a server that ignores include.partition and caps terms gets here
-                log.warning("track slots: %d positions left out even with %d partitions (this server "
-                            "seems to ignore include.partition)", self._left_out, partitions)
+            if self._partitions_ignored and partitions == 1:
+                if self._left_out:
+                    log.warning("track slots: %d positions of vessels beyond the first %d left out (this "
+                                "server neither pages nor partitions terms)", self._left_out, len(seen))
                 yield from out
                 return
-            log.info("a terms partition left vessels out: reading again with %d partitions", partitions * 2)
-            partitions *= 2
+            if partitions >= 65_536:
+                log.warning("track slots: %d positions left out with %d partitions", self._left_out, partitions)
+                yield from out
+                return
+            partitions = 1 if self._partitions_ignored else partitions * 2
+            log.info("a terms partition left vessels out: reading again with %d partitions", partitions)
 
     def _vessel_slots(self, mmsi: str, vb: dict, slot_ms: int) -> list[Slot]:
         out = []
