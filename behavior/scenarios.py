@@ -11,18 +11,23 @@
 - MIRAGE's position jumps 40 nm at once (``spoofing``/jump).
 - PHANTOM reports speed 0 for 4 h while sailing on at 8 kn (``spoofing``/stationary_moving).
 - GHOST sails with the fake MMSI 123456789 (``identity``).
-Traps, which must produce nothing: two ships at anchor 400 m apart inside Rotterdam's anchorage,
-two ships moored side by side in Hamburg, a coaster that stops transmitting for 14 h a few miles off
-the Dutch coast, and two ships crossing each other's path at 14 kn.
+Traps, which must produce nothing: two ships at anchor ~370 m apart inside Rotterdam's anchorage
+(close and slow enough for an encounter: only the port filter stops it), two ships moored side by
+side in Hamburg, a coaster that stops transmitting for 14 h a few miles off the Dutch coast (only
+the shore filter stops that gap), and two ships crossing each other's path at 14 kn.
+``TRAP_FILTERS`` says which filter stops each trap; the tests switch it off and see it fire.
 
 Vessels are class B so that slow ships report every 3 min and fast ones every 30 s: the detectors
 do not care about the class, and it keeps a scenario at ~30k documents (fast tests on the test
 engine). Every vessel transmits until the end, so nothing is "dark now" at the end but the planted gap.
+``edge_interval_s`` gives the reporting interval of a vessel around a time, from the simulator's
+own rule: the tests allow one such interval on each event edge.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ingest.simulation.simulator import report_interval
 from ingest.simulate import (AnchoredTrack, Alongside, Itinerary, Jump, LoiterTrack, MooredTrack, RouteTrack,
                              Override, Segments, VesselSpec, destination, haversine_m, MS_PER_KNOT)
 
@@ -96,7 +101,7 @@ def planted(start: float, seed: int = 0) -> list:
 
     # traps: anchored in port, moored side by side in port, silent near the coast, crossing at speed
     anchor1 = AnchoredTrack(51.985, 3.93, swing_radius_m=40, seed=seed + 10)
-    anchor2 = AnchoredTrack(51.988, 3.936, swing_radius_m=40, seed=seed + 11)
+    anchor2 = AnchoredTrack(51.9875, 3.9335, swing_radius_m=40, seed=seed + 11)   # ~370 m from anchor1
     vessels.append((_spec(244123010, "WAITING ONE"), anchor1))
     vessels.append((_spec(244123011, "WAITING TWO"), anchor2))
     moored = MooredTrack(53.540, 9.960, heading=90, seed=seed + 12)
@@ -136,3 +141,25 @@ TRAPS = {"planted": ("244123010", "244123011", "211123012", "211123013", "244123
 def expected_events(name: str, start: float) -> list[ExpectedEvent]:
     """The events scenario ``name`` started at ``start`` must produce (and no others)."""
     return EXPECTED[name](start)
+
+
+# which filter keeps each trap from firing, as detector settings that switch it off
+TRAP_FILTERS = {"planted": {
+    "anchored in Rotterdam": (("244123010", "244123011"), {"encounter": {"min_port_km": 0.0}}),
+    "moored in Hamburg": (("211123012", "211123013"), {"encounter": {"min_port_km": 0.0}}),
+    "coaster silent near the coast": (("244123014",), {"gap": {"min_shore_nm": 0.0}}),
+}}
+
+
+def edge_interval_s(name: str, start: float, mmsi: str, t: float) -> int:
+    """Vessel ``mmsi``'s reporting interval just before time ``t`` (just after it if silent before).
+
+    The last report before a change at t was sent less than this before t and scheduled the next
+    one less than this after t, so an edge found from the reports is within this interval of the
+    truth: the accuracy a detector can reach (the simulator's rule, ITU-R M.1371).
+    """
+    for spec, track in SCENARIOS[name](start, 0):
+        if str(spec.mmsi) == mmsi:
+            state = track.state(t - 1) or track.state(t + 1)
+            return report_interval(spec.cls, state)
+    raise KeyError(mmsi)
