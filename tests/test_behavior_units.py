@@ -174,3 +174,58 @@ def test_schedule_survives_an_unreachable_cluster():
     finally:
         client.close()
     assert runs == 0 and pauses == [1.0, 2.0, 3.0]      # backs off and keeps trying, never raises
+
+
+def test_loitering_inside_an_offshore_anchorage_is_not_loitering(geo):
+    """Far from shore (the shore filter passes) but inside an anchorage circle: no event; just outside it: one."""
+    cfg = detect_settings(None)["loitering"]
+    anchorage = Geography({"extra_ports": [{"name": "Dogger Anchorage", "country": "GB", "lat": 55.2, "lon": 3.5,
+                                            "radius_km": 5}]}, shore=geo.shore)
+    assert anchorage.shore_nm(55.2, 3.5) > 20 and anchorage.port_at(55.2, 3.5).name == "Dogger Anchorage"
+    assert anchorage.port_at(55.26, 3.5) is None                    # 6.7 km north: 1.7 km outside the circle
+    t0 = 1_800_000_000_000
+    inside = {"636000011": slots("636000011", t0, 30, 55.2, 3.5, 1.0)}
+    outside = {"636000012": slots("636000012", t0, 30, 55.26, 3.5, 1.0)}
+    assert detect_loitering(inside, anchorage, cfg, t0, t0 + 6 * HOUR, SLOT) == []
+    assert [e.mmsi for e in detect_loitering(outside, anchorage, cfg, t0, t0 + 6 * HOUR, SLOT)] == [["636000012"]]
+    assert [e.mmsi for e in detect_loitering(inside, geo, cfg, t0, t0 + 6 * HOUR, SLOT)] == [["636000011"]]
+
+
+def test_speed_mismatch_and_stationary_but_moving(geo):
+    from behavior.spoofing import detect_spoofing
+
+    cfg = detect_settings(None)["spoofing"]
+    t0 = 1_800_000_000_000
+    per_slot_5kn = 5 / 6 / 60          # degrees of latitude a 10-minute slot at 5 kn
+    tracks = {
+        "244000021": slots("244000021", t0, 8, 55.0, 3.0, 20.0, dlat=per_slot_5kn),        # says 20 kn, moves 5
+        "244000022": slots("244000022", t0, 8, 55.0, 3.5, 5.0, dlat=per_slot_5kn),         # says 5 kn, moves 5
+        "244000023": slots("244000023", t0, 8, 55.0, 4.0, 0.2, dlat=8 / 5 * per_slot_5kn),  # says 0, moves 8
+        "244000024": slots("244000024", t0, 3, 55.0, 4.5, 20.0, dlat=per_slot_5kn),        # 2 slot pairs only
+    }
+    events = detect_spoofing(tracks, None, geo, cfg, t0, t0 + 2 * HOUR, SLOT)
+    found = sorted((e.mmsi[0], e.subtype) for e in events)
+    assert found == [("244000021", "speed_mismatch"), ("244000023", "stationary_moving")]
+    mismatch = next(e for e in events if e.subtype == "speed_mismatch")
+    assert mismatch.start_ms == tracks["244000021"][0].first and mismatch.end_ms == tracks["244000021"][-1].last
+    assert mismatch.details["reported_speed_kn"] == 20.0 and 4.5 < mismatch.details["implied_speed_kn"] < 5.5
+
+
+def test_a_failed_refinement_keeps_the_slot_edges_and_says_so(caplog):
+    """A refinement query that fails (no cluster there) leaves the 10-minute edges and logs a warning."""
+    from behavior.refine import refine_edges
+    from behavior.tracks import TrackReader
+    from ingest.embedded import free_port
+    from ingest.esclient import make_client
+
+    client = make_client(f"http://127.0.0.1:{free_port()}", request_timeout=1, max_retries=0)
+    try:
+        reader = TrackReader(client, "x-ais-*")
+        with caplog.at_level("WARNING", logger="behavior.refine"):
+            edges = refine_edges(reader, "636000001", 1_800_000_000_000, 1_800_021_600_000, SLOT, lambda s: True)
+    finally:
+        client.close()
+    assert edges == (1_800_000_000_000, 1_800_021_600_000)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "behavior.refine"]
+    assert len(warnings) == 2 and "refining the start of 636000001 failed" in warnings[0]
+    assert "refining the end of 636000001 failed" in warnings[1]
