@@ -1,6 +1,7 @@
 """Fault tests: Elasticsearch stopped mid-replay, the daemon SIGKILLed with a non-empty spool.
 
-(a) noida-db (data on disk) is stopped while the sink is sending and restarted a moment later:
+(a) noida-db (data on disk) is stopped while the sink is sending and restarted a moment later
+    (gracefully, and in a second test SIGKILLed while a bulk request is in flight):
     every message ends up indexed exactly once, ships-seen holds each vessel's newest position.
 (b) ``aiswatch ingest file`` runs as a subprocess against an unreachable Elasticsearch, so its
     spool fills; it is SIGKILLed; a restart with Elasticsearch up delivers exactly what the spool
@@ -150,4 +151,69 @@ def test_daemon_sigkilled_with_spool_then_restart_delivers_it(noida, tmp_path):
     out, _ = again.communicate(timeout=120)
     assert again.returncode == 0, out.decode(errors="replace")
     assert message_counts(es, names) == (sum(per_day.values()), len(expected))
+    es.close()
+
+
+def test_es_killed_while_a_bulk_request_is_in_flight_loses_and_duplicates_nothing(noida, tmp_path):
+    """SIGKILL, not a graceful stop, timed to land inside a bulk request: the request fails half-way
+    (some of its items may be written, none acknowledged to us), the batch is spooled and replayed
+    after the restart; content-derived ids turn whatever was written twice into overwrites.
+
+    noida-db writes what it acknowledged to disk about once a second (a SIGKILL loses the last
+    second; Elasticsearch fsyncs its translog before it acknowledges), so the test waits 2 s after
+    the acknowledged part before it arms the kill: what is tested is our side of the exchange."""
+    server = noida("es")
+    es = make_client(server.url, request_timeout=5)
+    names = IndexNames("kill9-")
+    lines, expected, per_day = nmea_traffic(n_ships=30, positions=80)
+    n_messages = sum(per_day.values())
+    counters = Counters()
+    sink = ElasticsearchSink(es, names, counters, spool_dir=tmp_path / "spool",
+                             dead_letter_path=tmp_path / "dead.ndjson", batch_size=500, flush_seconds=0.1,
+                             probe_max_seconds=0.5)
+    armed, killed, cut_in_flight = threading.Event(), threading.Event(), threading.Event()
+    real_bulk = es.bulk
+
+    def bulk_with_a_kill_inside(**kwargs):
+        # the server dies 20 ms into the request (noida-db takes ~50 ms for 500 documents)
+        if armed.is_set() and not killed.is_set():
+            killed.set()
+            threading.Timer(0.02, server.kill).start()
+            try:
+                return real_bulk(**kwargs)
+            except Exception:
+                cut_in_flight.set()  # this request, not a later one, met the dead server
+                raise
+        return real_bulk(**kwargs)
+
+    es.bulk = bulk_with_a_kill_inside
+    pipeline = Pipeline(sink, counters)
+    feed = (Line(text, 1_800_000_000.0, "file:kill9.nmea", offset=i) for i, text in enumerate(lines))
+    third = len(lines) // 3
+    for _ in range(third):
+        pipeline.feed(next(feed))
+    assert sink.flush(60) and counters.get("documents_indexed") > 0
+    time.sleep(2.0)  # what was acknowledged is on noida-db's disk now
+    armed.set()
+    for line in feed:
+        pipeline.feed(line)
+        if killed.is_set():
+            break
+    assert killed.wait(60)
+    while server.process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    server.start()  # same data directory, same port
+    for line in feed:
+        pipeline.feed(line)
+    pipeline.finish()
+    sink.close(drain_seconds=60)
+
+    assert cut_in_flight.is_set()
+    assert counters.get("spooled_total") > 0 and counters.get("replayed_total") > 0  # the kill really hit
+    assert counters.get("spool_depth") == 0 and counters.get("dead_letters") == 0
+    assert message_counts(es, names) == (n_messages, len(expected))
+    ids = {hit["_id"] for hit in es.search(index=names.messages_pattern, size=10000, _source=False)["hits"]["hits"]}
+    assert len(ids) == n_messages
+    assert_ships(es, names, expected)
     es.close()
