@@ -397,3 +397,31 @@ def test_ingest_sdr_without_a_device_is_a_clear_error(tmp_path):
                            "--es", "http://127.0.0.1:9"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "Error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_signal_level_tag_follows_the_burst_power(tmp_path):
+    # two bursts per channel, 10 dB apart; the L: tag (dB full scale, |x|^2 of samples scaled to
+    # +-1) must differ by 10 dB and sit at the burst power the channel model put in
+    rng = np.random.default_rng(41)
+    messages = [bytes(rng.integers(0, 256, 21, dtype=np.uint8)) for _ in range(4)]
+    snrs = [16.0, 26.0, 14.0, 24.0]
+    bursts = [channel.Burst(m, "AABB"[i], 0.01 + 0.03 * i, snr_db=s, cfo_hz=float(rng.uniform(-400, 400)))
+              for i, (m, s) in enumerate(zip(messages, snrs))]
+    noise_power = 0.01
+    x = channel.make_capture(bursts, 288_000, 0.15, noise_power=noise_power, seed=13)
+    path = tmp_path / "levels.cu8"
+    path.write_bytes(channel.to_cu8(x, scale=127.5))  # cu8 full scale is +-127.5: the reader's scale
+    result = CliRunner().invoke(demod, [str(path), "--rate", "288000", "--start-time", "1700000000"])
+    assert result.exit_code == 0, result.output
+    from demod.nmea_out import armor
+    level = {}
+    for line in result.output.splitlines():
+        tags = dict(field.split(":", 1) for field in line[1:line.index("*")].split(","))
+        level[line.split(",")[-2]] = float(tags["L"])
+    level = [level[armor(m)[0]] for m in messages]
+    assert level[1] - level[0] == pytest.approx(10.0, abs=1.0)
+    assert level[3] - level[2] == pytest.approx(10.0, abs=1.0)
+    # the burst power is Eb/N0 * N0 * 9600 with N0 = noise power / rate (see demod.channel)
+    for measured, snr in zip(level, snrs):
+        power = 10 ** (snr / 10) * noise_power / 288_000 * 9600
+        assert measured == pytest.approx(10 * np.log10(power), abs=0.5)
