@@ -99,7 +99,9 @@ class ChannelDecoder:
         self.guard = int(GUARD_SYMBOLS * self.sps)
         self._hist = np.zeros(0, dtype=np.float32 if input_is_frequency else np.complex64)
         self._consumed = 0  # absolute samples received
-        self._recent: dict[bytes, int] = {}
+        # end positions of each message emitted lately: a list, because one message can arrive
+        # twice within a window (a repeated or relayed transmission), and each is a reception
+        self._recent: dict[bytes, list[int]] = {}
         self.stats = ChannelStats()
         # (first absolute sample, correction in Hz the channelizer had already removed from it)
         self._corrections: list[tuple[int, float]] = [(0, 0.0)]
@@ -125,7 +127,8 @@ class ChannelDecoder:
         self._hist = window[-self.history:] if len(window) > self.history else window
         # forget duplicates that can no longer reappear
         horizon = self._consumed - self.history - int(DEDUP_SYMBOLS * self.sps) * 2
-        self._recent = {k: v for k, v in self._recent.items() if v >= horizon}
+        recent = {k: [e for e in ends if e >= horizon] for k, ends in self._recent.items()}
+        self._recent = {k: ends for k, ends in recent.items() if ends}
         return frames
 
     def flush(self) -> list[Frame]:
@@ -162,7 +165,8 @@ class ChannelDecoder:
                 self._emit(ctx, message, instants, end_bit, label)
         if self.repair:
             # second chance, only where no timing path found a frame: soft-decision repair
-            known = [e - start_abs for e in self._recent.values() if start_abs <= e < start_abs + len(window)]
+            known = [e - start_abs for ends in self._recent.values() for e in ends
+                     if start_abs <= e < start_abs + len(window)]
             for label, instants, symbols, bits in decoded:
                 found_ends = np.searchsorted(instants, known).tolist()
                 for body_start, body_end in hdlc.repair_candidates(bits, found_ends):
@@ -177,11 +181,11 @@ class ChannelDecoder:
         if end >= ctx.limit:
             return
         end_abs = ctx.start_abs + end
-        seen = self._recent.get(message)
-        if seen is not None and abs(seen - end_abs) < int(DEDUP_SYMBOLS * self.sps):
+        ends = self._recent.setdefault(message, [])
+        if any(abs(e - end_abs) < int(DEDUP_SYMBOLS * self.sps) for e in ends):
             self.stats.duplicates += 1
             return
-        self._recent[message] = end_abs
+        ends.append(end_abs)
         # level and offset over the frame body (octets + CRC, ~5 % stuffing, the start flag)
         nsym = int((len(message) + 2) * 8 * 1.05 + 8)
         lo = max(0, end - int(nsym * self.sps))

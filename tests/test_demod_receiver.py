@@ -425,3 +425,19 @@ def test_signal_level_tag_follows_the_burst_power(tmp_path):
     for measured, snr in zip(level, snrs):
         power = 10 ** (snr / 10) * noise_power / 288_000 * 9600
         assert measured == pytest.approx(10 * np.log10(power), abs=0.5)
+
+
+def test_the_same_message_twice_on_one_channel_is_two_receptions_not_one_per_timing_path():
+    # a repeated (or relayed) transmission 50 ms later falls in the same decoding window; each
+    # timing path finds both, and each copy must come out once (the dedup used to keep only the
+    # latest position per message, so every path's copy of the other one came out again)
+    rng = np.random.default_rng(43)
+    message = bytes(rng.integers(0, 256, 21, dtype=np.uint8))
+    other = bytes(rng.integers(0, 256, 21, dtype=np.uint8))
+    bursts = [channel.Burst(message, "A", 0.01, snr_db=22), channel.Burst(other, "B", 0.02, snr_db=22),
+              channel.Burst(message, "A", 0.06, snr_db=22)]
+    x = channel.make_capture(bursts, 288_000, 0.12, noise_power=0.01, seed=17)
+    rx = Receiver(288_000)
+    frames = rx.process(x) + rx.flush()
+    assert [(f.channel, f.message) for f in frames] == [("A", message), ("B", other), ("A", message)]
+    assert frames[2].time_offset - frames[0].time_offset == pytest.approx(0.05, abs=0.001)
