@@ -44,7 +44,15 @@ def modulate(message: bytes, rate: float, *, freq_hz: float = 0.0, start: float 
     start: time of the first ramp bit in samples (may be fractional).
     Returns (first_sample_index, samples).
     """
-    levels = frame_levels(message)
+    return modulate_levels(frame_levels(message), rate, freq_hz=freq_hz, start=start,
+                           baud_error_ppm=baud_error_ppm, phase=phase, n_samples=n_samples)
+
+
+def modulate_levels(levels: np.ndarray, rate: float, *, freq_hz: float = 0.0, start: float = 0.0,
+                    baud_error_ppm: float = 0.0, phase: float = 0.0, n_samples: int | None = None):
+    """:func:`modulate` for any sequence of levels (0/1, one per symbol), so the pulse shaping can
+    be checked on patterns a real frame does not contain; the first and last 8 symbols are ramped."""
+    levels = np.asarray(levels, dtype=np.uint8)
     nrz = 2.0 * levels.astype(np.float64) - 1.0
     baud = BAUD * (1 + baud_error_ppm * 1e-6)
     # frequency on a fine grid, one value per 1/_FINE symbol

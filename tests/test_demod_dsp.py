@@ -136,3 +136,62 @@ def test_timing_phasor_angle_gives_the_symbol_centre():
     y = np.roll(np.convolve(nrz, np.ones(5) / 5, mode="same"), -2)
     tau = -np.angle(timing.timing_phasor(y, 10.0)[600]) * 10 / (2 * math.pi)
     assert tau % 10 == pytest.approx(2.5, abs=0.2)
+
+
+def test_gaussian_pulse_has_its_3_db_bandwidth_at_bt_times_the_bit_rate():
+    # ITU-R M.1371 annex 2: GMSK with BT = 0.4 at 9600 bit/s, i.e. the Gaussian filter's response
+    # is down 3 dB (amplitude 1/sqrt 2) at B = 0.4 * 9600 = 3840 Hz
+    taps = modulator.gaussian_pulse()  # 16 taps per symbol
+    n = 1 << 16
+    response = np.abs(np.fft.rfft(taps, n))
+    response /= response[0]
+    freqs = np.fft.rfftfreq(n, 1 / (16 * modulator.BAUD))
+    b = freqs[np.argmax(response < 1 / math.sqrt(2))]
+    assert b == pytest.approx(0.4 * 9600, rel=0.005)
+    # and Gaussian, not just any low-pass through that point: at 2B it is (1/sqrt 2)^4 = -12 dB
+    assert np.interp(2 * b, freqs, response) == pytest.approx(0.25, abs=0.005)
+
+
+def test_gaussian_shaping_lowers_the_deviation_of_alternating_symbols_only():
+    # Reference from the definition alone (a Gaussian response, -3 dB at 3840 Hz): levels 0101...
+    # are a +-1 square wave of period two symbols; at a symbol centre the filtered wave is the sum
+    # of its odd harmonics (4/pi)(-1)^k/(2k+1) H((2k+1) 4800 Hz): 0.7376 of the full deviation.
+    # A long run of one level reaches the full 2400 Hz (h = 0.5 at 9600 baud).
+    def h(f):
+        return math.exp(-math.log(2) / 2 * (f / (0.4 * 9600)) ** 2)
+    alternating = 4 / math.pi * sum((-1) ** k / (2 * k + 1) * h((2 * k + 1) * 4800) for k in range(20))
+    assert alternating == pytest.approx(0.7376, abs=1e-4)
+    levels = np.concatenate([np.zeros(40), np.tile([1, 0], 30), np.ones(40), np.zeros(20)]).astype(np.uint8)
+    rate, sps = 192_000, 20
+    first, x = modulator.modulate_levels(levels, rate)
+    assert first == 0
+    freq = gmsk.discriminator(x, rate)[np.arange(len(levels)) * sps + sps // 2]  # at the symbol centres
+    assert np.abs(freq[45:95]) == pytest.approx(alternating * 2400, rel=0.01)
+    assert np.sign(freq[45:95]).tolist() == [-1, 1] * 25  # level 1 is the upper frequency
+    assert freq[105:135] == pytest.approx(2400, rel=0.002)
+    assert freq[10:35] == pytest.approx(-2400, rel=0.002)
+
+
+def test_spectral_offset_finds_a_tone_and_bursts_at_known_offsets():
+    # a coarse estimate for the AFC's jump: the noise left in the +-12 kHz search band pulls it a
+    # few % towards the nominal channel, and near the band edge the band clips the burst's
+    # spectrum (11 % short at 11 kHz); the frames decoded after the jump track the rest
+    rate = 288_000
+    t = np.arange(int(0.1 * rate)) / rate
+    noise = channel.make_capture([], rate, 0.1, noise_power=0.01, seed=1)
+    for offset in (4_700.0, -3_333.0):
+        ch = Channelizer(rate)
+        tone = (0.1 * np.exp(2j * np.pi * (channel.CHANNEL_HZ["A"] - ch.center_hz + offset) * t)).astype(np.complex64)
+        assert ch.spectral_offset(ch.decimate(tone + noise)) == pytest.approx(offset, abs=100)
+    rng = np.random.default_rng(5)
+    for offset in (0.0, 3_000.0, -9_000.0, 11_000.0):
+        for channels in ("AB", "B"):
+            bursts = [channel.Burst(bytes(rng.integers(0, 256, 21, dtype=np.uint8)), channels[i % len(channels)],
+                                    0.005 + 0.025 * i, snr_db=15, cfo_hz=offset) for i in range(4)]
+            x = channel.make_capture(bursts, rate, 0.12, noise_power=0.01, seed=2)
+            ch = Channelizer(rate)
+            estimate = ch.spectral_offset(ch.decimate(x))
+            assert estimate == pytest.approx(offset, abs=max(300.0, 0.12 * abs(offset))), (offset, channels)
+    ch = Channelizer(rate)
+    assert ch.spectral_offset(ch.decimate(channel.make_capture([], rate, 0.5, noise_power=0.01, seed=3))) is None
+    assert ch.spectral_offset(ch.decimate(noise[:3000])) is None  # too short to average
