@@ -111,3 +111,113 @@ def test_soft_repair_fixes_the_least_reliable_symbols_only_for_fixed_length_type
     levels = hdlc.nrzi_encode(hdlc.build_frame(other))
     levels[120] ^= 1
     assert hdlc.find_messages(hdlc.nrzi_decode(levels), reliability) == []
+
+
+def _fcs_reference(air_bits) -> list[int]:
+    """The HDLC frame check sequence (ISO/IEC 13239, which ITU-R M.1371 annex 2 prescribes),
+    bit-serial as the standard describes it and written independently of demod.hdlc: a 16-bit
+    shift register preset to ones, fed the bits in the order they are sent, generator
+    x^16 + x^12 + x^5 + 1; sent as the ones' complement of the register, x^15 term first."""
+    reg = 0xFFFF
+    for bit in air_bits:
+        feedback = int(bit) ^ (reg >> 15)
+        reg = (reg << 1) & 0xFFFF
+        if feedback:
+            reg ^= 0x1021
+    reg ^= 0xFFFF
+    return [(reg >> (15 - i)) & 1 for i in range(16)]
+
+
+def _air_bits(octets: bytes) -> list[int]:
+    """Octets in the order AIS sends them: each octet least significant bit first."""
+    return [(byte >> i) & 1 for byte in octets for i in range(8)]
+
+
+def _destuff_reference(bits) -> list[int]:
+    out, ones, skip = [], 0, False
+    for bit in bits:
+        if skip:  # the 0 inserted after five 1s
+            assert bit == 0
+            skip, ones = False, 0
+            continue
+        out.append(int(bit))
+        ones = ones + 1 if bit else 0
+        skip = ones == 5
+    return out
+
+
+def test_frame_layout_against_an_independent_reading_of_the_standard():
+    # the reference itself against the catalogued CRC-16/X-25 check value of "123456789" (0x906E,
+    # sent low byte first): it is the same CRC, seen bit by bit
+    assert _fcs_reference(_air_bits(b"123456789")) == _air_bits(bytes([0x6E, 0x90]))
+    rng = np.random.default_rng(8)
+    for message in [bytes(rng.integers(0, 256, 21, dtype=np.uint8)), b"\xff" * 21, b"\x7e" * 53]:
+        frame = hdlc.build_frame(message).tolist()
+        # ramp (8 bits), training 24 bits 0101..., start flag, stuffed data + FCS, end flag, 8 bits
+        assert frame[:8] == [0] * 8 and frame[8:32] == [0, 1] * 12
+        assert frame[32:40] == [0, 1, 1, 1, 1, 1, 1, 0] and frame[-16:-8] == [0, 1, 1, 1, 1, 1, 1, 0]
+        body = _destuff_reference(frame[40:-16])
+        assert body[:-16] == _air_bits(message)
+        assert body[-16:] == _fcs_reference(body[:-16])
+        # NRZI (M.1371 annex 2): a 0 is sent as a change of level, a 1 as no change
+        levels = hdlc.nrzi_encode(np.array(frame, dtype=np.uint8)).tolist()
+        assert all((levels[i] != levels[i - 1]) == (frame[i] == 0) for i in range(1, len(frame)))
+
+
+def test_training_detector_on_bit_vectors():
+    flag = hdlc.FLAG.tolist()
+    tail = [0, 1] * 4  # the last 8 bits of the training sequence, as decoded
+    assert hdlc._after_training(np.array(tail + flag, dtype=np.uint8), 8)
+    # of all 256 possible bytes before a flag, the tail and its 8 one-bit errors pass: 9 in 256,
+    # the "1 time in 28" a chance flag in noise gets through
+    passing = [p for p in range(256)
+               if hdlc._after_training(np.array([(p >> i) & 1 for i in range(8)] + flag, dtype=np.uint8), 8)]
+    assert len(passing) == 9
+    two_wrong = tail.copy()
+    two_wrong[0] ^= 1
+    two_wrong[5] ^= 1
+    assert not hdlc._after_training(np.array(two_wrong + flag, dtype=np.uint8), 8)
+    assert not hdlc._after_training(np.array(tail[1:] + flag, dtype=np.uint8), 7)  # no room for a preamble
+    # on a whole frame: the start flag at bit 32 follows the training; a frame sent without a
+    # preamble (training replaced by 0s, i.e. a level change every bit) does not
+    frame = hdlc.build_frame(bytes(21))
+    assert hdlc._after_training(frame, 32)
+    bare = frame.copy()
+    bare[8:32] = 0
+    assert not hdlc._after_training(bare, 32)
+
+
+def _stream_with(message: bytes, flip: int | None = None, training: bool = True):
+    """Noise, the NRZI levels of ``message``'s frame with level ``flip`` (frame index) inverted,
+    noise; decoded to bits. Returns (bits, body start, end flag index) in the stream."""
+    rng = np.random.default_rng(len(message))
+    frame = hdlc.build_frame(message)
+    if not training:
+        frame[8:32] = 0
+    levels = hdlc.nrzi_encode(frame)
+    if flip is not None:
+        levels[flip] ^= 1
+    lead = rng.integers(0, 2, 100).astype(np.uint8)
+    stream = np.concatenate([lead, levels, rng.integers(0, 2, 100).astype(np.uint8)])
+    return hdlc.nrzi_decode(stream), 100 + 40, 100 + len(frame) - 16
+
+
+def test_repair_candidates_are_damaged_fixed_length_frames_after_a_training_sequence():
+    rng = np.random.default_rng(11)
+    position = bytearray(rng.integers(0, 256, 21, dtype=np.uint8).tobytes())
+    position[0] = (1 << 2) | (position[0] & 3)  # type 1: 168 bits, a fixed length
+    position = bytes(position)
+    bits, start, end = _stream_with(position)
+    assert hdlc.repair_candidates(bits) == []  # intact: the CRC passes, nothing to repair
+    bits, start, end = _stream_with(position, flip=90)
+    assert hdlc.repair_candidates(bits) == [(start, end)]
+    assert hdlc.repair_candidates(bits, exclude_ends=[end - 3]) == []  # already decoded by another path
+    assert hdlc.repair_candidates(bits, exclude_ends=[end - 40]) == [(start, end)]
+    bits, _, _ = _stream_with(position, flip=90, training=False)
+    assert hdlc.repair_candidates(bits) == []  # no preamble: more likely two chance flags in noise
+    # a length no fixed-length type has (30 octets) is not worth guessing at
+    bits, _, _ = _stream_with(bytes([8 << 2]) + bytes(rng.integers(0, 256, 29, dtype=np.uint8)), flip=90)
+    assert hdlc.repair_candidates(bits) == []
+    # 424 bits, a type 5's length: a candidate (the type is checked after the repair)
+    bits, start, end = _stream_with(bytes([5 << 2]) + bytes(52), flip=200)
+    assert hdlc.repair_candidates(bits) == [(start, end)]
