@@ -207,7 +207,8 @@ class Detector:
 def read_watermark(client, names: IndexNames) -> int | None:
     if not client.indices.exists(index=names.state):
         return None
-    resp = client.options(ignore_status=404).get(index=names.state, id=STATE_ID)
+    resp = client.options(ignore_status=404).get(index=names.state, id=STATE_ID, source_includes=["watermark"],
+                                                 filter_path=["found", "_source.watermark"])
     if not resp.body or not resp.body.get("found"):
         return None
     from behavior.events import parse_time_ms
@@ -216,7 +217,7 @@ def read_watermark(client, names: IndexNames) -> int | None:
 
 
 def write_watermark(client, names: IndexNames, until_ms: int, detectors: list[str]) -> None:
-    client.index(index=names.state, id=STATE_ID, refresh=True,
+    client.index(index=names.state, id=STATE_ID, refresh=True, filter_path=["result"],
                  document={"kind": "detect", "watermark": iso(until_ms), "updated": iso(now_ms()),
                            "detectors": detectors})
 
@@ -255,9 +256,10 @@ def run_scheduled(detector: Detector, *, every_s: float, only: list[str] | None 
         detector.keep_context()
     runs = 0
     failures = 0
-    while not stop() and (max_runs is None or runs < max_runs):
+    known: int | None = None   # the watermark this process wrote last: read from the cluster only at
+    while not stop() and (max_runs is None or runs < max_runs):   # the start and after a failure
         try:
-            watermark = read_watermark(detector.client, detector.names)
+            watermark = known if known is not None else read_watermark(detector.client, detector.names)
             target = clock() - lag_ms
             if watermark is None:
                 watermark = (start_ms if start_ms is not None
@@ -270,6 +272,7 @@ def run_scheduled(detector: Detector, *, every_s: float, only: list[str] | None 
             result = detector.run(watermark, until, only=only)
             _test_kill_point(runs + 1)
             write_watermark(detector.client, detector.names, until, detectors)
+            known = until
         except ServerRefused:
             raise
         except (ApiError, TransportError) as exc:
@@ -278,6 +281,7 @@ def run_scheduled(detector: Detector, *, every_s: float, only: list[str] | None 
             # the cluster is down or overloaded: the watermark did not move, so the same window
             # is tried again after a pause (at most 5 minutes between tries)
             failures += 1
+            known = None
             pause = min(every_s * failures, 300.0)
             log.error("detection run failed (%s); retrying in %.0f s", exc, pause)
             sleep(pause)
