@@ -4,6 +4,8 @@
 ``expected_events(name, start)`` is the ground truth the tests check the detectors against, and
 ``TRAPS[name]`` the MMSIs that must produce no event at all.
 
+``port`` is a port-heavy fleet for the bench (40 class A ships at anchor or moored: nothing to find).
+
 ``planted`` (24 h, North Sea, everything far offshore is > 50 nm from shore by the land grid):
 - DARK HORSE goes dark for 14 h while sailing north far offshore (a ``gap`` of 14 h).
 - COLD STAR, a reefer under a flag of convenience, loiters 6 h at ~1 kn (``loitering``).
@@ -132,10 +134,28 @@ def planted_expected(start: float) -> list[ExpectedEvent]:
     ]
 
 
-SCENARIOS = {"planted": planted}
-EXPECTED = {"planted": planted_expected}
-DURATION_HOURS = {"planted": PLANTED_HOURS}
-TRAPS = {"planted": ("244123010", "244123011", "211123012", "211123013", "244123014", "244123015", "244123016")}
+def port_heavy(start: float, seed: int = 0) -> list:
+    """A port-heavy fleet (bench/detect.py): 24 class A ships at anchor off Rotterdam and 16 moored in
+    Hamburg, all day. Class A at anchor or moored reports every 3 min (ITU-R M.1371), the slowest
+    rate there is, so each 10-minute slot summarises only ~3 positions. Nothing to detect."""
+    vessels = []
+    for k in range(24):
+        lat, lon = 51.96 + 0.01 * (k // 6), 3.86 + 0.015 * (k % 6)
+        spec = VesselSpec(mmsi=244200000 + k, name=f"ANCHOR {k}", ship_type=80, length=180, beam=30, cls="A",
+                          callsign=f"PA{k:04d}")
+        vessels.append((spec, AnchoredTrack(lat, lon, swing_radius_m=60, seed=seed + 100 + k)))
+    for k in range(16):
+        spec = VesselSpec(mmsi=211200000 + k, name=f"QUAY {k}", ship_type=70, length=150, beam=25, cls="A",
+                          callsign=f"DQ{k:04d}")
+        vessels.append((spec, MooredTrack(53.535 + 0.002 * k, 9.95, heading=0, seed=seed + 200 + k)))
+    return vessels
+
+
+SCENARIOS = {"planted": planted, "port": port_heavy}
+EXPECTED = {"planted": planted_expected, "port": lambda start: []}
+DURATION_HOURS = {"planted": PLANTED_HOURS, "port": 24.0}
+TRAPS = {"planted": ("244123010", "244123011", "211123012", "211123013", "244123014", "244123015", "244123016"),
+         "port": ()}
 
 
 def expected_events(name: str, start: float) -> list[ExpectedEvent]:
