@@ -3,10 +3,17 @@
 # Extra arguments go to pytest (e.g. ./run-tests.sh -k udp).
 set -euo pipefail
 cd "$(dirname "$0")"
-# The docker-compose client checks docker-compose.yml (no engine needed); optional, the test says why it skips.
-if ! command -v docker-compose >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose) >/dev/null 2>&1 \
-    || echo "run-tests: could not install docker-compose; the compose test will be skipped" >&2
+# Debian packages some tests use as real peers (each test skips, saying why, where one is missing):
+# docker-compose checks docker-compose.yml (no engine needed); direwolf and gnuais are independent
+# AIS decoders run on our modulator's signals; librtlsdr0 is what pyrtlsdr loads for a dongle.
+missing=()
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v atest >/dev/null 2>&1 || missing+=(direwolf)
+command -v gnuais >/dev/null 2>&1 || missing+=(gnuais)
+ldconfig -p 2>/dev/null | grep -q librtlsdr || missing+=(librtlsdr0)
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >/dev/null 2>&1 \
+    || echo "run-tests: could not install ${missing[*]}; the tests that use them will be skipped" >&2
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'

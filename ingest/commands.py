@@ -168,7 +168,7 @@ def sdr(ctx, opts, device_index, rate, center, gain, ppm, station):
 
 
 @ingest.command()
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(IQ_FORMATS), default=None,
               help="Sample format (default: from the file extension).")
 @click.option("--rate", type=float, default=None, help="Sample rate in S/s (WAV: from the header).")

@@ -190,15 +190,21 @@ class Pipeline:
                     batch = next(batches)
                 except StopIteration:
                     break
-                except Exception:  # as in _pump: a source that dies is logged and counted
-                    log.exception("source %s failed", source.id)
-                    self.counters.incr(f"source.{source.id}.failures")
+                except Exception as exc:  # as in _pump: a source that dies is logged and counted
+                    self._source_failed(source, exc)
                     break
                 self._feed_list(batch)
         finally:
             source.close()
             if finish:
                 self.finish()
+
+    def _source_failed(self, source, exc: Exception) -> None:
+        """One line for the operator (a dongle unplugged, a file that cannot be read), the
+        traceback at DEBUG; counted ``source.<id>.failures``, which makes the command exit 1."""
+        log.error("source %s failed: %s: %s", source.id, type(exc).__name__, exc)
+        log.debug("source %s failed", source.id, exc_info=exc)
+        self.counters.incr(f"source.{source.id}.failures")
 
     def _pump(self, source) -> None:
         try:
@@ -214,8 +220,7 @@ class Pipeline:
                     self._queue.put(line)
                     if self._stop.is_set():
                         break
-        except Exception:  # a source that dies is logged and counted, the others go on
-            log.exception("source %s failed", source.id)
-            self.counters.incr(f"source.{source.id}.failures")
+        except Exception as exc:  # a source that dies is logged and counted, the others go on
+            self._source_failed(source, exc)
         finally:
             self._queue.put(_END)

@@ -364,17 +364,22 @@ def test_discriminator_audio_mono_44k1_inverted(tmp_path):
     assert all("L:" not in ln.text and "F:" not in ln.text for ln in lines)  # no RF level/offset from audio
 
 
-def test_ingest_iq_feeds_the_pipeline_in_process(roundtrip, tmp_path, es_url, names, es):
-    """``aiswatch ingest iq`` demodulates a cu8 recording straight into Elasticsearch."""
+@pytest.mark.parametrize("from_stdin", [False, True], ids=["file", "stdin"])
+def test_ingest_iq_feeds_the_pipeline_in_process(roundtrip, tmp_path, es_url, names, es, from_stdin):
+    """``aiswatch ingest iq`` demodulates a cu8 recording straight into Elasticsearch (also read
+    from standard input, as ``rtl_sdr ... - | aiswatch ingest iq - --format cu8`` does)."""
     messages, bursts, x = roundtrip
     path = tmp_path / "capture.cu8"
     path.write_bytes(channel.to_cu8(x, scale=127.0 / 1.2))
     env = dict(os.environ, AISWATCH_HOME=str(tmp_path / "home"))
-    proc = subprocess.run([sys.executable, "-c", "from ingest.cli import main; main()", "ingest", "iq", str(path),
-                           "--rate", "288000", "--start-time", "1700000000", "--station", "bench-dongle",
-                           "--es", es_url, "--namespace", names.namespace,
-                           "--spool-dir", str(tmp_path / "spool")],
-                          env=env, capture_output=True, text=True, timeout=120)
+    source = ["-", "--format", "cu8"] if from_stdin else [str(path)]
+    with open(path, "rb") as stdin:
+        proc = subprocess.run([sys.executable, "-c", "from ingest.cli import main; main()", "ingest", "iq", *source,
+                               "--rate", "288000", "--start-time", "1700000000", "--station", "bench-dongle",
+                               "--es", es_url, "--namespace", names.namespace,
+                               "--spool-dir", str(tmp_path / "spool")],
+                              env=env, stdin=stdin if from_stdin else subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert f"frames={len(bursts)}" in proc.stderr, proc.stderr
     es.indices.refresh(index=f"{names.messages_pattern},{names.ships}")
