@@ -1,9 +1,18 @@
 """Counters for every pipeline stage, shared by all threads, readable at any time.
 
 Names a station operator sees (log line, ``aiswatch status``, metrics index):
-sentences_in, rejected.<reason> (bad_checksum, not_nmea, bad_field, ...), fragments_pending,
+lines_in, sentences_in, rejected.<reason> (bad_checksum, not_nmea, bad_field, ...), fragments_pending,
 fragments_expired, fragments_dropped, messages_decoded, decode_errors, documents_indexed,
 documents_stale, bulk_errors, dead_letters, spool_depth, last_message_time.<source>.
+
+The accounting identity (every line ends decoded or counted as rejected, by reason)::
+
+    lines_in     == sentences_in + rejections by the sources (not_utf8, line_too_long, aisstream_bad_*)
+    sentences_in == sentences_decoded + rejections by parsing, reassembly and decoding
+    so lines_in  == sentences_decoded + rejected
+
+``lines_in`` is every line a source received: those it passed on to the NMEA parser (counted as
+``sentences_in`` by ``nmea.parse_line``) and those it turned away itself (``reject_line``).
 """
 from __future__ import annotations
 
@@ -33,6 +42,14 @@ class Counters:
     def reject(self, reason: str, n: int = 1) -> None:
         """Count a rejected line or message under ``rejected.<reason>`` and the ``rejected`` total."""
         with self._lock:
+            self._counts["rejected." + reason] += n
+            self._counts["rejected"] += n
+
+    def reject_line(self, reason: str, n: int = 1) -> None:
+        """Count a line a source received but could not pass on (not UTF-8, too long, ...): it is
+        in ``lines_in`` but never reaches ``sentences_in``, so the identity above still holds."""
+        with self._lock:
+            self._counts["lines_in"] += n
             self._counts["rejected." + reason] += n
             self._counts["rejected"] += n
 
@@ -77,6 +94,12 @@ class CountBatch:
 
     def reject(self, reason: str, n: int = 1) -> None:
         counts = self._counts
+        counts["rejected." + reason] += n
+        counts["rejected"] += n
+
+    def reject_line(self, reason: str, n: int = 1) -> None:
+        counts = self._counts
+        counts["lines_in"] += n
         counts["rejected." + reason] += n
         counts["rejected"] += n
 

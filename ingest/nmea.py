@@ -9,7 +9,8 @@ A line may look like any of::
 ``parse_line`` checks everything that can be checked on one line: the NMEA 4.10 tag block and its
 checksum, the sentence checksum, the talker (any two uppercase letters: AI, AB, BS, SA, ...), the
 formatter (VDM from other stations, VDO from our own ship), the fragment fields, the fill bits and
-the 6-bit payload alphabet. Every line it is given is counted (``sentences_in``); every line it
+the 6-bit payload alphabet. Every line it is given is counted (``sentences_in``, and ``lines_in``,
+which also holds the lines the sources rejected before parsing); every line it
 turns away is counted under ``rejected.<reason>`` and logged at DEBUG (rate-limited), never
 dropped silently. Reasons: ``empty``, ``not_nmea``, ``bad_time`` (a time prefix outside
 1973-2286), ``bad_tag_block``, ``bad_checksum``, ``not_vdm``, ``bad_field``, ``bad_payload``.
@@ -188,7 +189,7 @@ def _reject(counters: Counters, reason: str, text: str) -> None:
 
 def parse_line(line: Line, counters: Counters) -> Sentence | None:
     """Validate one received line; return its ``Sentence`` or None after counting the rejection."""
-    counters.incr("sentences_in")
+    counters.add(("lines_in", 1), ("sentences_in", 1))
     text = line.text.strip()
     if not text:
         _reject(counters, "empty", text)

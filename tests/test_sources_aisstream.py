@@ -116,6 +116,7 @@ def test_unmapped_types_logged_once_and_bad_messages_rejected(caplog):
     assert len(lines) == 1
     assert counters.get("source.aisstream.unmapped.AddressedBinaryMessage") == 2
     assert counters.get("rejected.aisstream_bad_message") == 3
+    assert counters.get("lines_in") == 3           # source-level rejections are lines in
     assert caplog.text.count("AddressedBinaryMessage messages are not mapped") == 1
 
 

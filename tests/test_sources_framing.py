@@ -20,9 +20,21 @@ def test_any_chunking_gives_the_same_lines(lines, data):
     assert split_datagram(stream) == got
 
 
-def test_a_runaway_line_is_rejected_not_buffered_forever():
+def test_a_runaway_line_is_rejected_once_not_buffered_forever():
     counters = Counters()
     splitter = StreamSplitter(counters, "test")
     assert splitter.feed(b"x" * (MAX_LINE_BYTES + 1)) == []
     assert counters.get("rejected.line_too_long") == 1
-    assert splitter.feed(b"!AIVDM,ok*00\r\n") == [b"!AIVDM,ok*00"]
+    # The rest of that line, however long, is dropped with it: no second rejection, and no
+    # fragment of it passed on as a line of its own.
+    for _ in range(5):
+        assert splitter.feed(b"y" * (MAX_LINE_BYTES + 1)) == []
+    assert splitter.feed(b"end of the runaway\r\n!AIVDM,ok*00\r\n") == [b"!AIVDM,ok*00"]
+    # the same when its line end comes alone, and when it is a bare CR
+    assert splitter.feed(b"z" * (MAX_LINE_BYTES + 1)) == []
+    assert splitter.feed(b"\n") == []
+    assert splitter.feed(b"!AIVDM,two*00\r") == [b"!AIVDM,two*00"]
+    assert splitter.feed(b"\n" + b"w" * (MAX_LINE_BYTES + 1)) == []
+    assert splitter.feed(b"w\r!AIVDM,three*00\n") == [b"!AIVDM,three*00"]
+    assert counters.get("rejected.line_too_long") == counters.get("rejected") == 3
+    assert counters.get("lines_in") == 3      # source-level rejections are lines in

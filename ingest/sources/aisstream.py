@@ -10,7 +10,9 @@ What the service needs and what goes wrong with it (see NOTES.md):
   ``silence_timeout`` s without a message;
 * reconnect storms earn HTTP 429: reconnects back off exponentially with jitter
   (``backoff_initial`` .. ``backoff_max``), and a 429 waits at least 10x the initial delay;
-* errors come inline as ``{"error": "..."}``: logged and counted (``source.aisstream.errors``).
+* errors come inline as ``{"error": "..."}``: logged and counted (``source.aisstream.errors``);
+  a message that is not JSON, or not a usable AIS message, is rejected here
+  (``rejected.aisstream_bad_json`` / ``aisstream_bad_message``) and counts as one of ``lines_in``.
 
 Each message becomes AIVDM lines via ``ingest.aisstream_map`` (tag block ``s:aisstream,c:<time>``),
 so it is parsed, assembled, decoded and indexed exactly like a radio feed. Unmapped message types
@@ -247,11 +249,11 @@ class AisstreamSource:
         try:
             message = json.loads(raw)
         except (UnicodeDecodeError, ValueError):
-            self.counters.reject("aisstream_bad_json")
+            self.counters.reject_line("aisstream_bad_json")
             log.warning("aisstream: message is not JSON: %s", self._scrub(repr(raw[:200])))
             return []
         if not isinstance(message, dict):
-            self.counters.reject("aisstream_bad_message")
+            self.counters.reject_line("aisstream_bad_message")
             log.warning("aisstream: message is not a JSON object: %s", self._scrub(repr(raw[:200])))
             return []
         if "error" in message:
@@ -269,7 +271,7 @@ class AisstreamSource:
                          "(logged once)", exc.message_type)
             return []
         except BadMessage as exc:
-            self.counters.reject("aisstream_bad_message")
+            self.counters.reject_line("aisstream_bad_message")
             log.warning("aisstream: %s", self._scrub(exc))
             return []
         self._backoff.reset()      # a message made it through: this connection is good

@@ -3,7 +3,10 @@
 Receivers end lines with CRLF (rtl_ais, AIS-catcher), LF (many loggers) or a bare CR (some serial
 bridges), and a TCP read can end anywhere, even between the CR and the LF of one line ending.
 Empty lines (the second half of a split CRLF, blank keep-alives) carry nothing and are skipped.
-A line that is not UTF-8 is rejected as ``not_utf8`` and logged, never dropped silently.
+A line that is not UTF-8 is rejected as ``not_utf8`` and logged, never dropped silently; a line
+longer than ``MAX_LINE_BYTES`` as ``line_too_long``, once, however long it goes on. Both are
+source-level rejections (``Counters.reject_line``): they count in ``lines_in`` but never reach the
+NMEA parser's ``sentences_in``.
 """
 from __future__ import annotations
 
@@ -33,24 +36,35 @@ class StreamSplitter:
         self._pending = b""
         self._counters = counters
         self._source_id = source_id
+        self._skipping = False     # inside a line already rejected as too long: drop up to its end
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The lines completed by ``chunk``; an unterminated tail waits for the next chunk."""
+        if self._skipping:
+            end = _EOL.search(chunk)
+            if end is None:
+                return []
+            # What follows the end of the over-long line is a new line; its rest was not one.
+            chunk = chunk[end.end():]
+            self._skipping = False
         data = self._pending + chunk if self._pending else chunk
         parts = _EOL.split(data)
         # A chunk ending in "\r" may hold the first half of a CRLF: the CR ends the line at once
         # (bare-CR feeds work) and the LF that opens the next chunk makes only an empty line.
         tail = parts.pop()
         if len(tail) > MAX_LINE_BYTES:
-            self._counters.reject("line_too_long")
-            log.warning("%s: dropped %d bytes without a line end (not an NMEA feed?)", self._source_id, len(tail))
+            self._counters.reject_line("line_too_long")
+            log.warning("%s: dropped a line of more than %d bytes without a line end (not an NMEA feed?)",
+                        self._source_id, MAX_LINE_BYTES)
             tail = b""
+            self._skipping = True
         self._pending = tail
         return [part for part in parts if part]
 
     def flush(self) -> list[bytes]:
         """The unterminated tail at end of stream (a last line sent without its line end)."""
         tail, self._pending = self._pending, b""
+        self._skipping = False
         return [tail] if tail else []
 
 
@@ -66,7 +80,7 @@ class LineDecoder:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            self._counters.reject("not_utf8")
+            self._counters.reject_line("not_utf8")
             # The first one at WARNING (a misconfigured feed), the rest at DEBUG (a noisy radio).
             level = logging.DEBUG if self._warned else logging.WARNING
             self._warned = True
