@@ -1,13 +1,21 @@
-"""FileSource: plain and gzip logs (by magic bytes), line numbers as offsets, pacing, progress, summary."""
+"""FileSource: plain and gzip logs (by magic bytes), line numbers as offsets, pacing, progress, summary;
+damaged gzip files and over-long lines are counted, logged and survived."""
 import gzip
+import logging
+import random
 import threading
 import time
+import tracemalloc
+import zlib
 
 import pytest
+from pyais.encode import encode_dict
 
 from ingest.counters import Counters
+from ingest.pipeline import ListSink, Pipeline
 from ingest.sources import make_source
 from ingest.sources.file import FileSource, line_time, tag_block_time
+from ingest.sources.framing import MAX_LINE_BYTES
 
 LINES = [
     "!AIVDM,1,1,,A,15M67FC000G?ufbE`FepT@3n00Sa,0*5C",
@@ -62,6 +70,99 @@ def test_truncated_gzip_keeps_what_was_read_and_counts_the_error(tmp_path):
     assert 0 < len(got) < 5000
     assert [l.offset for l in got] == list(range(1, len(got) + 1))
     assert counters.get(f"source.{src.id}.read_errors") == 1
+
+
+def _file_errors(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "ingest.sources.file" and r.levelno >= logging.ERROR]
+
+
+def test_corrupt_gzip_body_is_one_error_line_not_a_crash(tmp_path, caplog):
+    # A valid gzip header, then garbage: the first deflate block header has the reserved type 11,
+    # which zlib refuses with zlib.error (not an OSError or EOFError).
+    header = gzip.compress(b"")[:10]
+    garbage = bytes([0x07]) + random.Random(5).randbytes(4000)
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(header + garbage)
+    with pytest.raises(zlib.error):          # what the file source has to catch
+        gzip.decompress(header + garbage)
+    good = _write(tmp_path / "good.nmea", LINES[:2])
+    counters = Counters()
+    src = FileSource([bad, good], counters=counters)
+    got = list(src.lines())
+    assert [l.text for l in got] == LINES[:2]             # the next file is still read
+    assert counters.get(f"source.{src.id}.read_errors") == 1
+    errors = _file_errors(caplog)
+    assert len(errors) == 1 and "bad.gz: gzip data is corrupt after line 0" in errors[0], errors
+
+
+def test_gzip_corrupted_midway_keeps_the_lines_before_the_damage(tmp_path, caplog):
+    lines = [f"!AIVDM,1,1,,A,line{i:05d},0*00" for i in range(3000)]
+    before = "".join(l + "\n" for l in lines[:2000]).encode()
+    after = "".join(l + "\n" for l in lines[2000:]).encode()
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)        # 31: gzip wrapping
+    head = packer.compress(before) + packer.flush(zlib.Z_FULL_FLUSH)   # byte-aligned: the damage starts here
+    tail = packer.compress(after) + packer.flush()
+    damaged = head + bytes([0x07]) + tail[1:]               # the next block header overwritten
+    path = tmp_path / "midway.nmea.gz"
+    path.write_bytes(damaged)
+    counters = Counters()
+    sink = ListSink()
+    Pipeline(sink, counters).run([FileSource(path, counters=counters)])   # as `aiswatch ingest file` runs it
+    assert counters.get("sentences_in") == 2000
+    assert counters.get("lines_in") == 2000
+    assert counters.get("source.file:midway.nmea.gz.lines") == 2000
+    assert counters.get("source.file:midway.nmea.gz.read_errors") == 1
+    assert counters.get("source.file:midway.nmea.gz.failures") == 0      # no "source ... failed"
+    errors = _file_errors(caplog)
+    assert len(errors) == 1 and "gzip data is corrupt after line 2000" in errors[0], errors
+    # and what was delivered is the lines before the damage, in order
+    assert [l.text for l in FileSource(path).lines()] == lines[:2000]
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_20_mb_line_is_rejected_once_in_bounded_memory(tmp_path, compress, caplog):
+    first, last = (encode_dict({"type": 1, "mmsi": mmsi, "lat": 54.0, "lon": 10.0})[0] for mmsi in (211000001, 211000002))
+    data = first.encode() + b"\r\n" + b"\x00A" * 10_000_000 + b"\r\n" + last.encode() + b"\r\n"
+    path = tmp_path / ("huge.nmea.gz" if compress else "huge.nmea")
+    path.write_bytes(gzip.compress(data) if compress else data)
+    counters = Counters()
+    sink = ListSink()
+    tracemalloc.start()
+    try:
+        Pipeline(sink, counters).run([FileSource(path, counters=counters)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the line was read in pieces of 64 KiB: a fraction of its 20 MB was ever held
+    assert peak < 4 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+    assert sorted(d["mmsi"] for d in sink.documents) == ["211000001", "211000002"]
+    assert counters.get("rejected.line_too_long") == counters.get("rejected") == 1
+    assert counters.get("lines_in") == 3 and counters.get("sentences_in") == 2
+    assert counters.get(f"source.file:{path.name}.bytes") == len(data)
+    assert "line 2 has 20000002 bytes without a line end" in caplog.text
+    # the line after it keeps its editor line number
+    assert [(l.text, l.offset) for l in FileSource(path).lines()] == [(first, 1), (last, 3)]
+
+
+def test_lines_at_the_length_limit_and_bare_cr_files_longer_than_it(tmp_path):
+    at_limit = "!" + "x" * (MAX_LINE_BYTES - 1)
+    over = "!" + "y" * MAX_LINE_BYTES
+    path = tmp_path / "edge.nmea"
+    path.write_bytes(f"{at_limit}\r\n{over}\r\n{at_limit}\n{LINES[0]}\n".encode())
+    counters = Counters()
+    got = [(l.text, l.offset) for l in FileSource(path, counters=counters).lines()]
+    assert got == [(at_limit, 1), (at_limit, 3), (LINES[0], 4)]
+    assert counters.get("rejected.line_too_long") == 1
+
+    # A bare-CR log (one "line" of 2 MB to readline) gives every line, none rejected.
+    lines = [f"!AIVDM,1,1,,A,cr{i:06d},0*00" for i in range(70_000)]
+    path = tmp_path / "cr.nmea"
+    path.write_bytes("".join(l + "\r" for l in lines).encode())
+    counters = Counters()
+    got = list(FileSource(path, counters=counters).lines())
+    assert [l.text for l in got] == lines
+    assert [l.offset for l in got] == list(range(1, len(lines) + 1))
+    assert counters.get("rejected") == 0
 
 
 def test_message_time_of_a_line():

@@ -10,22 +10,30 @@
   else tag-block ``c:``), measured from the first timed line so sleeps do not accumulate drift.
   Lines without a time go at once; a time going backwards restarts the clock at that line.
 * ``progress=True`` draws a tqdm bar on stderr by (compressed) bytes read.
+* No line is held whole in memory beyond ``MAX_LINE_BYTES`` (64 KiB, as for the stream sources):
+  a longer one (a binary file, a log with a broken line end) is skipped to its line end and
+  counted once as ``rejected.line_too_long``; the next line is read as usual.
+* A gzip file that ends early (a log still being written) or whose data is corrupt stops that
+  file: one ERROR line says where, ``source.<id>.read_errors`` counts it, the lines before the
+  damage are kept and the next file is read.
 """
 from __future__ import annotations
 
-import gzip
+import functools
 import io
 import logging
 import os
+import re
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from ingest.counters import Counters
 from ingest.lines import Line
-from ingest.sources.framing import LineDecoder, split_datagram
+from ingest.sources.framing import MAX_LINE_BYTES, LineDecoder, split_datagram
 from ingest.timeprefix import split_time_prefix
 
 log = logging.getLogger(__name__)
@@ -34,6 +42,86 @@ GZIP_MAGIC = b"\x1f\x8b"
 RATES = ("max", "realtime")
 COUNT_EVERY = 1000
 BATCH_LINES = 256   # lines per list handed to the pipeline by line_batches() at rate "max"
+# What a damaged file raises: EOFError when a gzip file ends early, zlib.error for corrupt gzip
+# data (header, deflate blocks, CRC or length), OSError for the disk itself.
+READ_ERRORS = (OSError, EOFError, zlib.error)
+_LINE_END = re.compile(rb"[\r\n]")
+
+
+class GzipStream(io.RawIOBase):
+    """The decompressed bytes of a gzip file, all its members, up to the exact point of any damage.
+
+    ``gzip.GzipFile`` discards everything one ``decompress`` call produced when that call meets
+    corrupt data: up to a buffer of good lines just before the damage. Here each call starts from
+    a copy of the decompressor, and when it fails the same input is fed again one byte at a time
+    from the copy, so every byte before the damage is delivered; the error is raised on the next
+    read. zlib checks the gzip header and each member's CRC and length (``wbits=31``).
+    Errors: zlib.error (corrupt data, bad CRC or length), EOFError (the file ends inside a member).
+    """
+
+    INPUT_BYTES = 16384
+
+    def __init__(self, fp: io.BufferedIOBase) -> None:
+        self._fp = fp
+        self._z = zlib.decompressobj(wbits=31)
+        self._input = b""           # compressed bytes read but not yet consumed
+        self._in_member = False     # a member is started and not finished
+        self._error: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        size = len(buffer)
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self._z.eof:
+                # next member, if any; zero padding after the last one is allowed (as gzip does)
+                self._z = zlib.decompressobj(wbits=31)
+                self._in_member = False
+            data = self._input or self._fp.read(self.INPUT_BYTES)
+            if not self._in_member:
+                data = data.lstrip(b"\0")
+                while not data:
+                    more = self._fp.read(self.INPUT_BYTES)
+                    if not more:
+                        return 0
+                    data = more.lstrip(b"\0")
+            elif not data:
+                raise EOFError("compressed file ended before the end-of-stream marker was reached")
+            self._in_member = True
+            before = self._z.copy()
+            try:
+                out = self._z.decompress(data, size)
+            except zlib.error as exc:
+                self._z = before
+                out = self._salvage(data, size, exc)
+            else:
+                # past a member's end zlib keeps the rest in unused_data (and unconsumed_tail too)
+                self._input = self._z.unused_data if self._z.eof else self._z.unconsumed_tail
+            if out:
+                buffer[:len(out)] = out
+                return len(out)
+
+    def _salvage(self, data: bytes, size: int, exc: zlib.error) -> bytes:
+        """What ``self._z`` (the copy from before the failed call) makes of ``data`` byte by byte,
+        up to ``size`` bytes; the error is kept for the read after."""
+        out = b""
+        for i in range(len(data)):
+            try:
+                out += self._z.decompress(data[i:i + 1], size - len(out))
+            except zlib.error:
+                self._error = exc
+                return out
+            if self._z.eof:
+                self._input = self._z.unused_data + data[i + 1:]
+                return out
+            if self._z.unconsumed_tail or len(out) >= size:
+                self._input = self._z.unconsumed_tail + data[i + 1:]
+                return out
+        self._input = b""
+        return out
 
 
 def open_log(path: str | os.PathLike) -> tuple[io.BufferedIOBase, io.BufferedIOBase]:
@@ -41,9 +129,63 @@ def open_log(path: str | os.PathLike) -> tuple[io.BufferedIOBase, io.BufferedIOB
     raw = open(path, "rb")
     if raw.read(2) == GZIP_MAGIC:
         raw.seek(0)
-        return gzip.GzipFile(fileobj=raw, mode="rb"), raw
+        return io.BufferedReader(GzipStream(raw), buffer_size=65536), raw
     raw.seek(0)
     return raw, raw
+
+
+def _long_read(reader: io.BufferedIOBase, chunk: bytes, limit: int) -> Iterator[bytes | int]:
+    """The rest of a read of ``limit + 1`` bytes without an LF (``chunk``), up to the next line
+    boundary, without ever holding more than ``limit + 1`` bytes of one line.
+
+    Yields ``bytes``: several bare-CR-ended lines of at most ``limit`` bytes each (some serial
+    bridges end lines with CR alone; the caller splits them), or the LF-ended line that follows
+    them; or an ``int``: a line longer than ``limit``, skipped up to its line end (CR or LF), as
+    the number of bytes skipped.
+    """
+    readline = reader.readline
+    while True:
+        cut = chunk.rfind(b"\r")
+        if cut == len(chunk) - 1:
+            if reader.peek(1)[:1] == b"\n":
+                chunk += reader.read(1)              # that CR was the first half of a CRLF
+            yield chunk
+            return
+        if cut >= 0:
+            # every line up to the last CR is complete and short; the rest waits for the next read
+            yield chunk[:cut + 1]
+            rest = chunk[cut + 1:]
+        else:
+            skipped = len(chunk)
+            rest = b""
+            while True:
+                chunk = readline(limit + 1)
+                if not chunk:
+                    break
+                end = _LINE_END.search(chunk)
+                if end is None:
+                    skipped += len(chunk)
+                    continue
+                start = end.end()
+                if chunk[end.start()] == 13:         # a CR: it may be the first half of a CRLF
+                    if start < len(chunk) and chunk[start] == 10:
+                        start += 1
+                    elif start == len(chunk) and reader.peek(1)[:1] == b"\n":
+                        reader.read(1)
+                        skipped += 1
+                skipped += start
+                rest = chunk[start:]                 # after a CR: the start of the next line
+                break
+            yield skipped
+        if not rest:
+            return
+        if rest[-1] != 10:
+            # never read more than completes limit + 1 bytes: enough to see a line is too long
+            rest += readline(limit + 1 - len(rest))
+        if rest[-1] == 10 or len(rest) <= limit:     # back to an LF-ended line (or the file's end)
+            yield rest
+            return
+        chunk = rest
 
 
 def tag_block_time(text: str) -> float | None:
@@ -98,6 +240,7 @@ class FileSource:
         self.id = "file:" + (names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}")
         self._closed = threading.Event()
         self._decoder = LineDecoder(self.counters, self.id)
+        self._warned_long = False
         self._lines_read = 0
         self._bytes_read = 0
         self._started: float | None = None
@@ -156,41 +299,61 @@ class FileSource:
         try:
             with reader, raw:
                 try:
-                    for physical in reader:
-                        if self._closed.is_set():
-                            return
-                        unflushed_bytes += len(physical)
-                        stripped = physical.rstrip(b"\r\n")
-                        if not stripped:
-                            number += 1          # blank lines count, so offsets are editor line numbers
-                            continue
-                        # Files with bare-CR line ends come through as one long "line".
-                        for raw_line in split_datagram(stripped) if b"\r" in stripped else (stripped,):
-                            number += 1
-                            text = self._decoder.decode(raw_line)
-                            if text is None:
+                    # readline with a limit: a line of any length costs at most limit + 1 bytes
+                    for chunk in iter(functools.partial(reader.readline, MAX_LINE_BYTES + 1), b""):
+                        # An LF-ended line, or the file's last: itself; else what _long_read makes of it.
+                        pieces = ((chunk,) if chunk[-1] == 10 or len(chunk) <= MAX_LINE_BYTES
+                                  else _long_read(reader, chunk, MAX_LINE_BYTES))
+                        for physical in pieces:
+                            if self._closed.is_set():
+                                return
+                            if type(physical) is int:    # an over-long line, skipped
+                                number += 1
+                                unflushed_bytes += physical
+                                self._reject_long_line(path, number, physical)
                                 continue
-                            if pacer is not None:
-                                pacer.wait_for(line_time(text))
-                                if self._closed.is_set():
-                                    return
-                            unflushed_lines += 1
-                            yield Line(text, time.time(), source, number)
-                        if unflushed_lines >= COUNT_EVERY:
-                            self._add_counts(unflushed_lines, unflushed_bytes)
-                            unflushed_lines = unflushed_bytes = 0
-                            if bar is not None:
-                                now = raw.tell()
-                                bar.update(now - position)
-                                position = now
-                except (OSError, EOFError) as exc:
-                    # A truncated .gz (a log still being written, a copy cut short): keep what was read.
-                    log.error("%s: stopped reading after line %d: %s", path, number, exc)
+                            unflushed_bytes += len(physical)
+                            stripped = physical.rstrip(b"\r\n")
+                            if not stripped:
+                                number += 1      # blank lines count, so offsets are editor line numbers
+                                continue
+                            # Bare-CR line ends: several lines in one piece.
+                            for raw_line in split_datagram(stripped) if b"\r" in stripped else (stripped,):
+                                number += 1
+                                text = self._decoder.decode(raw_line)
+                                if text is None:
+                                    continue
+                                if pacer is not None:
+                                    pacer.wait_for(line_time(text))
+                                    if self._closed.is_set():
+                                        return
+                                unflushed_lines += 1
+                                yield Line(text, time.time(), source, number)
+                            if unflushed_lines >= COUNT_EVERY:
+                                self._add_counts(unflushed_lines, unflushed_bytes)
+                                unflushed_lines = unflushed_bytes = 0
+                                if bar is not None:
+                                    now = raw.tell()
+                                    bar.update(now - position)
+                                    position = now
+                except READ_ERRORS as exc:
+                    # A truncated or damaged .gz (a log still being written, a copy cut short, a
+                    # bad disk): keep what was read, say where it stopped, go on with the next file.
+                    log.error("%s: %s after line %d; the lines before it are kept (%s: %s)",
+                              path, _damage(exc), number, type(exc).__name__, exc)
                     self._count("read_errors")
             if bar is not None:
                 bar.update(path.stat().st_size - position)
         finally:
             self._add_counts(unflushed_lines, unflushed_bytes)
+
+    def _reject_long_line(self, path: Path, number: int, nbytes: int) -> None:
+        self.counters.reject_line("line_too_long")
+        # The first one of a source at WARNING (a binary file has thousands), the rest at DEBUG.
+        level = logging.DEBUG if self._warned_long else logging.WARNING
+        self._warned_long = True
+        log.log(level, "%s: line %d has %d bytes without a line end (more than %d): skipped, counted as "
+                "rejected.line_too_long (not an NMEA log?)", path, number, nbytes, MAX_LINE_BYTES)
 
     def _add_counts(self, lines: int, nbytes: int) -> None:
         self._lines_read += lines
@@ -212,6 +375,14 @@ class FileSource:
 
     def __repr__(self) -> str:
         return f"FileSource({[str(p) for p in self.paths]!r}, rate={self.rate!r})"
+
+
+def _damage(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return "gzip data ends early (truncated file?)"
+    if isinstance(exc, zlib.error):
+        return "gzip data is corrupt"
+    return "read failed"
 
 
 class _Pacer:
