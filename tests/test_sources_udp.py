@@ -77,6 +77,11 @@ def test_5000_per_second_bursts_for_10_seconds_lose_nothing():
     missing = [i for i in range(total) if not seen[i]]
     print(out.strip(), f"; kernel granted SO_RCVBUF={src.rcvbuf}")
     assert sender.returncode == 0
+    # The load really was 5,000/s: the sender paces bursts to the clock and cannot finish before
+    # 10 s; if it fell behind (a loaded machine), the test would pass at a lower rate than it claims.
+    sent, elapsed = re.fullmatch(r"sent (\d+) in ([\d.]+) s", out.strip()).groups()
+    assert int(sent) == total
+    assert 9.9 <= float(elapsed) <= 10.5, f"sender took {elapsed} s: {total / float(elapsed):.0f} msg/s, not 5,000"
     assert not missing, f"{len(missing)} lost, first {missing[:10]}"
     assert parsed == total
     assert counters.get(f"source.{src.id}.lines") == total
