@@ -214,3 +214,47 @@ def test_a_million_unfinished_fragments_keep_memory_flat():
     # 900k more fragments held would be hundreds of MB; flat means a few MB of noise at most
     assert growth < 16 * 1024 * 1024, f"RSS grew by {growth / 1e6:.1f} MB"
     print(f"1M unfinished fragments in {elapsed:.1f} s, RSS growth after 100k: {growth / 1e6:.1f} MB")
+
+
+def test_a_flood_of_tagged_group_heads_and_completed_messages_keeps_memory_flat():
+    """Through parse_line, as a feed sends them: NMEA 4.10 ``g:`` groups whose first line is never
+    followed (each one a group head to remember and an incomplete message), and every fourth one
+    completed by a second line that has no ``s:`` and takes its station from the head. The
+    pending, group-head and completed-message stores all stay at max_pending."""
+    max_pending = 2_000
+    counters = Counters()
+    assembler = FragmentAssembler(counters, timeout_seconds=10.0, max_pending=max_pending)
+    first, second = static_lines(244000300, "FLOOD")
+    process = psutil.Process()
+    total, checkpoint = 100_000, 25_000
+    completed = stations_ok = 0
+    gc.collect()
+    for i in range(total):
+        # a new source every line: every message has its own key, nothing ever repeats
+        source, at = f"feed{i}", T0 + i * 1e-5
+        head = parse_line(Line(tag(f"g:1-2-{i},s:rx{i % 7},c:{int(T0) + i}") + first, at, source), counters)
+        assert head is not None and head.group == f"1-2-{i}"
+        assert assembler.push(head) is None
+        if i % 4 == 0:
+            tail = parse_line(Line(tag(f"g:2-2-{i}") + second, at, source), counters)
+            group = assembler.push(tail)
+            assert group is not None, i
+            completed += 1
+            stations_ok += group.station == f"rx{i % 7}" and group.msg_time == int(T0) + i
+        if i == checkpoint:
+            gc.collect()
+            rss_at_checkpoint = process.memory_info().rss
+        if i % 10_000 == 0:
+            assert assembler.pending <= max_pending
+            assert len(assembler._group_heads) <= max_pending    # the stores a flood could grow
+            assert len(assembler._completed) <= max_pending
+    gc.collect()
+    growth = process.memory_info().rss - rss_at_checkpoint
+    unfinished = total - completed
+    assert completed == stations_ok == total // 4
+    assert assembler.pending == counters.get("fragments_pending") == max_pending
+    assert len(assembler._group_heads) == len(assembler._completed) == max_pending
+    assert counters.get("fragments_dropped") == counters.get("rejected.fragment_dropped") == unfinished - max_pending
+    assert counters.get("sentences_in") == total + completed
+    assert counters.get("rejected") == unfinished - max_pending     # nothing else refused
+    assert growth < 16 * 1024 * 1024, f"RSS grew by {growth / 1e6:.1f} MB"
