@@ -4,9 +4,13 @@ import socket
 import threading
 import time
 
+import pytest
+
+from ingest.config import ConfigError
 from ingest.counters import Counters
+from ingest.sources import make_source
 from ingest.sources.backoff import Backoff
-from ingest.sources.tcp import TCPSource
+from ingest.sources.tcp import TCPSource, parse_hostport
 
 ENDINGS = [b"\r\n", b"\n", b"\r"]
 
@@ -125,3 +129,38 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_and_resets():
     assert len({round(d, 6) for d in delays[6:]}) == 4          # jittered, not a fixed 60
     backoff.reset()
     assert 0.5 <= backoff.next_delay() <= 1.0
+
+
+def test_host_port_parsing_and_port_range_are_clear_errors():
+    assert parse_hostport("feed.example:10110") == ("feed.example", 10110)
+    assert parse_hostport(" 127.0.0.1:1 ") == ("127.0.0.1", 1)
+    assert parse_hostport("[::1]:65535") == ("::1", 65535)
+    for address, message in [
+        ("host:99999", "port 99999 in 'host:99999' is out of range: a TCP port is 1-65535"),
+        ("host:0", "port 0 in 'host:0' is out of range"),
+        ("host:65536", "port 65536 .* out of range"),
+        ("host:-1", "port '-1' in 'host:-1' is not a number"),
+        ("host:+80", "is not a number"),
+        ("host:8x", "is not a number"),
+        ("host:", "is not a number"),
+        ("host", "expected HOST:PORT"),
+        (":10110", "no host before the port"),
+        ("::1:10110", r"an IPv6 address goes in brackets, \[::1\]:10110"),
+        ("[::1]10110", "expected \\[IPv6 address\\]:PORT"),
+        ("[::1:10110", "expected \\[IPv6 address\\]:PORT"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            parse_hostport(address)
+    # the source itself refuses such a port instead of retrying it for ever
+    for port in (99999, 0, -5):
+        with pytest.raises(ValueError, match="out of range|not a number"):
+            TCPSource("127.0.0.1", port)
+    with pytest.raises(ConfigError, match="port out of range"):
+        make_source({"type": "tcp", "address": "feed.example:99999"}, Counters())
+    with pytest.raises(ValueError, match="port 0 .* out of range"):
+        make_source({"type": "tcp", "address": "feed.example:0"}, Counters())
+    with pytest.raises(ValueError, match="out of range"):
+        make_source({"type": "tcp", "host": "feed.example", "port": 70000}, Counters())
+    with pytest.raises(ValueError, match="port 'ten' in 'feed.example:ten' is not a number"):
+        make_source({"type": "tcp", "host": "feed.example", "port": "ten"}, Counters())
+    assert make_source({"type": "tcp", "host": "feed.example", "port": "10110"}, Counters()).port == 10110

@@ -71,7 +71,7 @@ def _tcp(spec: dict, counters: Counters):
     if "address" in spec:
         host, port = parse_address(spec["address"])
     elif "host" in spec and "port" in spec:
-        host, port = spec["host"], int(spec["port"])
+        host, port = spec["host"], spec["port"]       # TCPSource checks the port
     else:
         raise ConfigError("tcp source needs address: host:port")
     return TCPSource(host, port, counters, backoff_initial=float(spec.get("backoff_initial", 1.0)),
