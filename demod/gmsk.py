@@ -41,23 +41,30 @@ def lowpass(freq: np.ndarray, taps: np.ndarray) -> np.ndarray:
     return np.convolve(freq, taps, mode="same").astype(np.float32, copy=False)
 
 
+def centred_window_sums(c: np.ndarray, width: int) -> np.ndarray:
+    """Sums over a centred window of ``width`` samples (edges use what exists) from ``c``, the
+    running sum of the samples with a leading 0: ``c[min(i+half+1, n)] - c[max(i-half, 0)]``
+    for every i, by slicing (a gather with index arrays cost twice as much, on every sample)."""
+    n = len(c) - 1
+    if n <= 0:
+        return np.zeros(0, dtype=c.dtype)
+    half = width // 2
+    start = min(half + 1, n)
+    hi = np.concatenate([c[start:], np.full(start - 1, c[n])])
+    lo = np.concatenate([np.full(min(half, n), c[0]), c[:max(n - half, 0)]])
+    return hi - lo
+
+
 def _moving_sum(x: np.ndarray, width: int) -> np.ndarray:
     """Centred moving sum over ``width`` samples (edges use what exists)."""
-    c = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
-    n = len(x)
-    half = width // 2
-    idx = np.arange(n)
-    hi = np.minimum(idx + half + 1, n)
-    lo = np.maximum(idx - half, 0)
-    return c[hi] - c[lo]
+    c = np.empty(len(x) + 1, dtype=np.float64)
+    c[0] = 0.0
+    np.cumsum(x, dtype=np.float64, out=c[1:])
+    return centred_window_sums(c, width)
 
 
 def power(x: np.ndarray) -> np.ndarray:
     return (x.real.astype(np.float32) ** 2 + x.imag.astype(np.float32) ** 2)
-
-
-def _weighted_mean(freq, weight, width):
-    return _moving_sum(freq * weight, width) / np.maximum(_moving_sum(weight, width), 1e-30)
 
 
 def frequency_offset(freq: np.ndarray, weight: np.ndarray | None, width: int) -> np.ndarray:
@@ -70,9 +77,11 @@ def frequency_offset(freq: np.ndarray, weight: np.ndarray | None, width: int) ->
     if weight is None:
         weight = np.ones_like(freq)
     weight = weight.astype(np.float32, copy=False)
-    rough = _weighted_mean(freq, weight, width)
+    sum_fw, sum_w = _moving_sum(freq * weight, width), _moving_sum(weight, width)
+    rough = sum_fw / np.maximum(sum_w, 1e-30)
     upper = (freq > rough).astype(np.float32) * weight
-    lower = weight - upper
-    hi = _weighted_mean(freq, upper, width)
-    lo = _weighted_mean(freq, lower, width)
+    sum_fu, sum_u = _moving_sum(freq * upper, width), _moving_sum(upper, width)
+    # the lower level's sums are the whole's minus the upper's: four moving sums, not six
+    hi = sum_fu / np.maximum(sum_u, 1e-30)
+    lo = (sum_fw - sum_fu) / np.maximum(sum_w - sum_u, 1e-30)
     return (0.5 * (hi + lo)).astype(np.float32)

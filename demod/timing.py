@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from demod.gmsk import centred_window_sums
+
 
 def sample_at(y: np.ndarray, instants: np.ndarray) -> np.ndarray:
     """Values of ``y`` at fractional sample positions (linear interpolation)."""
@@ -31,14 +33,28 @@ def timing_phasor(y: np.ndarray, sps: float, window_symbols: int = 32) -> np.nda
 
     Its angle is -2*pi*tau/sps where tau is the offset of the symbol centres from multiples of
     sps (y^2 peaks at symbol centres and dips at transitions)."""
-    n = np.arange(len(y))
-    z = (y.astype(np.float64) ** 2) * np.exp(-2j * np.pi * n / sps)
+    z = (y.astype(np.float64) ** 2) * _symbol_rate_line(len(y), sps)
     width = max(1, int(round(window_symbols * sps)))
-    c = np.concatenate([[0], np.cumsum(z)])
-    half = width // 2
-    hi = np.minimum(n + half + 1, len(y))
-    lo = np.maximum(n - half, 0)
-    return c[hi] - c[lo]
+    c = np.empty(len(y) + 1, dtype=np.complex128)
+    c[0] = 0.0
+    np.cumsum(z, out=c[1:])
+    return centred_window_sums(c, width)
+
+
+_line_cache: dict[tuple[int, float], np.ndarray] = {}
+
+
+def _symbol_rate_line(n: int, sps: float) -> np.ndarray:
+    """exp(-2j*pi*k/sps) for k < n: the same few block lengths come again and again, and the
+    complex exponential of every sample cost a fifth of the tracked clock."""
+    key = (n, float(sps))
+    line = _line_cache.get(key)
+    if line is None:
+        if len(_line_cache) >= 16:
+            _line_cache.clear()
+        line = _line_cache[key] = np.exp(-2j * np.pi * np.arange(n) / sps)
+        line.flags.writeable = False
+    return line
 
 
 def tracked_instants(y: np.ndarray, sps: float, window_symbols: int = 64) -> np.ndarray:
