@@ -114,21 +114,28 @@ def test_close_ends_lines_while_connected_and_while_backing_off():
     assert time.monotonic() - start < 1.5
     srv.close()
 
-    src = TCPSource("127.0.0.1", port, backoff_initial=30, backoff_max=60)   # refused: backing off 15-30 s
+    src = TCPSource("127.0.0.1", port, backoff_initial=30, backoff_max=60)   # refused: backing off 30-60 s
     threading.Timer(0.3, src.close).start()
     start = time.monotonic()
     assert list(src.lines()) == []
     assert time.monotonic() - start < 1.5
 
 
-def test_backoff_doubles_with_jitter_up_to_the_cap_and_resets():
+def test_backoff_doubles_with_upward_jitter_within_1_to_60_s_and_resets():
     backoff = Backoff(1.0, 60.0, rng=random.Random(1))
     delays = [backoff.next_delay() for _ in range(10)]
-    nominal = [1, 2, 4, 8, 16, 32, 60, 60, 60, 60]
-    assert all(n / 2 <= d <= n for d, n in zip(delays, nominal)), delays
-    assert len({round(d, 6) for d in delays[6:]}) == 4          # jittered, not a fixed 60
+    ranges = [(1, 2), (2, 4), (4, 8), (8, 16), (16, 32), (32, 60), (60, 60), (60, 60), (60, 60), (60, 60)]
+    assert all(low <= d <= high for d, (low, high) in zip(delays, ranges)), delays
+    assert len({round(d, 6) for d in delays[:6]}) == 6          # jittered below the cap
+    # the jitter is upward: never below the nominal delay, so "1 -> 60 s" holds from the first wait
+    draws = Backoff(1.0, 60.0, rng=random.Random(2))
+    firsts = []
+    for _ in range(2000):
+        firsts.append(draws.next_delay())
+        draws.reset()
+    assert 1.0 <= min(firsts) < 1.05 and 1.95 < max(firsts) <= 2.0
     backoff.reset()
-    assert 0.5 <= backoff.next_delay() <= 1.0
+    assert 1.0 <= backoff.next_delay() <= 2.0
 
 
 def test_host_port_parsing_and_port_range_are_clear_errors():

@@ -1,8 +1,11 @@
 """Exponential back-off with jitter for reconnecting sources (TCP feeds, the aisstream websocket).
 
 Jitter matters: after a server restart every client that reconnects on the same schedule arrives
-at once (aisstream answers such storms with HTTP 429). Each delay is drawn uniformly from
-[delay/2, delay], the "equal jitter" scheme, so a delay is never far below the nominal one.
+at once (aisstream answers such storms with HTTP 429). The delays are "1 -> 60 s" as documented,
+jittered upward and never outside those bounds: attempt k waits a uniform draw from
+[n, min(2n, maximum)] with n = min(maximum, initial * 2**k), so the first wait is 1-2 s (never
+less than ``initial``), the sixth 32-60 s, and from then on ``maximum``. At the cap clients no
+longer jitter, but by then the randomness of the earlier waits has already spread them apart.
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import random
 
 
 class Backoff:
-    """Delays initial, 2*initial, 4*initial, ... capped at maximum, each with jitter."""
+    """Delays of at least initial, 2*initial, 4*initial, ... up to maximum, each jittered upward."""
 
     def __init__(self, initial: float = 1.0, maximum: float = 60.0, rng: random.Random | None = None) -> None:
         if initial <= 0 or maximum < initial:
@@ -24,7 +27,7 @@ class Backoff:
         """The delay before the next attempt; each call doubles the nominal delay up to the cap."""
         nominal = min(self.maximum, self.initial * (2 ** min(self._attempt, 30)))
         self._attempt += 1
-        return self._rng.uniform(nominal / 2, nominal)
+        return self._rng.uniform(nominal, min(2 * nominal, self.maximum))
 
     def reset(self) -> None:
         """Call after a connection proved good (data arrived), so the next failure starts small again."""
