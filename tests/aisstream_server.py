@@ -10,8 +10,12 @@ the protocol the way the service does, including its failure modes.
   ``"stream"`` sends the messages and then stays open, ``"drop"`` sends ``drop_after`` messages and
   aborts the TCP connection without a close frame (the client sees 1006), ``"silent"`` sends
   nothing and stays open (pings are still answered: the hours-long silent connection users report),
-  ``"429"`` refuses the HTTP upgrade with 429 Too Many Requests. The last entry repeats.
+  ``"429"`` refuses the HTTP upgrade with 429 Too Many Requests, ``"refuse"`` with 503 Service
+  Unavailable (a plain failure, no rate limit). The last entry repeats.
 * Messages go out as text frames, every other one as binary frames (aisstream has sent both).
+* ``connections`` records each attempt (behaviour, when it was opened and closed, server clock
+  = the test's ``time.monotonic``), ``pings`` when each client ping arrived: what the client's
+  back-off and keepalive timings are measured from.
 """
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ import threading
 import time
 from http import HTTPStatus
 
-from websockets.asyncio.server import serve
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.frames import Frame, Opcode
 
 KNOWN_KEYS = {"APIKey", "BoundingBoxes", "FiltersShipMMSI", "FilterMessageTypes"}
 
@@ -31,6 +36,17 @@ KNOWN_KEYS = {"APIKey", "BoundingBoxes", "FiltersShipMMSI", "FilterMessageTypes"
 server_log = logging.getLogger("tests.fake_aisstream")
 server_log.propagate = False
 server_log.setLevel(logging.ERROR)
+
+
+class _Connection(ServerConnection):
+    """Notes when each client ping arrives (websockets answers pings itself, unseen otherwise)."""
+
+    fake_server: "FakeAisstream | None" = None
+
+    def process_event(self, event) -> None:
+        if isinstance(event, Frame) and event.opcode is Opcode.PING and self.fake_server is not None:
+            self.fake_server.pings.append(time.monotonic())
+        super().process_event(event)
 
 
 def subscription_problems(sub, api_key: str) -> list[str]:
@@ -78,6 +94,8 @@ class FakeAisstream:
         self.problems: list[str] = []
         self.attempts = 0          # HTTP upgrade requests, including refused ones
         self.behaviours: list[str] = []
+        self.connections: list[dict] = []      # {"behaviour", "opened", "closed"} per attempt
+        self.pings: list[float] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -108,7 +126,7 @@ class FakeAisstream:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         async with serve(self._handler, "127.0.0.1", 0, process_request=self._process_request,
-                         logger=server_log) as server:
+                         logger=server_log, create_connection=_Connection) as server:
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
             await self._stop.wait()
@@ -119,14 +137,26 @@ class FakeAisstream:
         return behaviour
 
     def _process_request(self, connection, request):
+        now = time.monotonic()
         behaviour = self._next_behaviour()
         self.behaviours.append(behaviour)
         connection.behaviour = behaviour
+        connection.fake_server = self
+        connection.record = {"behaviour": behaviour, "opened": now, "closed": now}
+        self.connections.append(connection.record)
         if behaviour == "429":
             return connection.respond(HTTPStatus.TOO_MANY_REQUESTS, "Too Many Requests\n")
+        if behaviour == "refuse":
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable\n")
         return None
 
     async def _handler(self, ws) -> None:
+        try:
+            await self._serve_connection(ws)
+        finally:
+            ws.record["closed"] = time.monotonic()
+
+    async def _serve_connection(self, ws) -> None:
         opened = time.monotonic()
         try:
             raw = await asyncio.wait_for(ws.recv(), self.subscribe_deadline)

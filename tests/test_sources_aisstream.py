@@ -1,6 +1,7 @@
 """AisstreamSource against a local websocket server speaking aisstream's protocol (tests/aisstream_server.py):
 subscription shape, every mapped message type decoding back to its fields, key secrecy, and
 recovery from dropped, silent and rate-limited connections."""
+import inspect
 import logging
 import threading
 import time
@@ -194,8 +195,62 @@ def test_http_429_backs_off_longer_then_recovers():
         assert len(collect(src, 1)) == 1
         elapsed = time.monotonic() - start
     assert counters.get("source.aisstream.rate_limited") == 1
-    assert elapsed >= 0.5              # 10 x backoff_initial after a 429, where a plain retry waits <= 0.05 s
+    assert elapsed >= 0.5              # 10 x backoff_initial after a 429, where a plain retry waits 0.05-0.1 s
     assert server.behaviours[:2] == ["429", "stream"]
+
+
+def test_documented_defaults_ping_20_s_silence_60_s_backoff_1_to_60_s(monkeypatch):
+    """The README's numbers are the code's defaults, for the constructor and for a config entry."""
+    defaults = {name: param.default for name, param in inspect.signature(AisstreamSource).parameters.items()
+                if name in ("ping_interval", "silence_timeout", "backoff_initial", "backoff_max")}
+    assert defaults == {"ping_interval": 20, "silence_timeout": 60, "backoff_initial": 1, "backoff_max": 60}
+    monkeypatch.setenv("AISSTREAM_API_KEY", KEY)
+    for src in (AisstreamSource(KEY, [[[0, 0], [1, 1]]]),
+                make_source({"type": "aisstream", "bboxes": [[[0, 0], [1, 1]]]}, Counters())):
+        assert (src.ping_interval, src.silence_timeout) == (20, 60)
+        assert (src._backoff.initial, src._backoff.maximum) == (1.0, 60.0)
+        assert src._rate_limit_wait == 10.0            # after a 429: 10 x the first delay
+        assert src.url == "wss://stream.aisstream.io/v0/stream"
+    # aisstream closes a connection whose subscription is late: the test server holds it to the
+    # same 3 s (and every test here checks no subscription came late, server.problems == [])
+    assert FakeAisstream(KEY, []).subscribe_deadline == 3.0
+
+
+def test_backoff_doubles_to_its_cap_and_starts_over_after_a_good_connection():
+    """Against the local server, scaled down (first delay 0.2 s, cap 0.8 s): four refusals wait
+    0.2-0.4, 0.4-0.8, 0.8, 0.8 s; a connection that delivers a message and then drops resets the
+    back-off (0.2-0.4 s again), the next refusal doubles it (0.4-0.8 s), then the stream."""
+    counters = Counters()
+    plan = ["refuse"] * 4 + ["drop", "refuse", "stream"]
+    with FakeAisstream(KEY, sample_messages()[:1], plan=plan, drop_after=1) as server:
+        src = AisstreamSource(KEY, [[[0, 0], [1, 1]]], url=server.url, counters=counters,
+                              backoff_initial=0.2, backoff_max=0.8)
+        lines = collect(src, 2)
+    assert len(lines) == 2                       # one from the dropped connection, one from the stream
+    connections = server.connections
+    assert [c["behaviour"] for c in connections] == plan
+    # the wait between one attempt's end and the next attempt's start, as the server saw them
+    gaps = [after["opened"] - before["closed"] for before, after in zip(connections, connections[1:])]
+    ranges = [(0.2, 0.4), (0.4, 0.8), (0.8, 0.8), (0.8, 0.8), (0.2, 0.4), (0.4, 0.8)]
+    slack = 0.25                                 # connecting, a busy machine; far below one doubling
+    assert all(low <= gap <= high + slack for gap, (low, high) in zip(gaps, ranges)), list(zip(gaps, ranges))
+    assert counters.get("source.aisstream.connect_failures") == 5
+    assert counters.get("source.aisstream.disconnects") == 1
+    assert counters.get("source.aisstream.reconnects") == 6
+    assert counters.get("source.aisstream.rate_limited") == 0
+    assert len(server.subscriptions) == 2 and max(server.subscribe_delays) < 0.5    # at once, well within 3 s
+
+
+def test_pings_go_out_every_ping_interval_on_a_silent_connection():
+    with FakeAisstream(KEY, [], plan=["silent"]) as server:
+        src = AisstreamSource(KEY, [[[0, 0], [1, 1]]], url=server.url, ping_interval=0.2, **FAST)
+        threading.Timer(1.5, src.close).start()
+        assert list(src.lines()) == []
+    pings = server.pings
+    assert 5 <= len(pings) <= 8, pings          # 1.5 s / 0.2 s, less the first interval
+    intervals = [b - a for a, b in zip(pings, pings[1:])]
+    assert all(0.15 <= i <= 0.4 for i in intervals), intervals
+    assert len(server.subscriptions) == 1       # answered pings: the connection stayed up
 
 
 def test_close_ends_lines_on_a_silent_connection():
