@@ -129,3 +129,15 @@ def test_port_in_use_is_a_clear_error():
             UDPSource("127.0.0.1", first.port)
     finally:
         first.close()
+
+
+def test_a_port_out_of_range_is_a_clear_error():
+    for port in (99999, -1, 65536):
+        with pytest.raises(ValueError, match=f"UDP port {port} is out of range: 0-65535"):
+            UDPSource("127.0.0.1", port)
+    from ingest.config import ConfigError
+    from ingest.sources import make_source
+    with pytest.raises(ValueError, match="UDP port 70000 is out of range"):
+        make_source({"type": "udp", "port": 70000}, Counters())
+    with pytest.raises(ConfigError, match="udp source: port 'ten' is not a number"):
+        make_source({"type": "udp", "port": "ten"}, Counters())

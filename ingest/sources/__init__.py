@@ -62,7 +62,11 @@ def _udp(spec: dict, counters: Counters):
     if "address" in spec:
         host, port = parse_address(spec["address"], 10110)
     else:
-        host, port = spec.get("host", "127.0.0.1"), int(spec.get("port", 10110))
+        host, port = spec.get("host", "127.0.0.1"), spec.get("port", 10110)
+        try:
+            port = int(port)
+        except (TypeError, ValueError):
+            raise ConfigError(f"udp source: port {port!r} is not a number") from None
     return UDPSource(host, port, counters)
 
 

@@ -40,6 +40,9 @@ class UDPSource:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 10110, counters: Counters | None = None, *,
                  rcvbuf: int = 8 * 1024 * 1024, queue_datagrams: int = 200_000) -> None:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            # bind() would raise OverflowError, or TypeError, not a message for an operator
+            raise ValueError(f"UDP port {port!r} is out of range: 0-65535 (0: any free port)")
         self.counters = counters if counters is not None else Counters()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
