@@ -57,7 +57,8 @@ def ingest():
 
 @ingest.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=10110, show_default=True, help="UDP port (rtl_ais and AIS-catcher send to 10110).")
+@click.option("--port", default=10110, show_default=True, type=click.IntRange(0, 65535),
+              help="UDP port (rtl_ais and AIS-catcher send to 10110).")
 @common_options
 def udp(ctx, opts, host, port):
     """Receive NMEA datagrams from rtl_ais / AIS-catcher."""
@@ -71,12 +72,13 @@ def udp(ctx, opts, host, port):
 @common_options
 def tcp(ctx, opts, address):
     """Read NMEA from a TCP feed at HOST:PORT (reconnects with backoff)."""
-    from ingest.sources.tcp import TCPSource
+    from ingest.sources.tcp import TCPSource, parse_hostport
 
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise click.BadParameter("expected HOST:PORT", param_hint="ADDRESS")
-    _run(ctx, opts, lambda counters: [TCPSource(host=host, port=int(port), counters=counters)])
+    try:
+        host, port = parse_hostport(address)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="ADDRESS") from None
+    _run(ctx, opts, lambda counters: [TCPSource(host=host, port=port, counters=counters)])
 
 
 @ingest.command()

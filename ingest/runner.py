@@ -205,6 +205,7 @@ def summary_lines(counters: Counters) -> list[str]:
     """A short end-of-run summary: what came in, what was indexed, what was rejected and why."""
     snap = counters.snapshot()
     out = [
+        f"lines in          {int(snap.get('lines_in', 0)):>10}",
         f"sentences in      {int(snap.get('sentences_in', 0)):>10}",
         f"messages decoded  {int(snap.get('messages_decoded', 0)):>10}",
         f"documents indexed {int(snap.get('documents_indexed', 0)):>10}",

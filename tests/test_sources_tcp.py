@@ -171,3 +171,19 @@ def test_host_port_parsing_and_port_range_are_clear_errors():
     with pytest.raises(ValueError, match="port 'ten' in 'feed.example:ten' is not a number"):
         make_source({"type": "tcp", "host": "feed.example", "port": "ten"}, Counters())
     assert make_source({"type": "tcp", "host": "feed.example", "port": "10110"}, Counters()).port == 10110
+
+
+def test_the_command_line_refuses_a_bad_address_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, AISWATCH_HOME=str(tmp_path / "home"))
+    for address in ("localhost:99999", "localhost", "localhost:port", ":10110"):
+        proc = subprocess.run([sys.executable, "-c", "from ingest.cli import main; main()", "ingest", "tcp", address,
+                               "--es", "http://127.0.0.1:9"], env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr and "ADDRESS" in proc.stderr, proc.stderr
+    proc = subprocess.run([sys.executable, "-c", "from ingest.cli import main; main()", "ingest", "udp",
+                           "--port", "70000"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "--port" in proc.stderr, proc.stderr
