@@ -549,7 +549,9 @@ def map_command(ctx, es_url, namespace, out, spec_name, since, start, end, width
     logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)
     cfg = load_config_from(ctx)
     try:
-        cluster = connect(cfg, es_url, namespace, start_embedded=False)
+        # nothing configured: the embedded server's data, as aiswatch ingest left it (started
+        # here if no daemon runs it)
+        cluster = connect(cfg, es_url, namespace)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
     except ValueError:  # the client's message repeats the URL, password included

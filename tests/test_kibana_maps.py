@@ -637,12 +637,28 @@ def test_map_with_an_unreachable_cluster_is_one_line(tmp_path):
     assert "pw-secret" not in result.stdout + result.stderr
 
 
-def test_map_without_any_cluster_or_a_bad_url_is_one_line(tmp_path):
-    # no --es, no ES_URL, no configured URL and no embedded server answering on its port
-    result = run_aiswatch(["map", "--out", str(tmp_path / "x.png")], tmp_path, AISWATCH_EMBEDDED__PORT="9")
-    assert result.returncode == 1
-    lines = terminal_lines(result)
-    assert len(lines) == 1 and lines[0].startswith("Error: no Elasticsearch configured (--es, ES_URL"), lines
+def test_map_without_a_cluster_uses_the_embedded_server_like_the_ingest_did(tmp_path):
+    """The README's screenshot steps with nothing configured: ``aiswatch ingest file`` puts the
+    messages in the embedded server (data on disk, server stopped at the end), and ``aiswatch map``
+    starts it again and draws them."""
+    from ingest.embedded import free_port
+    from ingest.simulate import Simulator, random_fleet
+
+    t0 = 1_773_475_200  # 2026-03-14T08:00:00Z
+    sim = Simulator(random_fleet(6, seed=5, start=t0), start=t0, seed=5)
+    log = tmp_path / "sim.nmea"
+    log.write_text("\n".join(line for _, group in sim.messages(900) for line in group) + "\n")
+    port = str(free_port())
+    ingest = run_aiswatch(["ingest", "file", str(log)], tmp_path, AISWATCH_EMBEDDED__PORT=port)
+    assert ingest.returncode == 0, ingest.stderr
+    out = tmp_path / "ships.svg"
+    result = run_aiswatch(["map", "--start", "2026-03-14T08:00:00Z", "--end", "2026-03-14T08:20:00Z",
+                           "--out", str(out)], tmp_path, AISWATCH_EMBEDDED__PORT=port)
+    assert result.returncode == 0, result.stderr
+    assert terminal_lines(result) == [f"wrote {out} (ships: 6)"]
+
+
+def test_map_with_a_bad_url_is_one_line(tmp_path):
     result = run_aiswatch(["map", "--es", "http://user:pw-secret@[::1", "--out", str(tmp_path / "x.png")], tmp_path)
     assert result.returncode == 1
     assert terminal_lines(result) == ["Error: not a valid Elasticsearch URL: http://***@[::1 "
