@@ -14,9 +14,11 @@ In the cluster: a jump moves the mean position of the slots after it by the full
 as an impossible implied speed between consecutive slot means. Consecutive jumping slot pairs are
 one chain and one event (an MMSI shared by two ships far apart jumps at every slot); the first
 jump of a chain is localised on 1-minute slots of the two slots around it (one aggregation of ~20
-buckets, whatever the chain's length), so the event time is accurate to about a minute. At most
-``max_refines`` (20) such queries per run; past that, slot-level times and a warning. (A spoofed position that lasts only a fraction of one slot and comes back moves
-that slot's mean only a little and can be missed: the price of not downloading positions.)
+buckets, whatever the chain's length), so the event time is accurate to about a minute; a chain
+whose minutes show no jump was an artefact of the slot means and is dropped. At most
+``max_refines`` (20) such queries per run; past that, slot-level times and a warning. (A spoofed
+position that lasts only a fraction of one slot and comes back moves that slot's mean only a
+little and can be missed: the price of not downloading positions.)
 """
 from __future__ import annotations
 
@@ -58,7 +60,9 @@ def detect_spoofing(tracks: dict[str, list[Slot]], reader: TrackReader | None, g
             if dist >= cfg["min_jump_nm"] and speed > limit and slot.first - prev.last < 2 * slot_ms:
                 candidates.append(i)
         for chain in _consecutive(candidates):
-            events.append(_jump_event(reader, mmsi, track, chain, limit, cfg, geo, slot_ms, budget))
+            event = _jump_event(reader, mmsi, track, chain, limit, cfg, geo, slot_ms, budget)
+            if event is not None:
+                events.append(event)
         events.extend(_sustained(mmsi, track, cfg, geo, since_ms, until_ms, slot_ms, reader))
     if budget["skipped"]:
         log.warning("spoofing: %d jump candidates past the cap of %d refinement queries per run "
@@ -68,7 +72,7 @@ def detect_spoofing(tracks: dict[str, list[Slot]], reader: TrackReader | None, g
 
 
 def _jump_event(reader, mmsi: str, track: list[Slot], chain: list[int], limit: float, cfg: dict, geo: Geography,
-                slot_ms: int, budget: dict) -> Event:
+                slot_ms: int, budget: dict) -> Event | None:
     """One event for a run of consecutive jumping slot pairs (a shared MMSI jumps at every slot).
 
     The first jump of the chain is localised on 1-minute slots of the two slots around it (its
@@ -77,6 +81,7 @@ def _jump_event(reader, mmsi: str, track: list[Slot], chain: list[int], limit: f
     """
     best = None
     localised_to = None
+    looked = 0        # 1-minute answers that came back
     for i in chain[:2]:   # the second pair only if the first one's minutes show no jump
         if reader is None or budget["left"] <= 0:
             if reader is not None:
@@ -85,11 +90,16 @@ def _jump_event(reader, mmsi: str, track: list[Slot], chain: list[int], limit: f
         budget["left"] -= 1
         prev, slot = track[i - 1], track[i]
         localised_to = slot.key + slot_ms
-        fine = (fine_or_none(reader, "jump", [mmsi], prev.key, localised_to) or {}).get(mmsi, [])
-        best = _largest_jump(fine, limit, cfg)
+        fine = fine_or_none(reader, "jump", [mmsi], prev.key, localised_to)
+        if fine is None:
+            continue
+        looked += 1
+        best = _largest_jump(fine.get(mmsi, []), limit, cfg)
         if best is not None:
             break
     refined = best is not None
+    if best is None and looked == min(len(chain), 2):
+        return None   # every minute was looked at and none jumps: the slot means made it up
     if best is None:
         a, b = track[chain[0] - 1], track[chain[0]]
         best = (*_implied(a, b), a, b, a.last, b.first)
