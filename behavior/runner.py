@@ -198,7 +198,8 @@ class Detector:
             if doc != previous:
                 updates[m] = doc | {"risk": doc["risk"] | {"updated": iso(now)}}
         updated, missing = identity.update_ships_seen(self.client, self.names.ships, updates)
-        self._ships.update(memo)
+        if not missing:   # a document the ingest has not created yet: send everything again next run
+            self._ships.update(memo)
         return updated, missing
 
 

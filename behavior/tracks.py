@@ -23,9 +23,9 @@ and the tests use it to prove the 5 % budget).
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
+import re
 import threading
 from dataclasses import dataclass
 from typing import Iterator
@@ -45,6 +45,9 @@ def slot_filter_path(vessels: str, keys: bool) -> list[str]:
     fields = ["h.buckets.*.value"] + (["h.buckets.key"] if keys else [])
     extra = ["aggregations.v.after_key"] if vessels == "composite" else ["aggregations.v.sum_other_doc_count"]
     return ["took", "aggregations.v.buckets.key"] + extra + ["aggregations.v.buckets." + f for f in fields]
+
+
+_TOOK = re.compile(rb'"took":(\d+)')
 
 
 class ByteMeter:
@@ -77,13 +80,9 @@ class ByteMeter:
             def perform_request(self, method, target, *args, **kwargs):  # type: ignore[override]
                 response = super().perform_request(method, target, *args, **kwargs)
                 body = response.body or b""
-                took = None
-                if body[:1] == b"{" and b'"took"' in body[:200]:
-                    try:
-                        took = json.loads(body).get("took")
-                    except ValueError:
-                        pass
-                meter.add(len(body), f"{method} {target.split('?')[0]}", took)
+                # "took" is the first key of a plain answer and the last of a filter_path one
+                found = _TOOK.search(body[:64]) or _TOOK.search(body[-64:])
+                meter.add(len(body), f"{method} {target.split('?')[0]}", int(found.group(1)) if found else None)
                 return response
 
         return CountingNode
