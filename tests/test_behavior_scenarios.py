@@ -25,7 +25,7 @@ from behavior.tracks import ByteMeter
 from conftest import delete_namespace
 from es_templates import IndexNames
 from ingest.esclient import make_client
-from ingest.simulate import RouteTrack, Segments, Silence, VesselSpec
+from ingest.simulate import RouteTrack, Segments, VesselSpec
 
 HOUR = 3600
 SHARED = 244999001
