@@ -7,11 +7,16 @@ fixed time slots (10 minutes by default, as Global Fishing Watch resamples track
 however many positions fell into the slot, so what the detector receives grows with vessels x
 slots, not with the message rate.
 
-Vessels are paged with a ``composite`` aggregation on ``mmsi`` (``after_key``), a ``date_histogram``
-inside each vessel bucket. Where the server has no ``composite`` (noida-db) the reader falls back
-to a ``terms`` aggregation split with ``include.partition/num_partitions``; the number of
-partitions comes from a ``_count`` of the ships-seen documents (one per vessel, so no scan of the
-positions) and is doubled and the read repeated should a partition still leave vessels out.
+One request holds up to ``MAX_BUCKETS`` buckets (vessels x slots). Up to that, one ``composite``
+aggregation on ``mmsi`` with a ``date_histogram`` inside each vessel bucket. More vessels than that
+(a ``_count`` of ships-seen, one document per vessel, says so): the vessels are listed from
+ships-seen (sorted MMSIs, ~15 bytes each) and each page asks for its own vessels by name, so each
+request matches only their positions and the cluster's work stays linear in positions (a
+composite or partition page would match every position of the window); a last request excludes
+the listed ones, for any vessel ships-seen does not know. Where the server has no ``composite``
+(noida-db) the reader falls back to a ``terms`` aggregation split with
+``include.partition/num_partitions``, the partitions counted from ships-seen too, doubled should a
+partition still leave vessels out; a server that ignores partitions is read in one request.
 Exact times are kept: min/max of ``@timestamp`` per slot give the real first/last message, so a
 gap's ends are exact to the message, not to the slot.
 
@@ -40,8 +45,8 @@ MAX_BUCKETS = 60_000        # stay under search.max_buckets (65,535) per respons
 
 def slot_filter_path(vessels: str, keys: bool) -> list[str]:
     """What to keep of a track-slot response. A slot's start is its first message time rounded down
-    to the slot, so the histogram keys (~20 bytes a slot) are dropped once the server is known to
-    return that time (noida-db does not: there the keys stay)."""
+    to the slot, so the histogram keys (~20 bytes a slot) are dropped unless the server does not
+    return that time (noida-db: there the keys stay)."""
     fields = ["h.buckets.*.value"] + (["h.buckets.key"] if keys else [])
     extra = ["aggregations.v.after_key"] if vessels == "composite" else ["aggregations.v.sum_other_doc_count"]
     return ["took", "aggregations.v.buckets.key"] + extra + ["aggregations.v.buckets." + f for f in fields]
@@ -111,13 +116,17 @@ def _value(bucket: dict, name: str) -> float | None:
     return None if not agg else agg.get("value")
 
 
-def position_filter(since_ms: int, until_ms: int, mmsis: list[str] | None = None) -> dict:
+def position_filter(since_ms: int, until_ms: int, mmsis: list[str] | None = None,
+                    exclude: list[str] | None = None) -> dict:
     filters: list[dict] = [{"term": {"msg_kind": "position"}},
                            {"range": {"@timestamp": {"gte": since_ms, "lt": until_ms, "format": "epoch_millis"}}},
                            {"exists": {"field": "lat"}}]
     if mmsis:
         filters.append({"terms": {"mmsi": mmsis}})
-    return {"bool": {"filter": filters}}
+    query: dict = {"bool": {"filter": filters}}
+    if exclude:
+        query["bool"]["must_not"] = [{"terms": {"mmsi": exclude[i:i + 65_000]}} for i in range(0, len(exclude), 65_000)]
+    return query
 
 
 # five numbers per slot: every extra metric costs ~25 bytes per vessel per slot on the wire (the
@@ -136,8 +145,8 @@ def align_down(ms: int, slot_ms: int) -> int:
 class TrackReader:
     """Reads per-vessel slot summaries of the raw ``ais-*`` indices for a time window.
 
-    ``paging``: ``"auto"`` (composite where the server has it, else partitions), ``"composite"`` or
-    ``"partitions"``. ``page_vessels`` caps the vessels per request (default: as many as fit under
+    ``paging``: ``"auto"`` (vessels listed from ships-seen when they need several requests, else
+    composite where the server has it, else partitions), ``"composite"`` or ``"partitions"``. ``page_vessels`` caps the vessels per request (default: as many as fit under
     ``MAX_BUCKETS``); tests set it small to exercise the paging. ``ships_index``: where to count
     the vessels for the partition fallback.
     """
@@ -189,9 +198,23 @@ class TrackReader:
             # a few named vessels (refinements): one terms request, no paging needed
             yield from self._terms_page(since_ms, until_ms, mmsis, slot_ms, len(mmsis), None)
             return
+        exclude = None
+        if self.paging == "auto" and not mmsis:
+            listed = self.listed_vessels(since_ms, per_page)
+            if listed is not None:
+                # more vessels than one request holds: each page asks for its own vessels by name,
+                # so each request matches only their positions (a composite or partition page would
+                # match every position of the window, and the cluster's work would grow with pages)
+                for i in range(0, len(listed), per_page):
+                    chunk = listed[i:i + per_page]
+                    yield from self._terms_page(since_ms, until_ms, chunk, slot_ms, len(chunk), None)
+                exclude = listed   # then any vessel ships-seen does not know (normally none)
+        yield from self._all_vessels(since_ms, until_ms, mmsis, slot_ms, per_page, exclude)
+
+    def _all_vessels(self, since_ms, until_ms, mmsis, slot_ms, per_page, exclude) -> Iterator[Slot]:
         if self._composite_ok is not False:
             try:
-                yield from self._composite(since_ms, until_ms, mmsis, slot_ms, per_page)
+                yield from self._composite(since_ms, until_ms, mmsis, slot_ms, per_page, exclude)
                 self._composite_ok = True
                 return
             except ServerRefused as exc:
@@ -199,24 +222,54 @@ class TrackReader:
                     raise
                 log.info("%s has no composite aggregation: paging vessels with terms partitions", exc.server)
                 self._composite_ok = False
-        yield from self._partitions(since_ms, until_ms, mmsis, slot_ms, per_page)
+        yield from self._partitions(since_ms, until_ms, mmsis, slot_ms, per_page, exclude)
 
-    def _slot_body(self, since_ms, until_ms, mmsis, slot_ms, vessels_agg: dict) -> dict:
+    def listed_vessels(self, since_ms: int, per_page: int) -> list[str] | None:
+        """The MMSIs ships-seen has seen since ``since`` (sorted), when they are more than one page;
+        None when they fit one request or there is no ships-seen to ask."""
+        if not self.ships_index:
+            return None
+        recent = {"range": {"position_time": {"gte": since_ms, "format": "epoch_millis"}}}
+        resp = self.client.options(ignore_status=404).count(index=self.ships_index, query=recent, filter_path=["count"])
+        if int((resp.body or {}).get("count") or 0) <= per_page:
+            return None
+        out: list[str] = []
+        body: dict = {"size": 10_000, "_source": False, "sort": [{"mmsi": "asc"}], "query": recent}
+        while True:
+            page = search(self.client, "search_after paging of ships-seen (vessel list)", index=self.ships_index,
+                          body=body, filter_path=["hits.hits.sort"])
+            hits = (page.get("hits") or {}).get("hits") or []
+            out += [str(h["sort"][0]) for h in hits]
+            if len(hits) < body["size"]:
+                return out
+            body["search_after"] = hits[-1]["sort"]
+
+    def _slot_body(self, since_ms, until_ms, mmsis, slot_ms, vessels_agg: dict, exclude=None) -> dict:
         vessels_agg["aggs"] = {"h": {
             "date_histogram": {"field": "@timestamp", "fixed_interval": f"{slot_ms // 1000}s", "min_doc_count": 1},
             "aggs": SLOT_METRICS}}
-        return {"size": 0, "query": position_filter(since_ms, until_ms, mmsis), "aggs": {"v": vessels_agg}}
+        return {"size": 0, "query": position_filter(since_ms, until_ms, mmsis, exclude), "aggs": {"v": vessels_agg}}
 
-    def _composite(self, since_ms, until_ms, mmsis, slot_ms, per_page) -> Iterator[Slot]:
+    def _slot_request(self, feature: str, body: dict, vessels: str) -> dict:
+        """The ``v`` aggregation of a track-slot request. Slot keys are left off the wire unless the
+        server is known not to return first/last times; a server found so (no ``t0``, hence no
+        way to place the slot) is asked again with the keys, once per reader."""
+        keys = self._dates_ok is False
+        agg = (self._search(feature, body, slot_filter_path(vessels, keys)).get("aggregations") or {}).get("v") or {}
+        if not keys and any(_value(b, "t0") is None and "key" not in b
+                            for vb in agg.get("buckets", []) for b in (vb.get("h") or {}).get("buckets", [])):
+            self._dates_ok = False
+            agg = (self._search(feature, body, slot_filter_path(vessels, True)).get("aggregations") or {}).get("v") or {}
+        return agg
+
+    def _composite(self, since_ms, until_ms, mmsis, slot_ms, per_page, exclude=None) -> Iterator[Slot]:
         after = None
         while True:
             composite: dict = {"size": per_page, "sources": [{"m": {"terms": {"field": "mmsi"}}}]}
             if after is not None:
                 composite["after"] = after
-            body = self._slot_body(since_ms, until_ms, mmsis, slot_ms, {"composite": composite})
-            agg = (self._search("composite aggregation on mmsi (track slots)", body,
-                                slot_filter_path("composite", self._dates_ok is not True))
-                   .get("aggregations") or {}).get("v") or {}
+            body = self._slot_body(since_ms, until_ms, mmsis, slot_ms, {"composite": composite}, exclude)
+            agg = self._slot_request("composite aggregation on mmsi (track slots)", body, "composite")
             buckets = agg.get("buckets", [])
             # every slot of a page is parsed before the first is handed out, so a refusal of the
             # first page leaves nothing half-yielded for the fallback to repeat
@@ -226,34 +279,34 @@ class TrackReader:
             if len(buckets) < per_page or not after:
                 return
 
-    def _terms_page(self, since_ms, until_ms, mmsis, slot_ms, size, partition) -> Iterator[Slot]:
+    def _terms_page(self, since_ms, until_ms, mmsis, slot_ms, size, partition, exclude=None) -> Iterator[Slot]:
         terms: dict = {"field": "mmsi", "size": max(size, 1)}
         if partition is not None:
             terms["include"] = {"partition": partition[0], "num_partitions": partition[1]}
-        body = self._slot_body(since_ms, until_ms, mmsis, slot_ms, {"terms": terms})
-        agg = (self._search("terms aggregation on mmsi with a date_histogram (track slots)", body,
-                            slot_filter_path("terms", self._dates_ok is not True)).get("aggregations") or {}).get("v") or {}
+        body = self._slot_body(since_ms, until_ms, mmsis, slot_ms, {"terms": terms}, exclude)
+        agg = self._slot_request("terms aggregation on mmsi with a date_histogram (track slots)", body, "terms")
         self._left_out = int(agg.get("sum_other_doc_count") or 0)
         for vb in agg.get("buckets", []):
             yield from self._vessel_slots(str(vb["key"]), vb, slot_ms)
 
-    def vessel_estimate(self, since_ms: int, until_ms: int) -> int:
+    def vessel_estimate(self, since_ms: int, until_ms: int, exclude: list[str] | None = None) -> int:
         """How many vessels have positions in the window, at most: ships-seen documents (one per
-        vessel) whose latest position is after ``since``; a ``cardinality`` when there is no ships-seen."""
-        if self.ships_index:
+        vessel) whose latest position is after ``since``; a ``cardinality`` when there is no ships-seen
+        (or for the vessels ships-seen did not list)."""
+        if self.ships_index and exclude is None:
             resp = self.client.options(ignore_status=404).count(
                 index=self.ships_index, query={"range": {"position_time": {"gte": since_ms, "format": "epoch_millis"}}})
             n = int((resp.body or {}).get("count") or 0)
             if n:
                 return n
-        body = {"size": 0, "query": position_filter(since_ms, until_ms),
+        body = {"size": 0, "query": position_filter(since_ms, until_ms, exclude=exclude),
                 "aggs": {"n": {"cardinality": {"field": "mmsi"}}}}
         agg = (self._search("cardinality aggregation on mmsi", body, ["aggregations.n.value"])
                .get("aggregations") or {}).get("n") or {}
         return int(agg.get("value") or 0)
 
-    def _partitions(self, since_ms, until_ms, mmsis, slot_ms, per_page) -> Iterator[Slot]:
-        vessels = len(mmsis) if mmsis else self.vessel_estimate(since_ms, until_ms)
+    def _partitions(self, since_ms, until_ms, mmsis, slot_ms, per_page, exclude=None) -> Iterator[Slot]:
+        vessels = len(mmsis) if mmsis else self.vessel_estimate(since_ms, until_ms, exclude)
         if vessels == 0:
             return
         partitions = max(1, math.ceil(vessels * 1.3 / per_page))  # hash partitions are uneven: 30 % slack
@@ -266,7 +319,7 @@ class TrackReader:
             for partition in range(partitions):
                 size = per_page * 2 if partitions > 1 else max(per_page, vessels) * 2
                 page = list(self._terms_page(since_ms, until_ms, mmsis, slot_ms, size,
-                                             (partition, partitions) if partitions > 1 else None))
+                                             (partition, partitions) if partitions > 1 else None, exclude))
                 page_vessels = {s.mmsi for s in page}
                 if partition > 0 and page_vessels & seen:
                     # the server ignores include.partition (noida-db): every page is the top of all
