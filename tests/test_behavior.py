@@ -214,22 +214,32 @@ def test_events_are_read_back_in_pages_so_a_rerun_duplicates_nothing(planted):
     assert len(stored_events(client, names)) == 6
 
 
-def test_composite_and_partitions_read_the_same_tracks_and_events(planted):
-    """Vessels paged 3 at a time: composite pages (after_key) and terms partitions give identical
-    slots and events; so does the default (one composite page)."""
+def test_every_way_of_paging_vessels_reads_the_same_tracks_and_events(planted):
+    """Vessels paged 3 at a time: by name from ships-seen's list (the default for more than one
+    page), composite pages (after_key) and terms partitions give identical slots and events, and so
+    does one composite page; a vessel ships-seen does not know is still read (the last request)."""
     client, names, t0, _ = planted
     since, until = window(t0)
-    runs = {}
-    for paging, page in (("auto", None), ("composite", 3), ("partitions", 3)):
+
+    def read(paging, page):
         detector = Detector(client, names, {}, paging=paging, page_vessels=page)
         tracks = detector.reader.slots(detector.read_from(since), until)
-        events = detector.run(since, until, write=False).events
-        runs[(paging, page)] = (tracks, [e.as_json() for e in events])
-    base = runs[("auto", None)]
+        return tracks, [e.as_json() for e in detector.run(since, until, write=False).events]
+
+    base = read("auto", None)
     assert len(base[0]) == 14
-    for key, value in runs.items():
-        assert value[0] == base[0], key
-        assert value[1] == base[1], key
+    for paging, page in (("auto", 3), ("composite", 3), ("partitions", 3)):
+        assert read(paging, page) == base, (paging, page)
+    listed = Detector(client, names, {}).reader.listed_vessels(since - 5 * HOUR_MS, 3)
+    assert listed == sorted(base[0])
+    ghost = client.get(index=names.ships, id="123456789")["_source"]
+    client.delete(index=names.ships, id="123456789", refresh=True)
+    try:
+        tracks, events = read("auto", 3)
+        assert tracks == base[0]                                   # (its name is gone with its document)
+        assert [e["id"] for e in events] == [e["id"] for e in base[1]]
+    finally:
+        client.index(index=names.ships, id="123456789", document=ghost, refresh=True)
 
 
 def test_scheduled_10_minute_runs_find_the_same_events_within_the_byte_budget(planted, es_url):
@@ -316,7 +326,8 @@ def test_cli_run_refused_by_the_server_is_one_line(planted, es_url):
     assert out.exit_code == 1, out.output
     lines = [line for line in out.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in out.output, out.output
-    assert "refused the composite aggregation on mmsi (track slots)" in lines[0] and "HTTP 400" in lines[0]
+    assert "refused the " in lines[0] and "aggregation on mmsi" in lines[0] and "(track slots)" in lines[0]
+    assert "HTTP 400" in lines[0]
     assert "osmem" in lines[0] or "elasticsearch" in lines[0].lower()
 
 
