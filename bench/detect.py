@@ -7,7 +7,10 @@ Rows, each through the real ingest pipeline into its own namespace:
 - ``1x sched``: the same 1x data detected as ``detect schedule --every 10m`` does it: one run per
   10-minute window, each reading only its new slots (``SlotCache``), summed over the window;
 - ``port``, ``port sched``: the ``port`` scenario, 40 class A ships at anchor or moored, which
-  report every 3 min (the slowest rate: ~3 positions per 10-minute slot), whole window and scheduled.
+  report every 3 min (the slowest rate: ~3 positions per 10-minute slot), whole window and scheduled;
+- ``4x, 2-vessel pages ...``: the 4x read forced into pages of 2 vessels (``--pages``), by name
+  from ships-seen's list (what more vessels than one request holds get), as composite pages and
+  as terms partitions: the ES ``took`` column shows what each costs the cluster.
 
 For each row: raw position bytes (the JSON of the position documents: what downloading them would
 cost), bytes Elasticsearch returned to the detector (HTTP response bodies, counted by a node
@@ -53,8 +56,9 @@ def drop_events(client, names: IndexNames) -> None:
         client.indices.delete(index=index, ignore_unavailable=True)
 
 
-def whole_window(url: str, client, names: IndexNames, since: int, until: int, repeats: int) -> dict:
-    """One warm-up run, then ``repeats`` measured runs over [since, until); the median run."""
+def whole_window(url: str, client, names: IndexNames, since: int, until: int, repeats: int, **paging) -> dict:
+    """One warm-up run, then ``repeats`` measured runs over [since, until); the median run.
+    ``paging``: Detector keyword arguments (``paging``, ``page_vessels``)."""
     meter = ByteMeter()
     counted = make_client(url, node_class=meter.node_class(), request_timeout=300)
     runs = []
@@ -63,7 +67,7 @@ def whole_window(url: str, client, names: IndexNames, since: int, until: int, re
             drop_events(client, names)
             meter.reset()
             started = time.monotonic()
-            result = Detector(counted, names, {}).run(since, until)
+            result = Detector(counted, names, {}, **paging).run(since, until)
             seconds = time.monotonic() - started
             if k:   # the first one warms the server's caches and this process's
                 runs.append({"received": meter.bytes, "requests": meter.requests, "took_ms": meter.took_ms,
@@ -100,7 +104,8 @@ def scheduled(url: str, client, names: IndexNames, since: int, until: int) -> di
             "events": events, "runs": runs}
 
 
-def measure(url: str, scenario: str, density: int, hours: float, t0: int, repeats: int, schedule: bool) -> list[dict]:
+def measure(url: str, scenario: str, density: int, hours: float, t0: int, repeats: int, schedule: bool,
+            pages: int = 0) -> list[dict]:
     client = make_client(url, request_timeout=300)
     names = IndexNames(f"bench{uuid.uuid4().hex[:6]}-")
     since, until = t0 * 1000, int((t0 + hours * 3600) * 1000)
@@ -114,6 +119,12 @@ def measure(url: str, scenario: str, density: int, hours: float, t0: int, repeat
         rows = [base | {"row": label} | whole_window(url, client, names, since, until, repeats)]
         if schedule:
             rows.append(base | {"row": f"{label} sched"} | scheduled(url, client, names, since, until))
+        if pages:
+            # the same read forced into pages of `pages` vessels: what each way of paging costs the cluster
+            for paging in ("auto", "composite", "partitions"):
+                way = {"auto": "by name", "composite": "composite", "partitions": "partitions"}[paging]
+                rows.append(base | {"row": f"{label}, {pages}-vessel pages {way}"} | whole_window(
+                    url, client, names, since, until, repeats, paging=paging, page_vessels=pages))
         return rows
     finally:
         delete_namespace(client, names.namespace)
@@ -127,6 +138,8 @@ def main() -> None:
     ap.add_argument("--densities", default="1,4,16")
     ap.add_argument("--repeats", type=int, default=3, help="measured whole-window runs per row (median)")
     ap.add_argument("--no-port", action="store_true", help="skip the port-heavy fleet rows")
+    ap.add_argument("--pages", type=int, default=2,
+                    help="also read the 4x data in pages of this many vessels, each way of paging (0: no)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     server = None
@@ -139,11 +152,11 @@ def main() -> None:
     t0 = int((time.time() - (args.hours + 2) * 3600) // 600 * 600) + 270   # off the slot grid, as the tests
     rows = []
     try:
-        plan = [("planted", int(d), int(d) == 1) for d in args.densities.split(",")]
+        plan = [("planted", int(d), int(d) == 1, args.pages if int(d) == 4 else 0) for d in args.densities.split(",")]
         if not args.no_port:
-            plan.append(("port", 1, True))
-        for scenario, density, schedule in plan:
-            rows += measure(url, scenario, density, args.hours, t0, args.repeats, schedule)
+            plan.append(("port", 1, True, 0))
+        for scenario, density, schedule, pages in plan:
+            rows += measure(url, scenario, density, args.hours, t0, args.repeats, schedule, pages)
             print(f"  {rows[-1]['row']} done ({rows[-1]['positions']} positions, load {rows[-1]['load_s']:.0f} s)",
                   file=sys.stderr)
     finally:
