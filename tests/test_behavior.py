@@ -1,11 +1,15 @@
 """Behaviour detection end to end on the test engine.
 
-The ``planted`` scenario (behavior/scenarios.py: 13 vessels, 24 h, ~29k messages) goes through the
+The ``planted`` scenario (behavior/scenarios.py: 14 vessels, 24 h, ~29k messages) goes through the
 real ingest pipeline and sink into a fresh namespace once per module; every test then runs the
-detectors against it. Checked: every planted event is found with the right vessels and times
-(within one reporting interval), no trap produces an event, a rerun writes nothing, a loitering
-that spans two runs is one event, the detector receives <= 5 % of the raw position bytes, and a
-``detect schedule`` process killed mid-way resumes from its watermark without a gap or duplicate.
+detectors against it. Checked: every planted event is found once with the right vessels and times
+(within one reporting interval of that vessel at that edge), no trap produces an event and each
+trap would without its filter, a rerun writes nothing, a loitering that spans two runs is one
+event (same id and overlap merge), paging (events, ships-seen, vessels) changes nothing, the
+detector receives <= 5 % of the raw position bytes in one run and over 145 scheduled 10-minute
+runs, a refusal is one line, and a ``detect schedule`` process killed between its events and its
+watermark resumes there and ends with the documents of one that was not killed. noida-db: the
+same events (times to the slot), no duplicates, no traps.
 """
 from __future__ import annotations
 
