@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
         "mismatch_kn": 10.0,         # reported vs implied speed differ by more than this ...
         "mismatch_ratio": 0.5,       # ... and by more than this fraction of the larger one
         "min_slots": 3,              # stationary/mismatch must hold over this many consecutive slots
+        "max_refines": 20,           # 1-minute localisations of jump chains per run; past it, slot-level times
     },
     "identity": {
         "flags_of_convenience": None,   # None: the ITF list in data/flags.yaml
@@ -62,20 +63,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-# Keys added after aiswatch.example.yaml was last written (that file is kept equal to DEFAULTS by
-# tests/test_config.py and belongs with the config docs): merged like DEFAULTS, documented in
-# behavior/README.md; they move into DEFAULTS when the example gains them.
-NEWER_DEFAULTS: dict[str, Any] = {
-    "spoofing": {
-        "max_refines": 20,           # 1-minute localisations of jump chains per run; past it, slot-level times
-    },
-}
-
-
 def detect_settings(config: dict | None) -> dict:
     """DEFAULTS overridden by ``config['detect']`` (config may be the whole Config or None)."""
     section = (config or {}).get("detect", {}) if config else {}
-    return deep_merge(deep_merge(DEFAULTS, NEWER_DEFAULTS), section or {})
+    return deep_merge(DEFAULTS, section or {})
 
 
 def context_ms(settings: dict) -> int:
