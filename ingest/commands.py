@@ -86,14 +86,17 @@ def tcp(ctx, opts, address):
 @click.option("--rate", type=click.Choice(["max", "realtime"]), default="max", show_default=True,
               help="Replay as fast as possible, or at the pace of the message times.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.option("--parallel/--no-parallel", default=True, show_default=True,
+              help="At --rate max, read and decode in a second process while this one indexes (two cores).")
 @common_options
-def file(ctx, opts, paths, rate, progress):
+def file(ctx, opts, paths, rate, progress, parallel):
     """Replay NMEA log files (plain or .gz); stops at the end and prints a summary."""
     from ingest.sources.file import FileSource
 
     if progress is None:
         progress = sys.stderr.isatty()
     opts.replay = True
+    opts.decode_process = parallel and rate == "max"
     _run(ctx, opts, lambda counters: [FileSource(list(paths), rate=rate, counters=counters, progress=progress)])
 
 

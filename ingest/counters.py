@@ -63,6 +63,18 @@ class Counters:
                 return self._gauges[name]
             return self._counts.get(name, 0)
 
+    def state(self) -> list[dict]:
+        """``[counts, gauges]``: what ``mirror`` takes (for counters kept in another process)."""
+        with self._lock:
+            return [dict(self._counts), dict(self._gauges)]
+
+    def mirror(self, counts: dict[str, int], gauges: dict[str, float]) -> None:
+        """Take these values as they are: the counters another process keeps (ingest.worker's
+        decode process) shown here, where the log line, the status file and the metrics read."""
+        with self._lock:
+            self._counts.update(counts)
+            self._gauges.update(gauges)
+
     def snapshot(self) -> dict[str, float]:
         """A copy of every counter and gauge, sorted by name."""
         with self._lock:

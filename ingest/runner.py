@@ -37,6 +37,7 @@ class IngestOptions:
     batch_size: int | None = None
     setup: bool = True
     replay: bool = False  # a finite input (log file, recording): wait for the writer instead of spooling, refresh at the end
+    decode_process: bool = False  # run the sources and stages in a second process (ingest.worker): files at full speed
 
 
 def build_sink(cfg: Config, cluster: Cluster, counters: Counters, opts: IngestOptions,
@@ -89,7 +90,19 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
     from ingest.setup import install_templates
 
     counters = counters or Counters()
-    cluster = connect(cfg, opts.es_url, opts.namespace)
+    asm = cfg["assembler"]
+    stage_options = {"timeout_seconds": float(asm["timeout_seconds"]), "max_pending": int(asm["max_pending"])}
+    decoder = None
+    if opts.decode_process:  # forked first: before this process starts a thread or opens a connection
+        from ingest.worker import start_decode_process
+
+        decoder = start_decode_process(make_sources, **stage_options)
+    try:
+        cluster = connect(cfg, opts.es_url, opts.namespace)
+    except BaseException:
+        if decoder is not None:
+            decoder.close()
+        raise
     sink = reporter = None
     try:
         check_cluster(cluster)
@@ -116,16 +129,23 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
         reporter = MetricsReporter(counters, client=cluster.client, names=cluster.names,
                                    log_seconds=float(m["log_seconds"]), index_seconds=float(m["index_seconds"]),
                                    status_file=m.get("status_file"))
-        asm = cfg["assembler"]
-        pipeline = Pipeline(sink, counters, timeout_seconds=float(asm["timeout_seconds"]),
-                            max_pending=int(asm["max_pending"]))
-        sources = make_sources(counters)
-        _stop_on_signals(pipeline)
-        if on_ready:
-            on_ready(cluster)
-        with _collector_tuned():
-            pipeline.run(sources)
+        if decoder is not None:
+            _stop_on_signals(decoder)
+            if on_ready:
+                on_ready(cluster)
+            with _collector_tuned():
+                decoder.run(sink, counters)
+        else:
+            pipeline = Pipeline(sink, counters, **stage_options)
+            sources = make_sources(counters)
+            _stop_on_signals(pipeline)
+            if on_ready:
+                on_ready(cluster)
+            with _collector_tuned():
+                pipeline.run(sources)
     finally:
+        if decoder is not None:  # ended by now, unless something failed before it ran
+            decoder.close()
         if sink is not None:
             sink.close()
             if opts.replay:
@@ -189,7 +209,8 @@ def _start_pruner(cluster: Cluster, retention_days: int) -> None:
     threading.Thread(target=loop, name="retention", daemon=True).start()
 
 
-def _stop_on_signals(pipeline: Pipeline) -> None:
+def _stop_on_signals(pipeline) -> None:
+    """SIGINT/SIGTERM call ``pipeline.stop()`` (a Pipeline, or the decode process that runs one)."""
     if threading.current_thread() is not threading.main_thread():
         return
 

@@ -166,7 +166,14 @@ class ElasticsearchSink:
             raise ValueError(f"document without usable _id/_ts meta keys ({exc!r}); "
                              "build it with ingest.documents.build_document") from None
         # serialised by the writer: in this thread instead it measured slower (more memory held in the queue)
-        item = _Item(self._index_for(ts), doc_id, ts, doc, b"")
+        self._enqueue(_Item(self._index_for(ts), doc_id, ts, doc, b""))
+
+    def submit_serialized(self, doc_id: str, ts: int, doc: dict, body: bytes) -> None:
+        """Queue a document serialised already: ``body`` is ``doc`` as JSON without the meta keys,
+        newline-terminated (``ingest.worker``'s decode process sends them so)."""
+        self._enqueue(_Item(self._index_for(ts), doc_id, ts, doc, body))
+
+    def _enqueue(self, item: "_Item") -> None:
         if self._closed:  # too late for the writer: keep it for the next start
             self._spill([item])
         elif self._queue.qsize() >= self.queue_size and not self._wait_for_room():

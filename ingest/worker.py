@@ -1,0 +1,172 @@
+"""The pipeline's stages in a second process, for a replay that reads without waiting.
+
+A log file replayed at full speed is CPU-bound Python from end to end: reading, parsing,
+reassembly, decoding and document building in the processing thread; serialising, the ships-seen
+merge and the bulk exchange in the sink's writer thread. In one process the two take turns (the
+GIL), so ``aiswatch ingest file`` used one core of two and spent more again on the hand-over
+between the threads. ``DecodeProcess`` forks a child that runs the sources and the stages
+(``ingest.pipeline.Pipeline``) and sends the documents back already serialised, in batches, over a
+pipe; this process only parses each document once more (for the ships-seen merge and the spool)
+and turns them into bulk requests. The documents, their ids and the counts are the same as in
+one process (tests/test_worker.py).
+
+Wire format, child to parent, each a ``send_bytes`` message:
+- a batch: the meta ``{"ids": [...], "ts": [...], "counters": [counts, gauges]}`` (orjson), then
+  the bodies: each document's JSON without its meta keys, newline-terminated, in the same order;
+- the end: ``{"end": true, "counters": [...], "failed": null | "reason"}``.
+The child's counters (``lines_in``, ``sentences_in``, ``rejected.*``, ``messages_decoded``,
+``fragments_*``, ``source.*``) are mirrored into this process's with every message, so the log
+line, ``aiswatch status`` and the metrics index see them as in one process.
+
+Forked, not spawned: the child needs the sources as the caller builds them (``make_sources``, a
+closure) and starts in milliseconds. ``start_decode_process`` forks only while this process runs
+no other thread (``run_sources`` asks before it starts any, or opens any connection), so no lock
+or socket is copied in the middle of its use; otherwise it returns None and the caller runs the
+stages itself.
+
+Stopping: SIGINT/SIGTERM in the child stop its sources; what was read is still decoded and sent,
+then the end message. A child that dies without sending the end (killed, out of memory) is a
+failed source: logged and counted ``source.<decode process>.failures``.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from typing import Callable
+
+import orjson
+
+from ingest.counters import Counters
+from ingest.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+BATCH_DOCUMENTS = 512   # documents per message: ~250 kB, a few milliseconds of work on each side
+_NDJSON = orjson.OPT_APPEND_NEWLINE
+SOURCE_ID = "decode-process"
+
+
+class _PipeSink:
+    """The child's sink: documents serialised and sent to the parent in batches."""
+
+    def __init__(self, conn, counters: Counters, batch: int) -> None:
+        self._conn = conn
+        self._counters = counters
+        self._batch = batch
+        self._ids: list[str] = []
+        self._ts: list[int] = []
+        self._bodies: list[bytes] = []
+
+    def submit(self, doc: dict) -> None:
+        self._ids.append(doc.pop("_id"))
+        self._ts.append(doc.pop("_ts"))
+        self._bodies.append(orjson.dumps(doc, option=_NDJSON))
+        if len(self._bodies) >= self._batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._bodies:
+            return
+        meta = {"ids": self._ids, "ts": self._ts, "counters": self._counters.state()}
+        self._conn.send_bytes(orjson.dumps(meta))
+        self._conn.send_bytes(b"".join(self._bodies))
+        self._ids, self._ts, self._bodies = [], [], []
+
+
+def _child(make_sources: Callable[[Counters], list], conn, timeout_seconds: float, max_pending: int,
+           batch: int) -> None:
+    counters = Counters()
+    sink = _PipeSink(conn, counters, batch)
+    pipeline = Pipeline(sink, counters, timeout_seconds=timeout_seconds, max_pending=max_pending)
+
+    def stop(signum, frame):
+        pipeline.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    # as run_sources does for one process: what exists now lives as long as the child. No
+    # gc.collect() first: it would touch every object inherited from the parent, copying its pages
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    failed = None
+    try:
+        pipeline.run(make_sources(counters))   # ends with finish(): the sink's last batch is sent
+    except Exception as exc:  # building the sources failed, say: the parent reports it
+        failed = f"{type(exc).__name__}: {exc}"
+    conn.send_bytes(orjson.dumps({"end": True, "counters": counters.state(), "failed": failed}))
+    conn.close()
+
+
+class DecodeProcess:
+    """Sources and pipeline stages in a forked child; ``run(sink, counters)`` in this process."""
+
+    def __init__(self, make_sources: Callable[[Counters], list], *, timeout_seconds: float = 10.0,
+                 max_pending: int = 10000, batch: int = BATCH_DOCUMENTS) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._conn, child_end = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_child, name="aiswatch-decode", daemon=True,
+                                    args=(make_sources, child_end, timeout_seconds, max_pending, batch))
+        self._process.start()
+        child_end.close()
+        self._stopping = False
+
+    def run(self, sink, counters: Counters) -> None:
+        """Hand every document the child sends to ``sink.submit_serialized`` and mirror its
+        counters into ``counters``, until the child ends; then ``sink.flush()``."""
+        conn = self._conn
+        loads = orjson.loads
+        ended = False
+        try:
+            while True:
+                try:
+                    meta = loads(conn.recv_bytes())
+                    if not meta.get("end"):
+                        bodies = conn.recv_bytes().splitlines(keepends=True)
+                except (EOFError, OSError):  # the child is gone (a message cut short is dropped whole)
+                    break
+                counters.mirror(*meta["counters"])
+                if meta.get("end"):
+                    ended = True
+                    if meta.get("failed"):
+                        log.error("decode process: %s", meta["failed"])
+                        counters.incr(f"source.{SOURCE_ID}.failures")
+                    break
+                submit = sink.submit_serialized
+                for doc_id, ts, body in zip(meta["ids"], meta["ts"], bodies):
+                    submit(doc_id, ts, loads(body), body)
+        finally:
+            self._process.join(10)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+            conn.close()
+            if not ended:
+                log.error("decode process ended without finishing (exit status %s); what it sent is kept",
+                          self._process.exitcode)
+                counters.incr(f"source.{SOURCE_ID}.failures")
+            sink.flush()
+
+    def stop(self) -> None:
+        """Ask the child to stop its sources (it still sends what it read): SIGTERM."""
+        if not self._stopping and self._process.is_alive():
+            self._stopping = True
+            os.kill(self._process.pid, signal.SIGTERM)
+
+    def close(self) -> None:
+        """Stop the child without reading from it (the caller gave up before ``run``)."""
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        self._conn.close()
+
+
+def start_decode_process(make_sources: Callable[[Counters], list], **options) -> DecodeProcess | None:
+    """A DecodeProcess, or None when forking now would be unsafe (another thread is running)."""
+    if threading.active_count() > 1:
+        log.info("stages run in this process: other threads are running, so it is not forked")
+        return None
+    return DecodeProcess(make_sources, **options)
