@@ -117,8 +117,24 @@ _log_reject = RateLimitedLog(log)
 
 
 def nmea_checksum(text: str) -> int:
-    """XOR of the characters between the start character and ``*`` (or of a tag block's body)."""
-    return functools.reduce(operator.xor, text.encode("latin-1", "replace"), 0)
+    """XOR of the characters between the start character and ``*`` (or of a tag block's body).
+
+    The bytes as one integer, folded onto itself by halves: the XOR of all its bytes in seven
+    big-int operations, under half the time of a loop over the bytes (this runs on every line).
+    Eight folds cover 256 bytes; a longer text (rejected later anyway) takes the loop."""
+    data = text.encode("latin-1", "replace")
+    if len(data) > 256:
+        return functools.reduce(operator.xor, data, 0)
+    v = int.from_bytes(data, "little")
+    v ^= v >> 1024
+    v ^= v >> 512
+    v ^= v >> 256
+    v ^= v >> 128
+    v ^= v >> 64
+    v ^= v >> 32
+    v ^= v >> 16
+    v ^= v >> 8
+    return v & 0xFF
 
 
 def parse_tag_block(block: str) -> dict[str, str] | None:
