@@ -25,9 +25,17 @@ INFO = orjson.dumps({"name": "bulk-ack", "cluster_name": "bench", "version": {"n
                     "build_flavor": "default", "lucene_version": "9.11.1"}, "tagline": "You Know, for Search"})
 
 
+_INDEX_OK = b'{"index":{"status":201}}'
+
+
 def bulk_response(body: bytes, status_only: bool = False) -> bytes:
     """A bulk response with one success item per action line of ``body`` (``status_only``: as
     Elasticsearch answers with ``filter_path=items.*.status``)."""
+    if status_only and b'"delete"' not in body and b'"create"' not in body and b'"update"' not in body:
+        # only index actions, each an action line and a source line: the answer needs their number,
+        # not their parsing (this server shares the machine's two cores with the client it measures)
+        n = body.count(b"\n") // 2
+        return b'{"took":0,"errors":false,"items":[' + b",".join([_INDEX_OK] * n) + b"]}"
     items = []
     lines = body.split(b"\n")
     i = 0
