@@ -1,12 +1,12 @@
 """The one thing every source produces: a line of text with its receive time and source id."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One received NMEA line.
+class Line(NamedTuple):
+    """One received NMEA line (immutable; a named tuple, since every source makes one per line and
+    a frozen dataclass took three times as long to build).
 
     text: the line as received, without its line ending; it may carry an NMEA 4.10 tag block
           (``\\s:station,c:1700000000*hh\\!AIVDM,...``) or a leading epoch / ISO timestamp.
