@@ -187,9 +187,9 @@ def rss_child(path: str, url: str, workdir: str) -> None:
     elapsed = time.perf_counter() - start
     # this process's high-water mark, plus the decode process's (a waited-for child; its pages
     # shared with this one count in both, so the sum is an upper bound)
-    peak_kb = peak_rss_kb() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(f"RSS {peak_kb} {int(counters.get('documents_indexed'))} {elapsed:.3f} "
-          f"{int(counters.get('spooled_total'))}", flush=True)
+    own_kb, child_kb = peak_rss_kb(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(f"RSS {own_kb + child_kb} {int(counters.get('documents_indexed'))} {elapsed:.3f} "
+          f"{int(counters.get('spooled_total'))} {own_kb} {child_kb}", flush=True)
 
 
 def median_timer(timers: list[Timer]) -> Timer:
@@ -270,9 +270,10 @@ def main() -> None:
             rss_path = traffic_file(cache, args.rss_messages)
             out = subprocess.run([sys.executable, __file__, "--rss-child", str(rss_path), url, str(work)],
                                  capture_output=True, text=True, check=True).stdout
-            _, kb, docs, secs, spooled = out.split()
+            _, kb, docs, secs, spooled, own_kb, child_kb = out.split()
             rss_row = (f"peak RSS over a {int(docs):,}-message replay", int(docs), int(docs) / float(secs), None,
-                       "", "", f"**{int(kb) / 1024:.0f} MB** peak RSS of both processes ({spooled} spooled)")
+                       "", "", f"**{int(kb) / 1024:.0f} MB** peak RSS of both processes (indexing "
+                       f"{int(own_kb) / 1024:.0f} MB + decoding {int(child_kb) / 1024:.0f} MB; {spooled} spooled)")
             print(f"RSS: {int(kb) / 1024:.0f} MB over {docs} docs", flush=True)
     finally:
         stop(server)
