@@ -41,17 +41,32 @@ def message_counts(es, names):
     return msgs, ships
 
 
-def test_es_stopped_mid_replay_and_restarted_loses_and_duplicates_nothing(noida, tmp_path):
+def replay_setup(noida, tmp_path, namespace: str, batch_size: int):
+    """A noida-db server, its client, and a sink + pipeline over 30 vessels' traffic into ``namespace``."""
     server = noida("es")
     es = make_client(server.url, request_timeout=5)
-    names = IndexNames("fault-")
+    names = IndexNames(namespace)
     lines, expected, per_day = nmea_traffic(n_ships=30, positions=80)
-    n_messages = sum(per_day.values())
     counters = Counters()
     sink = ElasticsearchSink(es, names, counters, spool_dir=tmp_path / "spool",
-                             dead_letter_path=tmp_path / "dead.ndjson", batch_size=300, flush_seconds=0.1,
+                             dead_letter_path=tmp_path / "dead.ndjson", batch_size=batch_size, flush_seconds=0.1,
                              probe_max_seconds=0.5)
-    pipeline = Pipeline(sink, counters)
+    return server, es, names, lines, expected, sum(per_day.values()), counters, sink, Pipeline(sink, counters)
+
+
+def assert_exactly_once(es, names, counters, n_messages: int, expected: dict) -> None:
+    """The outage really hit (spooled and replayed), and every message is indexed once."""
+    assert counters.get("spooled_total") > 0 and counters.get("replayed_total") > 0
+    assert counters.get("spool_depth") == 0 and counters.get("dead_letters") == 0
+    assert message_counts(es, names) == (n_messages, len(expected))
+    ids = {hit["_id"] for hit in es.search(index=names.messages_pattern, size=10000, _source=False)["hits"]["hits"]}
+    assert len(ids) == n_messages
+    assert_ships(es, names, expected)
+
+
+def test_es_stopped_mid_replay_and_restarted_loses_and_duplicates_nothing(noida, tmp_path):
+    server, es, names, lines, expected, n_messages, counters, sink, pipeline = replay_setup(
+        noida, tmp_path, "fault-", batch_size=300)
     third = len(lines) // 3
     fed_first, es_stopped, fed_second, es_restarted = (threading.Event() for _ in range(4))
 
@@ -80,14 +95,7 @@ def test_es_stopped_mid_replay_and_restarted_loses_and_duplicates_nothing(noida,
     feeder.join(60)
     sink.close(drain_seconds=60)
 
-    assert counters.get("spooled_total") > 0 and counters.get("replayed_total") > 0  # the outage really hit
-    assert counters.get("spool_depth") == 0 and counters.get("dead_letters") == 0
-    assert message_counts(es, names) == (n_messages, len(expected))
-    ids = set()
-    for hit in es.search(index=names.messages_pattern, size=10000, _source=False)["hits"]["hits"]:
-        ids.add(hit["_id"])
-    assert len(ids) == n_messages
-    assert_ships(es, names, expected)
+    assert_exactly_once(es, names, counters, n_messages, expected)
     es.close()
 
 
@@ -162,15 +170,8 @@ def test_es_killed_while_a_bulk_request_is_in_flight_loses_and_duplicates_nothin
     noida-db writes what it acknowledged to disk about once a second (a SIGKILL loses the last
     second; Elasticsearch fsyncs its translog before it acknowledges), so the test waits 2 s after
     the acknowledged part before it arms the kill: what is tested is our side of the exchange."""
-    server = noida("es")
-    es = make_client(server.url, request_timeout=5)
-    names = IndexNames("kill9-")
-    lines, expected, per_day = nmea_traffic(n_ships=30, positions=80)
-    n_messages = sum(per_day.values())
-    counters = Counters()
-    sink = ElasticsearchSink(es, names, counters, spool_dir=tmp_path / "spool",
-                             dead_letter_path=tmp_path / "dead.ndjson", batch_size=500, flush_seconds=0.1,
-                             probe_max_seconds=0.5)
+    server, es, names, lines, expected, n_messages, counters, sink, pipeline = replay_setup(
+        noida, tmp_path, "kill9-", batch_size=500)
     armed, killed, cut_in_flight = threading.Event(), threading.Event(), threading.Event()
     real_bulk = es.bulk
 
@@ -187,7 +188,6 @@ def test_es_killed_while_a_bulk_request_is_in_flight_loses_and_duplicates_nothin
         return real_bulk(**kwargs)
 
     es.bulk = bulk_with_a_kill_inside
-    pipeline = Pipeline(sink, counters)
     feed = (Line(text, 1_800_000_000.0, "file:kill9.nmea", offset=i) for i, text in enumerate(lines))
     third = len(lines) // 3
     for _ in range(third):
@@ -210,10 +210,5 @@ def test_es_killed_while_a_bulk_request_is_in_flight_loses_and_duplicates_nothin
     sink.close(drain_seconds=60)
 
     assert cut_in_flight.is_set()
-    assert counters.get("spooled_total") > 0 and counters.get("replayed_total") > 0  # the kill really hit
-    assert counters.get("spool_depth") == 0 and counters.get("dead_letters") == 0
-    assert message_counts(es, names) == (n_messages, len(expected))
-    ids = {hit["_id"] for hit in es.search(index=names.messages_pattern, size=10000, _source=False)["hits"]["hits"]}
-    assert len(ids) == n_messages
-    assert_ships(es, names, expected)
+    assert_exactly_once(es, names, counters, n_messages, expected)
     es.close()
