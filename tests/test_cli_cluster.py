@@ -10,7 +10,6 @@ certificate for https), checked on a real socket by a small HTTP(S) server that 
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
 import signal
@@ -29,6 +28,7 @@ from ingest.embedded import EmbeddedServer, free_port
 from ingest.esclient import make_client
 from ingest.runner import IngestOptions, run_sources
 from ingest.lines import Line
+from sourceutil import reply_json
 from test_sink_pipeline import nmea_traffic
 
 SECRET = "pw-S3cr3t"
@@ -115,13 +115,7 @@ class RecordingServer:
                 payload = ({"version": {"number": "8.15.0"}, "tagline": "You Know, for Search"} if status == 200
                            else {"error": {"type": "security_exception", "reason": "unable to authenticate"},
                                  "status": status})
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("X-Elastic-Product", "Elasticsearch")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply_json(self, status, payload)
 
             do_GET = do_POST = do_PUT = do_HEAD = handle_any
 

@@ -16,6 +16,7 @@ from ingest.counters import Counters
 from ingest.esclient import make_client
 from ingest.sink import ElasticsearchSink
 from ingest.ships_seen import ms_to_iso
+from sourceutil import reply_json
 
 T = 1_763_078_400_000
 
@@ -36,13 +37,7 @@ class ScriptedBulkServer:
                 pass
 
             def reply(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("X-Elastic-Product", "Elasticsearch")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply_json(self, status, payload)
 
             def handle_any(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
