@@ -26,7 +26,7 @@ import math
 from collections import defaultdict
 from statistics import median, fmean
 
-from behavior.events import Event
+from behavior.events import Event, fmt, stable_round
 from behavior.geo import Geography, haversine_km
 from behavior.loitering import slot_speed_kn
 from behavior.refine import EDGE_MS, FINE_MS, fine_or_none
@@ -109,11 +109,11 @@ def detect_encounters(tracks: dict[str, list[Slot]], reader: TrackReader | None,
             events.append(Event(
                 type="encounter", subtype="encounter", severity="high", mmsi=[ma, mb], start_ms=start, end_ms=end,
                 lat=lat, lon=lon, ongoing=ongoing,
-                details={"duration_h": round(duration_h, 3), "median_distance_m": round(dist, 1),
-                         "median_speed_kn": {ma: round(med_a, 2), mb: round(med_b, 2)},
-                         "port_km": round(geo.km_from_port(lat, lon), 1), "shore_nm": round(geo.shore_nm(lat, lon), 1),
+                details={"duration_h": stable_round(duration_h, 3), "median_distance_m": stable_round(dist, 1),
+                         "median_speed_kn": {ma: stable_round(med_a, 2), mb: stable_round(med_b, 2)},
+                         "port_km": stable_round(geo.km_from_port(lat, lon), 1), "shore_nm": stable_round(geo.shore_nm(lat, lon), 1),
                          "refined": refined, "region": geo.region(lat, lon)},
-                summary=f"{ma} and {mb} within {dist:.0f} m for {duration_h:.1f} h"))
+                summary=f"{ma} and {mb} within {fmt(dist, 0)} m for {fmt(duration_h, 1)} h"))
     return events
 
 

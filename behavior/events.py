@@ -73,15 +73,15 @@ class Event:
             "@timestamp": iso(self.start_ms), "type": self.type, "subtype": self.subtype,
             "severity": self.severity, "severity_rank": SEVERITY_RANK.get(self.severity, 0),
             "mmsi": sorted(self.mmsi), "names": self.names, "start": iso(self.start_ms), "end": iso(self.end_ms),
-            "duration_h": round((self.end_ms - self.start_ms) / 3_600_000, 3), "ongoing": self.ongoing,
+            "duration_h": stable_round((self.end_ms - self.start_ms) / 3_600_000, 3), "ongoing": self.ongoing,
             "details": self.details, "summary": self.summary, "detector": self.type,
             "detector_version": DETECTOR_VERSION, "run_id": run_id,
         }
         if self.details.get("region"):
             doc["region"] = self.details["region"]  # a top-level keyword Kibana can filter on
         if self.lat is not None and self.lon is not None:
-            doc.update(lat=round(self.lat, 6), lon=round(self.lon, 6),
-                       location={"lat": round(self.lat, 6), "lon": round(self.lon, 6)})
+            doc.update(lat=stable_round(self.lat, 6), lon=stable_round(self.lon, 6),
+                       location={"lat": stable_round(self.lat, 6), "lon": stable_round(self.lon, 6)})
         doc["content_sha"] = content_sha(doc)
         return doc
 
@@ -98,6 +98,20 @@ class Event:
                    end_ms=parse_time_ms(doc["end"]), lat=doc.get("lat"), lon=doc.get("lon"),
                    details=doc.get("details") or {}, names=list(doc.get("names") or []),
                    ongoing=bool(doc.get("ongoing")), summary=doc.get("summary", ""))
+
+
+def stable_round(x: float, digits: int) -> float:
+    """``round(x, digits)`` that a last-bit difference cannot flip. AIS positions sit on a grid of
+    1/600,000 degree and times on whole milliseconds, so their means and quotients often land
+    exactly on a rounding boundary, where the server's summation order (noida-db's averages differ
+    in the last bit between requests) decided the digit: a rerun then "changed" an event. Nudged
+    by a thousandth of the last digit first, an exact boundary always goes the same way."""
+    return round(x + 0.001 * 10.0 ** -digits, digits)
+
+
+def fmt(x: float, digits: int) -> str:
+    """``x`` with ``digits`` decimals for a summary, stable as ``stable_round``."""
+    return f"{stable_round(x, digits):.{digits}f}"
 
 
 # fields compared to decide whether a rewrite is a change (run_id and the like are not)
@@ -272,7 +286,7 @@ def merge_events(old: Event, new: Event) -> Event:
                    lat=later.lat, lon=later.lon, details=dict(later.details), names=later.names or old.names,
                    ongoing=later.ongoing, summary=later.summary, keyed_by_start=new.keyed_by_start)
     if "duration_h" in merged.details:
-        merged.details["duration_h"] = round((merged.end_ms - merged.start_ms) / 3_600_000, 3)
+        merged.details["duration_h"] = stable_round((merged.end_ms - merged.start_ms) / 3_600_000, 3)
     return merged
 
 

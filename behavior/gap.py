@@ -22,7 +22,7 @@ started before the read window is one ``top_hits size 1`` per vessel (``TrackRea
 from __future__ import annotations
 
 from behavior.cluster import search
-from behavior.events import Event, iso
+from behavior.events import Event, fmt, iso, stable_round
 from behavior.geo import Geography, haversine_km, KM_PER_NM
 from behavior.tracks import Slot, TrackReader, to_epoch_ms
 
@@ -39,14 +39,14 @@ def _gap_event(mmsi: str, before: Slot, after: Slot, geo: Geography, cfg: dict) 
         return None
     dist_nm = float(haversine_km(a_lat, a_lon, b_lat, b_lon)) / KM_PER_NM
     long_gap = dt_h >= cfg["min_hours"]
-    details = {"duration_h": round(dt_h, 3), "distance_nm": round(dist_nm, 2),
-               "implied_speed_kn": round(dist_nm / dt_h, 2) if dt_h > 0 else None,
-               "start_lat": round(a_lat, 5), "start_lon": round(a_lon, 5), "end_lat": round(b_lat, 5),
-               "end_lon": round(b_lon, 5), "start_shore_nm": round(shore_a, 1), "end_shore_nm": round(shore_b, 1),
+    details = {"duration_h": stable_round(dt_h, 3), "distance_nm": stable_round(dist_nm, 2),
+               "implied_speed_kn": stable_round(dist_nm / dt_h, 2) if dt_h > 0 else None,
+               "start_lat": stable_round(a_lat, 5), "start_lon": stable_round(a_lon, 5), "end_lat": stable_round(b_lat, 5),
+               "end_lon": stable_round(b_lon, 5), "start_shore_nm": stable_round(shore_a, 1), "end_shore_nm": stable_round(shore_b, 1),
                "region": geo.region(a_lat, a_lon)}
     return Event(type="gap", subtype="gap" if long_gap else "short", severity="high" if long_gap else "low",
                  mmsi=[mmsi], start_ms=before.last, end_ms=after.first, lat=a_lat, lon=a_lon, details=details,
-                 summary=f"silent {dt_h:.1f} h, reappeared {dist_nm:.1f} nm away")
+                 summary=f"silent {fmt(dt_h, 1)} h, reappeared {fmt(dist_nm, 1)} nm away")
 
 
 def detect_gaps(tracks: dict[str, list[Slot]], reader: TrackReader, geo: Geography, cfg: dict,
@@ -121,6 +121,6 @@ def _dark_event(hit: dict, geo: Geography, cfg: dict, until_ms: int) -> Event | 
     return Event(
         type="gap", subtype="dark", severity="high", mmsi=[str(src.get("mmsi") or hit["_id"])], start_ms=t,
         end_ms=until_ms, lat=src["lat"], lon=src["lon"], ongoing=True,
-        details={"duration_h": round(dt_h, 3), "start_lat": round(src["lat"], 5), "start_lon": round(src["lon"], 5),
-                 "start_shore_nm": round(shore, 1), "last_seen": iso(t), "region": geo.region(src["lat"], src["lon"])},
-        summary=f"dark for {dt_h:.1f} h so far")
+        details={"duration_h": stable_round(dt_h, 3), "start_lat": stable_round(src["lat"], 5), "start_lon": stable_round(src["lon"], 5),
+                 "start_shore_nm": stable_round(shore, 1), "last_seen": iso(t), "region": geo.region(src["lat"], src["lon"])},
+        summary=f"dark for {fmt(dt_h, 1)} h so far")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from statistics import fmean
 
-from behavior.events import Event
+from behavior.events import Event, fmt, stable_round
 from behavior.geo import Geography, haversine_km, KM_PER_NM
 from behavior.refine import refine_edges
 from behavior.tracks import Slot, TrackReader
@@ -92,7 +92,7 @@ def detect_loitering(tracks: dict[str, list[Slot]], geo: Geography, cfg: dict, s
             events.append(Event(
                 type="loitering", subtype="loitering", severity="medium", mmsi=[mmsi], start_ms=start,
                 end_ms=end, lat=lat, lon=lon, ongoing=ongoing,
-                details={"duration_h": round(duration_h, 3), "avg_speed_kn": round(avg_speed, 2),
-                         "shore_nm": round(shore, 1), "slots": len(run), "region": geo.region(lat, lon)},
-                summary=f"{duration_h:.1f} h at {avg_speed:.1f} kn, {shore:.0f} nm from shore"))
+                details={"duration_h": stable_round(duration_h, 3), "avg_speed_kn": stable_round(avg_speed, 2),
+                         "shore_nm": stable_round(shore, 1), "slots": len(run), "region": geo.region(lat, lon)},
+                summary=f"{fmt(duration_h, 1)} h at {fmt(avg_speed, 1)} kn, {fmt(shore, 0)} nm from shore"))
     return events

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 
-from behavior.events import Event
+from behavior.events import Event, fmt, stable_round
 from behavior.geo import Geography, haversine_km, KM_PER_NM
 from behavior.refine import fine_or_none, refine_edges
 from behavior.tracks import Slot, TrackReader
@@ -111,11 +111,11 @@ def _jump_event(reader, mmsi: str, track: list[Slot], chain: list[int], limit: f
         end = max(end, last.first)
     return Event(type="spoofing", subtype="jump", severity="high", mmsi=[mmsi], start_ms=start, end_ms=end,
                  lat=b.lat, lon=b.lon,
-                 details={"distance_nm": round(dist, 2), "implied_speed_kn": round(speed, 1),
-                          "from_lat": round(a.lat, 5), "from_lon": round(a.lon, 5),
-                          "to_lat": round(b.lat, 5), "to_lon": round(b.lon, 5), "jumps": len(chain),
+                 details={"distance_nm": stable_round(dist, 2), "implied_speed_kn": stable_round(speed, 1),
+                          "from_lat": stable_round(a.lat, 5), "from_lon": stable_round(a.lon, 5),
+                          "to_lat": stable_round(b.lat, 5), "to_lon": stable_round(b.lon, 5), "jumps": len(chain),
                           "refined": refined, "region": geo.region(b.lat, b.lon)},
-                 summary=f"jumped {dist:.1f} nm at an implied {speed:.0f} kn"
+                 summary=f"jumped {fmt(dist, 1)} nm at an implied {fmt(speed, 0)} kn"
                          + (f" ({len(chain)} jumps in a row)" if len(chain) > 1 else ""))
 
 
@@ -183,11 +183,11 @@ def _sustained(mmsi: str, track: list[Slot], cfg: dict, geo: Geography, since_ms
             events.append(Event(
                 type="spoofing", subtype=subtype, severity="medium", mmsi=[mmsi], start_ms=start,
                 end_ms=end, lat=last.lat, lon=last.lon,
-                details={"slots": len(run), "implied_speed_kn": round(sum(pairs) / len(pairs), 1),
-                         "reported_speed_kn": round(sum(reported) / len(reported), 1),
+                details={"slots": len(run), "implied_speed_kn": stable_round(sum(pairs) / len(pairs), 1),
+                         "reported_speed_kn": stable_round(sum(reported) / len(reported), 1),
                          "region": geo.region(last.lat, last.lon)},
-                summary=f"{subtype.replace('_', ' ')}: reported {sum(reported) / len(reported):.1f} kn, "
-                        f"moving {sum(pairs) / len(pairs):.1f} kn"))
+                summary=f"{subtype.replace('_', ' ')}: reported {fmt(sum(reported) / len(reported), 1)} kn, "
+                        f"moving {fmt(sum(pairs) / len(pairs), 1)} kn"))
     return events
 
 
