@@ -7,6 +7,7 @@ sources end or SIGINT/SIGTERM arrives, then flush everything and report.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import signal
@@ -97,14 +98,9 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
         from ingest.worker import start_decode_process
 
         decoder = start_decode_process(make_sources, **stage_options)
+    cluster = sink = reporter = None
     try:
         cluster = connect(cfg, opts.es_url, opts.namespace)
-    except BaseException:
-        if decoder is not None:
-            decoder.close()
-        raise
-    sink = reporter = None
-    try:
         check_cluster(cluster)
         retention = cfg["elasticsearch"].get("retention_days")
         pending_setup = None
@@ -129,20 +125,16 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
         reporter = MetricsReporter(counters, client=cluster.client, names=cluster.names,
                                    log_seconds=float(m["log_seconds"]), index_seconds=float(m["index_seconds"]),
                                    status_file=m.get("status_file"))
-        if decoder is not None:
-            _stop_on_signals(decoder)
-            if on_ready:
-                on_ready(cluster)
-            with _collector_tuned():
-                decoder.run(sink, counters)
+        if decoder is not None:  # the stages run in the decode process; this one indexes
+            stages, run = decoder, functools.partial(decoder.run, sink, counters)
         else:
-            pipeline = Pipeline(sink, counters, **stage_options)
-            sources = make_sources(counters)
-            _stop_on_signals(pipeline)
-            if on_ready:
-                on_ready(cluster)
-            with _collector_tuned():
-                pipeline.run(sources)
+            stages = Pipeline(sink, counters, **stage_options)
+            run = functools.partial(stages.run, make_sources(counters))
+        _stop_on_signals(stages)
+        if on_ready:
+            on_ready(cluster)
+        with _collector_tuned():
+            run()
     finally:
         if decoder is not None:  # ended by now, unless something failed before it ran
             decoder.close()
@@ -152,7 +144,8 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
                 _refresh(cluster)
         if reporter is not None:
             reporter.close()
-        cluster.close()
+        if cluster is not None:
+            cluster.close()
     return counters
 
 
