@@ -60,6 +60,28 @@ def iso_to_ms(text: str | None) -> int | None:
     return round(dt.timestamp() * 1000)
 
 
+POSITION, STATIC = 1, 2   # document_kinds() bits
+
+
+def document_kinds(doc: dict) -> int:
+    """Which field groups an ais-* document carries: POSITION (a location), STATIC (any static field)."""
+    return (POSITION if "location" in doc else 0) | (STATIC if not _STATIC.isdisjoint(doc) else 0)
+
+
+def needed_for_merge(messages: list[tuple[int, int]]) -> list[int]:
+    """Of a vessel's messages ``(time_ms, document_kinds)`` in order, the positions of those whose
+    document ``merge_ship`` can use: every static one, and every one at the newest time, at the
+    newest position time or at the oldest time (ties kept, order kept). ``merge_ship`` over just
+    these gives what it gives over all of them, so the others need not even be parsed."""
+    if not messages:
+        return []
+    newest = max(ts for ts, _ in messages)
+    oldest = min(ts for ts, _ in messages)
+    newest_position = max((ts for ts, kinds in messages if kinds & POSITION), default=None)
+    return [i for i, (ts, kinds) in enumerate(messages)
+            if kinds & STATIC or ts == newest or ts == oldest or (kinds & POSITION and ts == newest_position)]
+
+
 def merge_ship(stored: dict | None, stored_version: int | None,
                messages: Iterable[tuple[int, dict]]) -> tuple[dict, int] | None:
     """Merge messages ``(time_ms, ais document)`` of one MMSI into its stored ships-seen document.

@@ -44,7 +44,7 @@ from elasticsearch import ApiError
 
 from es_templates import IndexNames
 from ingest.counters import Counters
-from ingest.ships_seen import merge_ship
+from ingest.ships_seen import document_kinds, merge_ship, needed_for_merge
 from ingest.spool import DiskSpool, SpoolError
 
 log = logging.getLogger(__name__)
@@ -73,15 +73,29 @@ class _Flush:
 
 class _Item:
     """One raw document on its way: target index, id, message time, the document, its source line
-    (JSON and newline; empty: not serialised yet) and the two fields the writer groups by."""
+    (JSON and newline; empty: not serialised yet), the two fields the writer groups by and which
+    field groups it carries (``ships_seen.document_kinds``).
 
-    __slots__ = ("index", "id", "ts", "doc", "body", "mmsi", "source")
+    From a decode process (``doc`` None) the document is kept as its JSON line only and parsed
+    when first needed: for the ships-seen merge (a few documents a vessel and batch), the spool
+    or a dead letter; the bulk request sends the line as it is."""
 
-    def __init__(self, index: str, id: str, ts: int, doc: dict, body: bytes | None = None):
-        self.index, self.id, self.ts, self.doc = index, id, ts, doc
-        self.body = body if body is not None else orjson.dumps(doc, option=_NDJSON)
-        self.mmsi = doc.get("mmsi")
-        self.source = doc.get("source")
+    __slots__ = ("index", "id", "ts", "_doc", "body", "mmsi", "source", "kinds")
+
+    def __init__(self, index: str, id: str, ts: int, doc: dict | None, body: bytes | None = None,
+                 mmsi: str | None = None, source: str | None = None, kinds: int = 0):
+        self.index, self.id, self.ts, self._doc = index, id, ts, doc
+        if doc is not None:
+            self.body = body if body is not None else orjson.dumps(doc, option=_NDJSON)
+            self.mmsi, self.source, self.kinds = doc.get("mmsi"), doc.get("source"), document_kinds(doc)
+        else:
+            self.body, self.mmsi, self.source, self.kinds = body, mmsi, source, kinds
+
+    @property
+    def doc(self) -> dict:
+        if self._doc is None:
+            self._doc = orjson.loads(self.body)
+        return self._doc
 
     def record(self) -> list:
         """The spool line for this item."""
@@ -168,10 +182,12 @@ class ElasticsearchSink:
         # serialised by the writer: in this thread instead it measured slower (more memory held in the queue)
         self._enqueue(_Item(self._index_for(ts), doc_id, ts, doc, b""))
 
-    def submit_serialized(self, doc_id: str, ts: int, doc: dict, body: bytes) -> None:
-        """Queue a document serialised already: ``body`` is ``doc`` as JSON without the meta keys,
-        newline-terminated (``ingest.worker``'s decode process sends them so)."""
-        self._enqueue(_Item(self._index_for(ts), doc_id, ts, doc, body))
+    def submit_serialized(self, doc_id: str, ts: int, body: bytes, mmsi: str | None, source: str | None,
+                          kinds: int) -> None:
+        """Queue a document serialised already: ``body`` is its JSON without the meta keys,
+        newline-terminated, with its ``mmsi``, ``source`` and ``ships_seen.document_kinds``
+        (``ingest.worker``'s decode process sends them so); it is parsed only if needed."""
+        self._enqueue(_Item(self._index_for(ts), doc_id, ts, None, body, mmsi, source, kinds))
 
     def _enqueue(self, item: "_Item") -> None:
         if self._closed:  # too late for the writer: keep it for the next start
@@ -571,7 +587,8 @@ class ElasticsearchSink:
         plan = {}
         for mmsi, its in by_mmsi.items():
             doc, version = stored.get(mmsi, (None, None))
-            merged = merge_ship(doc, version, [(it.ts, it.doc) for it in its])
+            needed = needed_for_merge([(it.ts, it.kinds) for it in its])
+            merged = merge_ship(doc, version, [(its[i].ts, its[i].doc) for i in needed])
             if merged is not None:
                 plan[mmsi] = merged
         return plan

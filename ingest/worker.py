@@ -6,13 +6,15 @@ merge and the bulk exchange in the sink's writer thread. In one process the two 
 GIL), so ``aiswatch ingest file`` used one core of two and spent more again on the hand-over
 between the threads. ``DecodeProcess`` forks a child that runs the sources and the stages
 (``ingest.pipeline.Pipeline``) and sends the documents back already serialised, in batches, over a
-pipe; this process only parses each document once more (for the ships-seen merge and the spool)
-and turns them into bulk requests. The documents, their ids and the counts are the same as in
+pipe; this process turns them into bulk requests, parsing only the few it needs for the
+ships-seen merge. The documents, their ids and the counts are the same as in
 one process (tests/test_worker.py).
 
 Wire format, child to parent, each a ``send_bytes`` message:
-- a batch: the meta ``{"ids": [...], "ts": [...], "counters": [counts, gauges]}`` (orjson), then
-  the bodies: each document's JSON without its meta keys, newline-terminated, in the same order;
+- a batch: the meta ``{"ids", "ts", "mmsi", "source", "kinds": [one per document], "counters":
+  [counts, gauges]}`` (orjson), then the bodies: each document's JSON without its meta keys,
+  newline-terminated, in the same order. This process parses a body only when it needs the
+  document (the ships-seen merge takes a few per vessel and batch: ``ships_seen.needed_for_merge``);
 - the end: ``{"end": true, "counters": [...], "failed": null | "reason"}``.
 The child's counters (``lines_in``, ``sentences_in``, ``rejected.*``, ``messages_decoded``,
 ``fragments_*``, ``source.*``) are mirrored into this process's with every message, so the log
@@ -42,6 +44,7 @@ import orjson
 
 from ingest.counters import Counters
 from ingest.pipeline import Pipeline
+from ingest.ships_seen import document_kinds
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +60,22 @@ class _PipeSink:
         self._conn = conn
         self._counters = counters
         self._batch = batch
+        self._new_batch()
+
+    def _new_batch(self) -> None:
         self._ids: list[str] = []
         self._ts: list[int] = []
+        self._mmsi: list[str | None] = []
+        self._source: list[str | None] = []
+        self._kinds: list[int] = []
         self._bodies: list[bytes] = []
 
     def submit(self, doc: dict) -> None:
         self._ids.append(doc.pop("_id"))
         self._ts.append(doc.pop("_ts"))
+        self._mmsi.append(doc.get("mmsi"))
+        self._source.append(doc.get("source"))
+        self._kinds.append(document_kinds(doc))
         self._bodies.append(orjson.dumps(doc, option=_NDJSON))
         if len(self._bodies) >= self._batch:
             self.flush()
@@ -71,10 +83,11 @@ class _PipeSink:
     def flush(self) -> None:
         if not self._bodies:
             return
-        meta = {"ids": self._ids, "ts": self._ts, "counters": self._counters.state()}
+        meta = {"ids": self._ids, "ts": self._ts, "mmsi": self._mmsi, "source": self._source,
+                "kinds": self._kinds, "counters": self._counters.state()}
         self._conn.send_bytes(orjson.dumps(meta))
         self._conn.send_bytes(b"".join(self._bodies))
-        self._ids, self._ts, self._bodies = [], [], []
+        self._new_batch()
 
 
 def _child(make_sources: Callable[[Counters], list], conn, timeout_seconds: float, max_pending: int,
@@ -136,8 +149,9 @@ class DecodeProcess:
                         counters.incr(f"source.{SOURCE_ID}.failures")
                     break
                 submit = sink.submit_serialized
-                for doc_id, ts, body in zip(meta["ids"], meta["ts"], bodies):
-                    submit(doc_id, ts, loads(body), body)
+                for doc_id, ts, body, mmsi, source, kinds in zip(meta["ids"], meta["ts"], bodies, meta["mmsi"],
+                                                                 meta["source"], meta["kinds"]):
+                    submit(doc_id, ts, body, mmsi, source, kinds)
         finally:
             self._process.join(10)
             if self._process.is_alive():

@@ -55,3 +55,32 @@ def test_merging_into_stored_keeps_foreign_fields_and_skips_no_change():
     assert doc["destination"] == "BERGEN" and doc["name"] == "A"
     assert doc["identity"] == {"flag": "NO"} and doc["risk"] == {"score": 0.5}
     assert new_version == version + 1  # a detector's update bumped the stored version: never go below it
+
+
+def test_the_messages_needed_for_the_merge_give_what_all_give():
+    """merge_ship over ``needed_for_merge``'s subset equals merge_ship over every message, for random
+    batches with ties in time, positions, statics and other messages, onto nothing and onto a
+    stored document (the sink parses only the subset of a decode process's documents)."""
+    import random
+
+    from ingest.ships_seen import document_kinds, needed_for_merge
+
+    rng = random.Random(5)
+    for _ in range(2000):
+        msgs = []
+        for i in range(rng.randint(1, 12)):
+            ts = T0 + rng.randint(0, 6) * 1000
+            kind = rng.random()
+            if kind < 0.5:
+                msgs.append(pos(ts, 60 + i / 100, 5.0, heading=rng.choice([None, 90]),
+                                source=rng.choice(["file:a", "udp:x"])))
+            elif kind < 0.8:
+                msgs.append(static(ts, **rng.choice([{"name": f"N{i}"}, {"callsign": f"C{i}"},
+                                                     {"name": f"N{i}", "ship_type": 70}])))
+            else:
+                msgs.append((ts, {"mmsi": "257000001", "msg_kind": "other", "source": "file:a", "station": f"s{i}"}))
+        stored = None, None
+        if rng.random() < 0.5:
+            stored = merge_ship(None, None, [pos(T0 + 3000, 59.0, 4.0), static(T0 + 3000, name="STORED")])
+        subset = [msgs[i] for i in needed_for_merge([(ts, document_kinds(doc)) for ts, doc in msgs])]
+        assert merge_ship(*stored, subset) == merge_ship(*stored, msgs)
