@@ -40,12 +40,12 @@ class LazyGroup(click.Group):
         """Run the subcommand; a configuration problem found on the way (a bad URL, a secret in the
         config file, a missing key file) is one ``Error:`` line, never a traceback."""
         from ingest.config import ConfigError
-        from ingest.esclient import redact_text
+        from ingest.esclient import redact_url
 
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
-            raise click.ClickException(redact_text(str(exc))) from None
+            raise click.ClickException(redact_url(str(exc))) from None
 
     def format_commands(self, ctx, formatter):
         # list from the table, without importing every module just to print --help

@@ -88,7 +88,7 @@ def check_url(url: str) -> str:
         parts = urlsplit(text)
         port = parts.port  # raises ValueError for a port that is not a number or out of range
     except ValueError as exc:
-        raise ConfigError(f"bad Elasticsearch URL {shown}: {redact_text(str(exc))}") from None
+        raise ConfigError(f"bad Elasticsearch URL {shown}: {redact_url(str(exc))}") from None
     if parts.scheme not in ("http", "https"):
         raise ConfigError(f"bad Elasticsearch URL {shown}: expected http:// or https://")
     if not parts.hostname:
@@ -102,11 +102,7 @@ def check_url(url: str) -> str:
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
 
 
-def redact_url(url: str) -> str:
-    """``url`` with any user:password part replaced by ``***``, for logs and messages."""
-    return _USERINFO.sub(r"\g<scheme>***@", str(url))
-
-
-def redact_text(text: str) -> str:
-    """Any URL credentials inside a message (an exception text, say) replaced by ``***``."""
-    return _USERINFO.sub(r"\g<scheme>***@", text)
+def redact_url(text: str) -> str:
+    """``text`` (a URL, or a message with URLs in it, an exception's say) with every URL's
+    user:password part replaced by ``***``, for logs and messages."""
+    return _USERINFO.sub(r"\g<scheme>***@", str(text))

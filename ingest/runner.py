@@ -23,7 +23,7 @@ from elasticsearch import ApiError
 from ingest.cluster import Cluster, connect
 from ingest.config import Config, ConfigError
 from ingest.counters import Counters
-from ingest.esclient import redact_text, redact_url
+from ingest.esclient import redact_url
 from ingest.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ def check_cluster(cluster: Cluster) -> None:
         raise ConfigError(f"Elasticsearch at {url} refused our credentials ({exc.meta.status}): check ES_USERNAME "
                           "and ES_PASSWORD (or password_file), or ES_API_KEY (or api_key_file)") from None
     except TlsError as exc:
-        raise ConfigError(f"TLS with Elasticsearch at {url} failed ({redact_text(str(exc))}): an https:// URL for "
+        raise ConfigError(f"TLS with Elasticsearch at {url} failed ({redact_url(str(exc))}): an https:// URL for "
                           "an http port, or a certificate not signed by ca_certs / ES_CA_CERTS?") from None
     except TransportError as exc:
         log.warning("Elasticsearch at %s does not answer now (%s); documents are spooled until it does",
@@ -171,7 +171,7 @@ def check_cluster(cluster: Cluster) -> None:
 
 
 def _reason(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {redact_text(str(exc))[:200]}"
+    return f"{type(exc).__name__}: {redact_url(str(exc))[:200]}"
 
 
 def _refresh(cluster: Cluster) -> None:

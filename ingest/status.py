@@ -40,7 +40,7 @@ def _print_indices(cfg, es_url, namespace) -> None:
 
     from ingest.cluster import connect
     from ingest.config import ConfigError
-    from ingest.esclient import redact_text, redact_url
+    from ingest.esclient import redact_url
 
     # an unreachable cluster is one line here, not the transport's retry tracebacks
     logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)
@@ -49,7 +49,7 @@ def _print_indices(cfg, es_url, namespace) -> None:
     except ConfigError:
         raise  # a bad URL is the caller's to fix: one Error: line from the command line
     except Exception as exc:
-        click.echo(f"cluster: not reachable ({type(exc).__name__}: {redact_text(str(exc))})")
+        click.echo(f"cluster: not reachable ({type(exc).__name__}: {redact_url(str(exc))})")
         return
     try:
         try:
