@@ -14,7 +14,13 @@ RUN useradd --create-home --uid 1000 aiswatch \
 
 WORKDIR /src
 COPY . /src
-RUN pip install --no-cache-dir /src && rm -rf /src
+# gcc only while pip compiles the ingest hot path with mypyc (setup.py), then removed again
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-cache-dir /src \
+    && cd / && python -c "import ingest.native as n, sys; print('ingest modules:', n.mode()); sys.exit(n.mode() != 'compiled')" \
+    && apt-get purge -y --auto-remove gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* /src
 COPY docker/aiswatch.yaml /etc/aiswatch/aiswatch.yaml
 
 USER aiswatch

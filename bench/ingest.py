@@ -13,7 +13,11 @@ Measured in one run, on the same simulated traffic (``ingest.simulate``, cached 
    the metrics reporter, the refresh at the end), against ``bench/bulk_ack_server.py``, a local
    ``_bulk`` endpoint that acknowledges at once (its CPU is in another process): our own cost;
 4. the same against the test engines (osmem-server, noida-db) with fewer messages, for scale;
-5. peak RSS of a child process running (3) over --rss-messages into the ack server.
+5. peak RSS of a child process running (3) over --rss-messages into the ack server;
+6. (2) and (3) again in a child process with ``AISWATCH_PURE_PYTHON=1``, every round: the stage
+   modules as Python sources rather than compiled by mypyc (setup.py, ingest/native.py), to show
+   what the compilation buys (``--no-python-rows`` skips it; where nothing is compiled the two
+   forms are the same and it is skipped).
 
 Rates are messages per second of wall time; ratios are against (1) measured in the same run.
 The machine is shared, so compare ratios, not absolute figures, between runs.
@@ -192,6 +196,33 @@ def rss_child(path: str, url: str, workdir: str) -> None:
           f"{int(counters.get('spooled_total'))} {own_kb} {child_kb}", flush=True)
 
 
+def python_child(path: str, url: str, workdir: str) -> None:
+    """Child process (AISWATCH_PURE_PYTHON=1): the stages and the two-process end-to-end run once;
+    print their wall and CPU times and counts."""
+    import logging
+    logging.basicConfig(level=logging.WARNING)
+    from ingest import native
+
+    assert native.mode().startswith("python"), native.mode()
+    t_stages, n_stages = bench_stages(Path(path))
+    t_two, counters = bench_pipeline(url, Path(path), Path(workdir), namespace="py-")
+    print(f"PY {t_stages.wall} {t_stages.cpu} {n_stages} {t_two.wall} {t_two.cpu} "
+          f"{int(counters.get('documents_indexed'))}", flush=True)
+
+
+def run_python_child(path: Path, url: str, work: Path) -> tuple[tuple[Timer, int], tuple[Timer, int]]:
+    out = subprocess.run([sys.executable, __file__, "--python-child", str(path), url, str(work)],
+                         env=dict(os.environ, AISWATCH_PURE_PYTHON="1"), capture_output=True, text=True,
+                         check=True).stdout
+    _, s_wall, s_cpu, s_n, t_wall, t_cpu, t_n = out.split()
+    timers = []
+    for wall, cpu in ((s_wall, s_cpu), (t_wall, t_cpu)):
+        t = Timer()
+        t.wall, t.cpu = float(wall), float(cpu)
+        timers.append(t)
+    return (timers[0], int(s_n)), (timers[1], int(t_n))
+
+
 def median_timer(timers: list[Timer]) -> Timer:
     """The run with the median wall time (its CPU time with it)."""
     return sorted(timers, key=lambda t: t.wall)[len(timers) // 2]
@@ -206,19 +237,28 @@ def main() -> None:
     p.add_argument("--rss-messages", type=int, default=200_000, help="messages for the peak-RSS replay (0: skip)")
     p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "aiswatch-bench"))
     p.add_argument("--profile", action="store_true", help="cProfile the one-process run of the first round, print the top 25")
+    p.add_argument("--no-python-rows", action="store_true",
+                   help="skip the rows with the stage modules as Python sources (AISWATCH_PURE_PYTHON=1)")
     p.add_argument("--rss-child", nargs=3, metavar=("FILE", "URL", "WORKDIR"), help=argparse.SUPPRESS)
+    p.add_argument("--python-child", nargs=3, metavar=("FILE", "URL", "WORKDIR"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.rss_child:
         rss_child(*args.rss_child)
+        return
+    if args.python_child:
+        python_child(*args.python_child)
         return
 
     cache = Path(args.cache)
     path = traffic_file(cache, args.messages)   # exactly --messages messages
     lines, groups = load_groups(path)
     n = len(groups)
+    from ingest import native
+
+    python_rows = not args.no_python_rows and native.mode() == "compiled"
     print(f"# aiswatch ingest benchmark: {n} messages ({len(lines)} lines), {args.rounds} rounds, "
-          f"{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs",
-          flush=True)
+          f"{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
+          f"stage modules: {native.mode()}", flush=True)
     rows = []
 
     def row(name, count, t, notes=""):
@@ -229,7 +269,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="aiswatch-bench-"))
     server, url = start_ack_server()
     rss_row = None
-    runs: dict[str, list] = {"pyais": [], "stages": [], "two": [], "one": []}
+    runs: dict[str, list] = {"pyais": [], "stages": [], "two": [], "one": [], "py_stages": [], "py_two": []}
     try:
         # the machine is shared: every round measures everything once, so a busy spell slows
         # each kind of run alike; the medians over the rounds are compared
@@ -246,10 +286,18 @@ def main() -> None:
             if args.profile and r == 0:
                 prof.disable()
                 pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+            if python_rows:
+                stages_py, two_py = run_python_child(path, url, work)
+                runs["py_stages"].append(stages_py)
+                runs["py_two"].append(two_py)
             ratios = [runs["pyais"][-1].wall / t.wall * (c if isinstance(c, int) else c.get("documents_indexed")) / n
                       for t, c in (runs["stages"][-1], runs["two"][-1], runs["one"][-1])]
+            extra = ""
+            if python_rows:
+                py = [runs["pyais"][-1].wall / t.wall * c / n for t, c in (runs["py_stages"][-1], runs["py_two"][-1])]
+                extra = f"; Python sources: stages {py[0]:.2f}, end to end {py[1]:.2f}"
             print(f"round {r + 1}: of pyais: stages {ratios[0]:.2f}, end to end {ratios[1]:.2f} "
-                  f"(two processes), {ratios[2]:.2f} (one)", flush=True)
+                  f"(two processes), {ratios[2]:.2f} (one){extra}", flush=True)
         t_pyais = median_timer(runs["pyais"])
         base, base_cpu = n / t_pyais.wall, t_pyais.cpu / n * 1e6
         row("bare pyais.decode (baseline)", n, t_pyais, "decode only, no documents")
@@ -265,6 +313,14 @@ def main() -> None:
                                   f"{int(counters.get('spooled_total'))} spooled")
             if indexed != n:
                 print(f"WARNING: {indexed} documents acknowledged for {n} messages", flush=True)
+        if python_rows:
+            t = median_timer([t for t, _ in runs["py_stages"]])
+            row("aiswatch stages, no sink, Python sources", runs["py_stages"][0][1], t,
+                "as above, AISWATCH_PURE_PYTHON=1 (not compiled)")
+            t = median_timer([t for t, _ in runs["py_two"]])
+            indexed = next(c for tt, c in runs["py_two"] if tt is t)
+            row("aiswatch end to end, instant _bulk, Python sources", indexed, t,
+                "two processes, AISWATCH_PURE_PYTHON=1 (not compiled)")
 
         if args.rss_messages:
             rss_path = traffic_file(cache, args.rss_messages)

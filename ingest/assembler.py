@@ -26,6 +26,7 @@ assembler belongs to one processing thread.
 from __future__ import annotations
 
 import logging
+from typing import cast
 from collections import OrderedDict
 
 from ingest.counters import Counters
@@ -184,7 +185,7 @@ class FragmentAssembler:
 
         del self._pending[key]
         self._publish_pending()
-        parts = tuple(pending.parts)  # type: ignore[arg-type]  # all slots are filled
+        parts = cast("tuple[Sentence, ...]", tuple(pending.parts))  # all slots are filled
         self._remember_completed(key, parts, sentence.received_at)
         return SentenceGroup(parts)
 

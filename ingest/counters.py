@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from typing import Union
 
 
 class Counters:
@@ -78,7 +79,7 @@ class Counters:
     def snapshot(self) -> dict[str, float]:
         """A copy of every counter and gauge, sorted by name."""
         with self._lock:
-            merged = dict(self._counts)
+            merged: dict[str, float] = dict(self._counts)
             merged.update(self._gauges)
         return dict(sorted(merged.items()))
 
@@ -128,3 +129,7 @@ class CountBatch:
             counts, self._counts = self._counts, defaultdict(int)
             self.shared.add(*counts.items())
 
+
+
+# What the stages count into: the shared counters, or a thread's batch of them.
+Counts = Union[Counters, CountBatch]

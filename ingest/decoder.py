@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from binascii import a2b_base64
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import attr
 import pyais
@@ -37,7 +37,7 @@ from pyais.constants import ManeuverIndicator, NavigationStatus
 from pyais.messages import ENUM_FIELDS, MSG_CLASS, to_10th, to_lat_lon, to_speed, to_turn
 
 from ingest.assembler import SentenceGroup
-from ingest.counters import Counters
+from ingest.counters import Counts
 from ingest.nmea import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def _make_fields_function(cls: type) -> Callable[[Any], dict]:
     the names come from the class's attrs fields, which are Python identifiers."""
     spares = {f.name for f in attr.fields(cls) if f.metadata.get("is_spare")}
     items = []
-    for name in cls.__slots__:   # as pyais's asdict: the fields plus derived slots (type 21 full_name)
+    for name in getattr(cls, "__slots__"):   # as pyais's asdict: the fields plus derived slots (type 21 full_name)
         if name in spares:
             continue
         if name in ENUM_FIELDS or name == "maneuver":
@@ -93,8 +93,8 @@ _ARMOR_TO_B64 = bytes(_B64[(c - 56 if c > 87 else c - 48)] if 48 <= c <= 119 els
 _TURN = tuple(float(to_turn(((r ^ 0x80) - 0x80))) for r in range(256))          # 8 bits, signed
 _SPEED = tuple(to_speed(v) for v in range(1024))                                   # 10 bits
 _COURSE = tuple(to_10th(v) for v in range(4096))                                   # 12 bits
-_STATUS = tuple(int(NavigationStatus.from_value(v)) for v in range(16))            # 4 bits
-_MANEUVER = tuple(int(ManeuverIndicator.from_value(v)) for v in range(4))          # 2 bits
+_STATUS = tuple(int(cast(int, NavigationStatus.from_value(v))) for v in range(16))  # 4 bits
+_MANEUVER = tuple(int(cast(int, ManeuverIndicator.from_value(v))) for v in range(4))  # 2 bits
 
 
 def _class_a_position(v: int) -> dict:
@@ -162,12 +162,12 @@ def _class_b_position(v: int) -> dict:
 _POSITION = {"1": _class_a_position, "2": _class_a_position, "3": _class_a_position, "B": _class_b_position}
 
 
-def _reject(counters: Counters, group: SentenceGroup, reason: str, detail: str) -> None:
+def _reject(counters: Counts, group: SentenceGroup, reason: str, detail: str) -> None:
     counters.reject(reason, len(group.sentences))
     _log_reject(reason, detail)
 
 
-def decode(group: SentenceGroup, counters: Counters) -> dict | None:
+def decode(group: SentenceGroup, counters: Counts) -> dict | None:
     """The fields of the message in ``group``, or None after counting why it could not be decoded."""
     sentences = group.sentences
     n_sentences = len(sentences)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from ingest.counters import Counters
+from ingest.counters import Counts
 from ingest.lines import Line
 from ingest.timeprefix import split_time_prefix
 
@@ -198,12 +198,12 @@ def _read_tag_block(block: str | None) -> _TagInfo | None:
     return cached
 
 
-def _reject(counters: Counters, reason: str, text: str) -> None:
+def _reject(counters: Counts, reason: str, text: str) -> None:
     counters.reject(reason)
     _log_reject(reason, text)
 
 
-def parse_line(line: Line, counters: Counters) -> Sentence | None:
+def parse_line(line: Line, counters: Counts) -> Sentence | None:
     """Validate one received line; return its ``Sentence`` or None after counting the rejection."""
     counters.add(("lines_in", 1), ("sentences_in", 1))
     text = line.text.strip()

@@ -89,7 +89,8 @@ class _Item:
             self.body = body if body is not None else orjson.dumps(doc, option=_NDJSON)
             self.mmsi, self.source, self.kinds = doc.get("mmsi"), doc.get("source"), document_kinds(doc)
         else:
-            self.body, self.mmsi, self.source, self.kinds = body, mmsi, source, kinds
+            self.body = b"" if body is None else body
+            self.mmsi, self.source, self.kinds = mmsi, source, kinds
 
     @property
     def doc(self) -> dict:
@@ -165,9 +166,9 @@ class ElasticsearchSink:
         self._stop = threading.Event()
         self._closed = False
         self.counters.gauge("es_up", 1)
-        self._thread = threading.Thread(target=self._run, name="es-writer", daemon=True)
+        self._writer = threading.Thread(target=self._run, name="es-writer", daemon=True)
         if start:
-            self._thread.start()
+            self._writer.start()
 
     # -- the pipeline side ----------------------------------------------------------------------------
     def submit(self, doc: dict) -> None:
@@ -203,7 +204,7 @@ class ElasticsearchSink:
         A short wait is backpressure a file replay absorbs without touching the disk; a longer
         stall (Elasticsearch really slow) must not hold up a live source, so the caller spills."""
         if self.block_seconds is None:  # pure backpressure (file replays): wait while the writer lives
-            while self._queue.qsize() >= self.queue_size and self._thread.is_alive():
+            while self._queue.qsize() >= self.queue_size and self._writer.is_alive():
                 time.sleep(0.002)
             return self._queue.qsize() < self.queue_size
         deadline = time.monotonic() + self.block_seconds
@@ -240,7 +241,7 @@ class ElasticsearchSink:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything submitted so far is acknowledged by Elasticsearch or spooled."""
-        if not self._thread.is_alive():
+        if not self._writer.is_alive():
             return self._queue.empty()
         marker = _Flush()
         self._queue.put(marker)
@@ -253,7 +254,7 @@ class ElasticsearchSink:
         self.flush(timeout)
         failures = self._failures
         self._next_probe = 0.0  # if ES looked down, ask again now rather than after the backoff
-        while self.spool.depth and time.monotonic() < deadline and self._thread.is_alive():
+        while self.spool.depth and time.monotonic() < deadline and self._writer.is_alive():
             if not self._es_up and self._failures > failures:
                 break  # found down again since we started waiting: leave the rest for the next start
             time.sleep(0.05)
@@ -269,7 +270,7 @@ class ElasticsearchSink:
         self._closed = True
         self._stop.set()
         self._queue.put(_Flush())  # wake the writer
-        self._thread.join()
+        self._writer.join()
         # anything submitted while we were closing: on disk for the next start, not lost
         leftover = []
         while not self._queue.empty():
@@ -452,7 +453,7 @@ class ElasticsearchSink:
         actions = [(header(it.index, it.id), it.body) for it in items]
         ship_ids = list(ships)
         actions.extend(self._ship_action(mmsi, *ships[mmsi]) for mmsi in ship_ids)
-        failure = None
+        failure: str | None = None
         try:
             results = self._bulk(actions)
         except _BulkFailed as exc:
@@ -468,7 +469,7 @@ class ElasticsearchSink:
             elif status is None or status == 429 or status >= 500:
                 undelivered.append(it)
             else:
-                dead.append((it.index, it.id, it.doc, status, result[1]))
+                dead.append((it.index, it.id, it.doc, status, None if result is None else result[1]))
         stale: list[str] = []
         for mmsi, result in zip(ship_ids, results[len(items):]):
             status = result[0] if result is not None else None
@@ -479,7 +480,7 @@ class ElasticsearchSink:
             elif status is None or status == 429 or status >= 500:
                 undelivered.extend(by_mmsi[mmsi])  # re-sent later so ships-seen gets its update
             else:
-                dead.append((self.names.ships, mmsi, ships[mmsi][0], status, result[1]))
+                dead.append((self.names.ships, mmsi, ships[mmsi][0], status, None if result is None else result[1]))
         self.counters.incr("documents_indexed", indexed)
         if dead:
             self._dead_letters(dead)
@@ -502,8 +503,10 @@ class ElasticsearchSink:
     def _run_setup(self, items: list[_Item]) -> None:
         """The setup owed before the first delivery: documents indexed without their templates would
         get guessed mappings (a location as two floats, the MMSI as text) that no later fix changes."""
+        setup = self._setup
         try:
-            self._setup()
+            if setup is not None:
+                setup()
         except ApiError as exc:
             if exc.status_code in _RETRY_REQUEST_STATUS or exc.status_code >= 500:
                 raise _EsFailure(f"index templates: {_reason(exc)}", items) from exc

@@ -166,9 +166,10 @@ class DecodeProcess:
 
     def stop(self) -> None:
         """Ask the child to stop its sources (it still sends what it read): SIGTERM."""
-        if not self._stopping and self._process.is_alive():
+        pid = self._process.pid
+        if not self._stopping and pid is not None and self._process.is_alive():
             self._stopping = True
-            os.kill(self._process.pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGTERM)
 
     def close(self) -> None:
         """Stop the child without reading from it (the caller gave up before ``run``)."""

@@ -125,30 +125,40 @@ def test_restart_keeps_static_fields_and_detector_fields(es, names, tmp_path):
     assert counters.get("documents_stale") == 0
 
 
+class _RacingClient:
+    """The real client, except that after the sink's first ships-seen read (``mget``) a rival
+    writer stores a newer state of ``mmsi`` (through the same server), before the sink writes."""
+
+    def __init__(self, es, names, mmsi):
+        self._es, self._names, self._mmsi = es, names, mmsi
+        self.raced = False
+
+    def mget(self, **kwargs):
+        stored = self._es.mget(**kwargs)
+        if not self.raced:  # its position is newer than ours, and it has no name
+            self.raced = True
+            mmsi, when = self._mmsi, DAY1 + 50_000
+            self._es.index(index=self._names.ships, id=str(mmsi), version=when, version_type="external_gte",
+                           document={"mmsi": str(mmsi), "@timestamp": ms_to_iso(when),
+                                     "position_time": ms_to_iso(when), "location": {"lat": 1.0, "lon": 2.0}},
+                           refresh=True)
+        return stored
+
+    def __getattr__(self, name):
+        return getattr(self._es, name)
+
+
 def test_concurrent_newer_write_is_stale_and_remerged(es, names, tmp_path):
     """Another writer stores a newer state between our read and our write: 409, re-read, nothing lost."""
     mmsi = 259_500_001
     counters = Counters()
-    sink = make_sink(es, names, tmp_path, counters, start=False)
-    real_read = sink._read_ships
-    raced = []
-
-    def read_then_race(ids):
-        stored = real_read(ids)
-        if not raced:  # the rival writes after our read: its position is newer, it has no name
-            raced.append(True)
-            es.index(index=names.ships, id=str(mmsi), version=DAY1 + 50_000, version_type="external_gte",
-                     document={"mmsi": str(mmsi), "@timestamp": ms_to_iso(DAY1 + 50_000),
-                               "position_time": ms_to_iso(DAY1 + 50_000), "location": {"lat": 1.0, "lon": 2.0}},
-                     refresh=True)
-        return stored
-
-    sink._read_ships = read_then_race
-    sink._thread.start()
+    client = _RacingClient(es, names, mmsi)
+    sink = make_sink(client, names, tmp_path, counters)
     sink.submit(static(mmsi, DAY1 + 1000, "MINE"))
     sink.submit(position(mmsi, DAY1 + 2000, 60.0, 5.0))
     sink.close()
     doc = ship(es, names, mmsi)
+    assert client.raced
     assert counters.get("documents_stale") == 1
     assert doc["location"] == {"lat": 1.0, "lon": 2.0} and doc["name"] == "MINE"
 
