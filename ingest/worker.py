@@ -26,6 +26,12 @@ no other thread (``run_sources`` asks before it starts any, or opens any connect
 or socket is copied in the middle of its use; otherwise it returns None and the caller runs the
 stages itself.
 
+One CPU for the child: where this process may run on two CPUs or more, the child binds itself to
+the last of them (``sched_setaffinity``; this process stays free to run anywhere). Left to the
+scheduler, the child was moved between the two cores of the benchmark machine as the indexing
+threads and the cluster woke up, and each move cost it its warm caches: its CPU time per message
+was ~20 % higher than bound (bench/ingest.py, interleaved runs). ``pin_cpu=False`` leaves it free.
+
 Stopping: SIGINT/SIGTERM in the child stop its sources; what was read is still decoded and sent,
 then the end message. A child that dies without sending the end (killed, out of memory) is a
 failed source: logged and counted ``source.<decode process>.failures``.
@@ -90,8 +96,22 @@ class _PipeSink:
         self._new_batch()
 
 
+def _pin_to_one_cpu() -> int | None:
+    """Bind this process to the last CPU it may use, if it may use two or more; that CPU, or None."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            return None
+        os.sched_setaffinity(0, {cpus[-1]})
+        return cpus[-1]
+    except (AttributeError, OSError):  # no affinity on this platform, or refused: run unbound
+        return None
+
+
 def _child(make_sources: Callable[[Counters], list], conn, timeout_seconds: float, max_pending: int,
-           batch: int) -> None:
+           batch: int, pin_cpu: bool) -> None:
+    if pin_cpu:
+        _pin_to_one_cpu()
     counters = Counters()
     sink = _PipeSink(conn, counters, batch)
     pipeline = Pipeline(sink, counters, timeout_seconds=timeout_seconds, max_pending=max_pending)
@@ -118,11 +138,11 @@ class DecodeProcess:
     """Sources and pipeline stages in a forked child; ``run(sink, counters)`` in this process."""
 
     def __init__(self, make_sources: Callable[[Counters], list], *, timeout_seconds: float = 10.0,
-                 max_pending: int = 10000, batch: int = BATCH_DOCUMENTS) -> None:
+                 max_pending: int = 10000, batch: int = BATCH_DOCUMENTS, pin_cpu: bool = True) -> None:
         ctx = multiprocessing.get_context("fork")
         self._conn, child_end = ctx.Pipe(duplex=False)
         self._process = ctx.Process(target=_child, name="aiswatch-decode", daemon=True,
-                                    args=(make_sources, child_end, timeout_seconds, max_pending, batch))
+                                    args=(make_sources, child_end, timeout_seconds, max_pending, batch, pin_cpu))
         self._process.start()
         child_end.close()
         self._stopping = False
@@ -163,6 +183,11 @@ class DecodeProcess:
                           self._process.exitcode)
                 counters.incr(f"source.{SOURCE_ID}.failures")
             sink.flush()
+
+    @property
+    def pid(self) -> int | None:
+        """The decode process's pid (None before it started)."""
+        return self._process.pid
 
     def stop(self) -> None:
         """Ask the child to stop its sources (it still sends what it read): SIGTERM."""

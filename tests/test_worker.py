@@ -147,3 +147,42 @@ def test_a_decode_process_that_dies_is_a_failed_source_and_what_it_sent_is_kept(
     es.indices.refresh(index=names.messages_pattern)
     indexed = es.count(index=names.messages_pattern)["count"]
     assert indexed == counters["documents_indexed"] > 0 and counters.get("spool_depth", 0) == 0
+
+
+class _CountingSink:
+    def __init__(self):
+        self.n = 0
+
+    def submit_serialized(self, *item):
+        self.n += 1
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to bind the decode process to")
+@pytest.mark.parametrize("pin_cpu", [True, False])
+def test_the_decode_process_binds_itself_to_one_cpu(tmp_path, pin_cpu):
+    from ingest.counters import Counters
+    from ingest.sources.file import FileSource
+    from ingest.worker import DecodeProcess
+
+    path = tmp_path / "feed.nmea"
+    path.write_text("\n".join(traffic(120)) + "\n")
+
+    def make_sources(counters):
+        time.sleep(1.0)  # a window in which the child runs, already bound
+        return [FileSource([path], counters=counters)]
+
+    mine = os.sched_getaffinity(0)
+    decoder = DecodeProcess(make_sources, pin_cpu=pin_cpu)
+    deadline = time.monotonic() + 0.8
+    seen = os.sched_getaffinity(decoder.pid)
+    while pin_cpu and len(seen) > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+        seen = os.sched_getaffinity(decoder.pid)
+    sink, counters = _CountingSink(), Counters()
+    decoder.run(sink, counters)
+    assert seen == ({max(mine)} if pin_cpu else mine)
+    assert os.sched_getaffinity(0) == mine  # this process stays free
+    assert sink.n == counters.get("messages_decoded") > 0
