@@ -97,64 +97,68 @@ _STATUS = tuple(int(cast(int, NavigationStatus.from_value(v))) for v in range(16
 _MANEUVER = tuple(int(cast(int, ManeuverIndicator.from_value(v))) for v in range(4))  # 2 bits
 
 
-def _class_a_position(v: int) -> dict:
-    """Types 1, 2, 3 from the 168-bit payload as one int: the fields (and order) of
+# The 168 bits come as three 56-bit ints (bits 167-112, 111-56, 55-0 of the payload): every field
+# is then cut from an int that fits a machine word, where one 168-bit int made each shift and mask
+# a new big int (and, compiled by mypyc, small ints are native: ingest/native.py).
+
+def _class_a_position(a: int, b: int, c: int) -> dict:
+    """Types 1, 2, 3 from the 168-bit payload: the fields (and order) of
     ``message_fields(MessageType1._fast_path(...))``."""
-    lon = (v >> 79) & 0xFFFFFFF
+    lon = (b >> 23) & 0xFFFFFFF                     # bits 106-79
     if lon & 0x8000000:
         lon -= 0x10000000
-    lat = (v >> 52) & 0x7FFFFFF
+    lat = ((b & 0x7FFFFF) << 4) | (c >> 52)         # bits 78-52
     if lat & 0x4000000:
         lat -= 0x8000000
     return {
-        "msg_type": v >> 162,
-        "repeat": (v >> 160) & 3,
-        "mmsi": (v >> 130) & 0x3FFFFFFF,
-        "status": _STATUS[(v >> 126) & 15],
-        "turn": _TURN[(v >> 118) & 255],
-        "speed": _SPEED[(v >> 108) & 1023],
-        "accuracy": bool((v >> 107) & 1),
+        "msg_type": a >> 50,
+        "repeat": (a >> 48) & 3,
+        "mmsi": (a >> 18) & 0x3FFFFFFF,
+        "status": _STATUS[(a >> 14) & 15],
+        "turn": _TURN[(a >> 6) & 255],
+        "speed": _SPEED[((a & 63) << 4) | (b >> 52)],  # bits 117-108
+        "accuracy": bool((b >> 51) & 1),
         "lon": to_lat_lon(lon),
         "lat": to_lat_lon(lat),
-        "course": _COURSE[(v >> 40) & 4095],
-        "heading": (v >> 31) & 511,
-        "second": (v >> 25) & 63,
-        "maneuver": _MANEUVER[(v >> 23) & 3],
-        "raim": bool((v >> 19) & 1),
-        "radio": v & 0x7FFFF,
+        "course": _COURSE[(c >> 40) & 4095],
+        "heading": (c >> 31) & 511,
+        "second": (c >> 25) & 63,
+        "maneuver": _MANEUVER[(c >> 23) & 3],
+        "raim": bool((c >> 19) & 1),
+        "radio": c & 0x7FFFF,
     }
 
 
-def _class_b_position(v: int) -> dict:
-    """Type 18 from the 168-bit payload as one int: the fields (and order) of
+def _class_b_position(a: int, b: int, c: int) -> dict:
+    """Type 18 from the 168-bit payload: the fields (and order) of
     ``message_fields(MessageType18._fast_path(...))``."""
-    lon = (v >> 83) & 0xFFFFFFF
+    lon = (b >> 27) & 0xFFFFFFF                     # bits 110-83
     if lon & 0x8000000:
         lon -= 0x10000000
-    lat = (v >> 56) & 0x7FFFFFF
+    lat = b & 0x7FFFFFF                             # bits 82-56
     if lat & 0x4000000:
         lat -= 0x8000000
     return {
-        "msg_type": v >> 162,
-        "repeat": (v >> 160) & 3,
-        "mmsi": (v >> 130) & 0x3FFFFFFF,
-        "reserved_1": (v >> 122) & 0xFF,
-        "speed": _SPEED[(v >> 112) & 1023],
-        "accuracy": bool((v >> 111) & 1),
+        "msg_type": a >> 50,
+        "repeat": (a >> 48) & 3,
+        "mmsi": (a >> 18) & 0x3FFFFFFF,
+        "reserved_1": (a >> 10) & 0xFF,
+        "speed": _SPEED[a & 1023],
+        "accuracy": bool((b >> 55) & 1),
         "lon": to_lat_lon(lon),
         "lat": to_lat_lon(lat),
-        "course": _COURSE[(v >> 44) & 4095],
-        "heading": (v >> 35) & 511,
-        "second": (v >> 29) & 63,
-        "reserved_2": (v >> 27) & 3,
-        "cs": bool((v >> 26) & 1),
-        "display": bool((v >> 25) & 1),
-        "dsc": bool((v >> 24) & 1),
-        "band": bool((v >> 23) & 1),
-        "msg22": bool((v >> 22) & 1),
-        "assigned": bool((v >> 21) & 1),
-        "raim": bool((v >> 20) & 1),
-        "radio": v & 0xFFFFF,
+        "course": _COURSE[(c >> 44) & 4095],
+        "heading": (c >> 35) & 511,
+        "second": (c >> 29) & 63,
+        "reserved_2": (c >> 27) & 3,
+        "cs": bool((c >> 26) & 1),
+        "display": bool((c >> 25) & 1),
+        "dsc": bool((c >> 24) & 1),
+        "band": bool((c >> 23) & 1),
+        "msg22": bool((c >> 22) & 1),
+        "assigned": bool((c >> 21) & 1),
+        "raim": bool((c >> 20) & 1),
+        "radio": c & 0xFFFFF,
     }
 
 
@@ -176,7 +180,9 @@ def decode(group: SentenceGroup, counters: Counts) -> dict | None:
         if len(payload) == 28 and sentences[0].fill == 0:
             position = _POSITION.get(payload[0])
             if position is not None:    # 168 bits: what pyais's fast path decodes, without its object
-                fields = position(int.from_bytes(a2b_base64(payload.encode("ascii").translate(_ARMOR_TO_B64)), "big"))
+                data = a2b_base64(payload.encode("ascii").translate(_ARMOR_TO_B64))   # 21 bytes
+                fields = position(int.from_bytes(data[:7], "big"), int.from_bytes(data[7:14], "big"),
+                                  int.from_bytes(data[14:], "big"))
                 counters.add(("messages_decoded", 1), ("sentences_decoded", 1))
                 return fields
     else:

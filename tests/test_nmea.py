@@ -180,3 +180,17 @@ def test_huge_garbage_line_is_rejected_and_logged_short(caplog, fresh_log_limit)
     assert s is None and counters.get("rejected.bad_checksum") == 1
     records = [r for r in caplog.records if r.name == "ingest.nmea"]
     assert len(records) == 1 and len(records[0].getMessage()) < 400
+
+
+def test_checksum_is_the_xor_of_the_bytes_for_any_text():
+    """Both forms (the loop when compiled, the big-int folds as Python) against the definition."""
+    import functools
+    import operator
+    import random
+
+    rng = random.Random(5)
+    alphabet = "".join(chr(c) for c in range(32, 127)) + "é\u20ac"
+    for length in list(range(0, 70)) + [255, 256, 257, 300, 1000]:
+        text = "".join(rng.choice(alphabet) for _ in range(length))
+        data = text.encode("latin-1", "replace")
+        assert nmea.nmea_checksum(text) == functools.reduce(operator.xor, data, 0), text
