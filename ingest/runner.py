@@ -90,7 +90,10 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
     from ingest.metrics import MetricsReporter
     from ingest.setup import install_templates
 
+    from ingest import native
+
     counters = counters or Counters()
+    log.info("stage modules: %s", native.mode())  # 'python (...)': not compiled, about a third slower
     asm = cfg["assembler"]
     stage_options = {"timeout_seconds": float(asm["timeout_seconds"]), "max_pending": int(asm["max_pending"])}
     decoder = None
