@@ -13,7 +13,6 @@ third less CPU (bench/ingest.py prints both forms). They stay plain Python modul
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.machinery
 import os
 import sys
@@ -24,7 +23,7 @@ from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "ingest"))
-from native import COMPILED, SOURCES_FILE  # noqa: E402  (ingest/native.py, read without importing ingest)
+from native import COMPILED, SOURCES_FILE, source_digests  # noqa: E402  (ingest/native.py, read without importing ingest)
 
 sys.path.pop(0)
 PATHS = [f"ingest/{name}.py" for name in COMPILED]
@@ -67,12 +66,10 @@ class BuildExt(build_ext):
                 if path.name == SOURCES_FILE or any(path.name.endswith(s) for s in suffixes):
                     path.unlink()
         super().run()
-        built = [Path(self.get_ext_fullpath(ext.name)) if not self.inplace
-                 else HERE / self.get_ext_filename(ext.name) for ext in self.extensions]
+        built = [Path(self.get_ext_fullpath(ext.name)) for ext in self.extensions]  # in place or not
         if self.extensions and all(p.exists() for p in built):
             out_dir.mkdir(parents=True, exist_ok=True)
-            record.write_text("".join(f"{name} {hashlib.sha256((HERE / p).read_bytes()).hexdigest()}\n"
-                                      for name, p in zip(COMPILED, PATHS)))
+            record.write_text("".join(f"{name} {digest}\n" for name, digest in source_digests().items()))
             print(f"aiswatch: compiled {len(COMPILED)} ingest modules with mypyc")
         elif self.extensions:
             for p in built:

@@ -26,8 +26,8 @@ assembler belongs to one processing thread.
 from __future__ import annotations
 
 import logging
-from typing import cast
 from collections import OrderedDict
+from typing import cast
 
 from ingest.counters import Counters
 from ingest.nmea import RateLimitedLog, Sentence

@@ -130,6 +130,5 @@ class CountBatch:
             self.shared.add(*counts.items())
 
 
-
 # What the stages count into: the shared counters, or a thread's batch of them.
 Counts = Union[Counters, CountBatch]

@@ -50,21 +50,25 @@ def _compiled_present() -> bool:
     return any((_HERE / f"{name}{suffix}").exists() for name in COMPILED for suffix in suffixes)
 
 
+def source_digests() -> dict[str, str]:
+    """SHA-256 of each COMPILED module's source beside this file (those that exist): what the
+    build records in SOURCES_FILE and the guard compares with it."""
+    digests = {}
+    for name in COMPILED:
+        try:
+            digests[name] = hashlib.sha256((_HERE / f"{name}.py").read_bytes()).hexdigest()
+        except OSError:
+            continue  # installed without sources: nothing to prefer
+    return digests
+
+
 def _stale_sources() -> list[str]:
     """The COMPILED sources that differ from what the extensions were built from."""
     try:
         built = dict(line.split() for line in (_HERE / SOURCES_FILE).read_text().splitlines() if line.strip())
     except (OSError, ValueError):
         return list(COMPILED)
-    stale = []
-    for name in COMPILED:
-        try:
-            digest = hashlib.sha256((_HERE / f"{name}.py").read_bytes()).hexdigest()
-        except OSError:
-            continue  # installed without sources: nothing to prefer
-        if built.get(name) != digest:
-            stale.append(name)
-    return stale
+    return [name for name, digest in source_digests().items() if built.get(name) != digest]
 
 
 def guard() -> None:

@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 
 _END = object()  # a source thread's end marker on the line queue
 
+# Collector thresholds while sources run (ingest.runner, and the decode process of ingest.worker).
+# The stages make a few dozen objects per message and almost no cycles, but the sink queue holds
+# up to queue_size documents that survive young collections, so at CPython's default (700, 10, 10)
+# the older generations are traversed over and over: a fifth of the CPU of a fast replay, for
+# nothing to collect (measured, bench/ingest.py).
+GC_THRESHOLDS = (50_000, 20, 20)
+
 
 class _LineQueue(queue.Queue):
     """A ``queue.Queue`` of lines and lists of lines whose bound counts lines: a list weighs its

@@ -24,7 +24,7 @@ from ingest.cluster import Cluster, connect
 from ingest.config import Config, ConfigError
 from ingest.counters import Counters
 from ingest.esclient import redact_url
-from ingest.pipeline import Pipeline
+from ingest.pipeline import GC_THRESHOLDS, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +62,6 @@ def build_sink(cfg: Config, cluster: Cluster, counters: Counters, opts: IngestOp
     )
 
 
-# Collector thresholds while sources run. The pipeline makes a few dozen objects per message and
-# almost no cycles, but the sink queue holds up to queue_size documents that survive young
-# collections, so at CPython's default (700, 10, 10) the older generations are traversed over and
-# over: a fifth of the CPU of a fast replay, for nothing to collect (measured, bench/ingest.py).
-GC_THRESHOLDS = (50_000, 20, 20)
-
-
 @contextlib.contextmanager
 def _collector_tuned():
     """Freeze what exists now (imports, config, client: it lives as long as the process) out of
@@ -87,10 +80,9 @@ def _collector_tuned():
 def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: IngestOptions,
                 counters: Counters | None = None, on_ready: Callable[[Cluster], None] | None = None) -> Counters:
     """Run the sources made by ``make_sources(counters)`` until they end or a signal stops us."""
+    from ingest import native
     from ingest.metrics import MetricsReporter
     from ingest.setup import install_templates
-
-    from ingest import native
 
     counters = counters or Counters()
     log.info("stage modules: %s", native.mode())  # 'python (...)': not compiled, about a third slower

@@ -49,7 +49,7 @@ from typing import Callable
 import orjson
 
 from ingest.counters import Counters
-from ingest.pipeline import Pipeline
+from ingest.pipeline import GC_THRESHOLDS, Pipeline
 from ingest.ships_seen import document_kinds
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def _child(make_sources: Callable[[Counters], list], conn, timeout_seconds: floa
     # as run_sources does for one process: what exists now lives as long as the child. No
     # gc.collect() first: it would touch every object inherited from the parent, copying its pages
     gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    gc.set_threshold(*GC_THRESHOLDS)
     failed = None
     try:
         pipeline.run(make_sources(counters))   # ends with finish(): the sink's last batch is sent
@@ -191,7 +191,7 @@ class DecodeProcess:
 
     def stop(self) -> None:
         """Ask the child to stop its sources (it still sends what it read): SIGTERM."""
-        pid = self._process.pid
+        pid = self.pid
         if not self._stopping and pid is not None and self._process.is_alive():
             self._stopping = True
             os.kill(pid, signal.SIGTERM)
