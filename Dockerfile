@@ -18,7 +18,7 @@ COPY . /src
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install --no-cache-dir /src \
-    && cd / && python -c "import ingest.native as n, sys; print('ingest modules:', n.mode()); sys.exit(n.mode() != 'compiled')" \
+    && cd / && python -c "import aiswatch.ingest.native as n, sys; print('ingest modules:', n.mode()); sys.exit(n.mode() != 'compiled')" \
     && apt-get purge -y --auto-remove gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/* /src
 COPY docker/aiswatch.yaml /etc/aiswatch/aiswatch.yaml

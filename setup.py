@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -23,10 +24,27 @@ from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "ingest"))
-from native import COMPILED, SOURCES_FILE, source_digests  # noqa: E402  (ingest/native.py, read without importing ingest)
+from native import COMPILED, PACKAGE, SOURCES_FILE, source_digests  # noqa: E402  (ingest/native.py, read without importing ingest)
 
 sys.path.pop(0)
-PATHS = [f"ingest/{name}.py" for name in COMPILED]
+STAGE = HERE / "build" / "mypyc-src"
+
+
+def _staged_sources() -> list[str]:
+    """The COMPILED sources copied into ``build/mypyc-src/aiswatch/ingest/``: mypy names a module
+    after its path, and these must compile as ``aiswatch.ingest.<name>``, where setup.cfg's
+    package_dir installs them, not as ``ingest.<name>``."""
+    package = STAGE.joinpath(*PACKAGE.split("."))
+    if STAGE.exists():
+        shutil.rmtree(STAGE)
+    package.mkdir(parents=True)
+    for level in range(1, len(PACKAGE.split(".")) + 1):
+        STAGE.joinpath(*PACKAGE.split(".")[:level], "__init__.py").touch()
+    paths = []
+    for name in COMPILED:
+        shutil.copyfile(HERE / "ingest" / f"{name}.py", package / f"{name}.py")
+        paths.append(str((package / f"{name}.py").relative_to(HERE)))
+    return paths
 
 
 def _ext_modules() -> list:
@@ -41,8 +59,14 @@ def _ext_modules() -> list:
     try:
         # third-party modules are typed Any, whether or not the build environment has them
         # (pip's isolated one does not): the same extensions everywhere
-        modules = mypycify(["--follow-imports=skip", "--ignore-missing-imports", *PATHS],
-                           opt_level="3", group_name="ingest.native_lib")
+        cwd = os.getcwd()
+        os.chdir(HERE)  # mypy names modules by their path from here: build/mypyc-src/aiswatch/...
+        try:
+            modules = mypycify(["--follow-imports=skip", "--ignore-missing-imports",
+                                *_staged_sources()],
+                               opt_level="3", group_name=f"{PACKAGE}.native_lib")
+        finally:
+            os.chdir(cwd)
     except (Exception, SystemExit) as exc:  # mypy found an error: say so, install the sources
         print(f"aiswatch: mypyc could not compile the ingest modules ({exc!r}): installed as Python only")
         return []
@@ -57,7 +81,7 @@ class BuildExt(build_ext):
     are removed again, so that a half-compiled set never runs."""
 
     def run(self) -> None:
-        out_dir = HERE / "ingest" if self.inplace else Path(self.build_lib) / "ingest"
+        out_dir = HERE / "ingest" if self.inplace else Path(self.build_lib).joinpath(*PACKAGE.split("."))
         suffixes = importlib.machinery.EXTENSION_SUFFIXES
         record = out_dir / SOURCES_FILE
         # an in-place (editable) build: what an earlier build left must not outlive this one

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 
 import click
 
-from behavior.events import iso
+from aiswatch.behavior.events import iso
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def parse_time(text: str | None, now_ms: int) -> int | None:
     if text.lower() == "now":
         return now_ms
     if text[-1:].lower() in "smhdw" and text[:-1].replace(".", "", 1).isdigit():
-        from behavior.settings import parse_duration
+        from aiswatch.behavior.settings import parse_duration
 
         return now_ms - int(parse_duration(text) * 1000)
     if text.replace(".", "", 1).isdigit():
@@ -47,8 +47,8 @@ def parse_time(text: str | None, now_ms: int) -> int | None:
 
 
 def _open(ctx, es_url, namespace):
-    from ingest.cli import load_config_from
-    from ingest.cluster import connect
+    from aiswatch.cli import load_config_from
+    from aiswatch.ingest.cluster import connect
 
     cfg = load_config_from(ctx)
     cluster = connect(cfg, es_url=es_url, namespace=namespace)
@@ -56,7 +56,7 @@ def _open(ctx, es_url, namespace):
 
 
 def _detector(cfg, cluster):
-    from behavior.runner import Detector
+    from aiswatch.behavior.runner import Detector
 
     return Detector(cluster.client, cluster.names, cfg)
 
@@ -71,7 +71,7 @@ def event_row(e) -> str:
 
 def _raise_refusal(exc: Exception, client, prefix: str = "") -> None:
     """A 4xx from the cluster as one line (click exits 1); anything else is left to the caller."""
-    from behavior.cluster import ServerRefused, is_refusal, refused
+    from aiswatch.behavior.cluster import ServerRefused, is_refusal, refused
 
     if isinstance(exc, ServerRefused):
         raise click.ClickException(prefix + str(exc)) from None
@@ -103,7 +103,7 @@ def detect():
 @click.pass_context
 def run_command(ctx, since, until, only, as_json, dry_run, es_url, namespace):
     """Run the detectors once over a window and print the events."""
-    from behavior.events import now_ms
+    from aiswatch.behavior.events import now_ms
 
     now = now_ms()
     since_ms, until_ms = parse_time(since, now), parse_time(until, now) or now
@@ -145,9 +145,9 @@ def run_command(ctx, since, until, only, as_json, dry_run, es_url, namespace):
 @click.pass_context
 def schedule_command(ctx, every, start, only, max_runs, es_url, namespace):
     """Run the detectors for ever, resuming from the watermark stored in Elasticsearch."""
-    from behavior.events import now_ms
-    from behavior.runner import run_scheduled
-    from behavior.settings import parse_duration
+    from aiswatch.behavior.events import now_ms
+    from aiswatch.behavior.runner import run_scheduled
+    from aiswatch.behavior.settings import parse_duration
 
     cfg, cluster = _open(ctx, es_url, namespace)
     stopping = {"flag": False}
@@ -194,7 +194,7 @@ def schedule_command(ctx, every, start, only, max_runs, es_url, namespace):
 @click.pass_context
 def list_command(ctx, limit, types, since, as_json, es_url, namespace):
     """Show the most recent events."""
-    from behavior.events import Event, EventStore, now_ms
+    from aiswatch.behavior.events import Event, EventStore, now_ms
 
     cfg, cluster = _open(ctx, es_url, namespace)
     try:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
 
-from behavior.cluster import search
-from behavior.settings import DETECTOR_VERSION
+from aiswatch.behavior.cluster import search
+from aiswatch.behavior.settings import DETECTOR_VERSION
 
 log = logging.getLogger(__name__)
 

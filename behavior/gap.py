@@ -21,10 +21,10 @@ started before the read window is one ``top_hits size 1`` per vessel (``TrackRea
 """
 from __future__ import annotations
 
-from behavior.cluster import search
-from behavior.events import Event, fmt, iso, stable_round
-from behavior.geo import Geography, haversine_km, KM_PER_NM
-from behavior.tracks import Slot, TrackReader, to_epoch_ms
+from aiswatch.behavior.cluster import search
+from aiswatch.behavior.events import Event, fmt, iso, stable_round
+from aiswatch.behavior.geo import Geography, haversine_km, KM_PER_NM
+from aiswatch.behavior.tracks import Slot, TrackReader, to_epoch_ms
 
 HOUR_MS = 3_600_000
 

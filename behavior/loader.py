@@ -12,13 +12,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from es_templates import IndexNames
-from ingest.counters import Counters
-from ingest.lines import Line
-from ingest.pipeline import Pipeline
-from ingest.setup import install_templates
-from ingest.simulate import Simulator
-from ingest.sink import ElasticsearchSink
+from aiswatch.es_templates import IndexNames
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.pipeline import Pipeline
+from aiswatch.ingest.setup import install_templates
+from aiswatch.ingest.simulate import Simulator
+from aiswatch.ingest.sink import ElasticsearchSink
 
 
 @dataclass

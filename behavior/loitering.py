@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from statistics import fmean
 
-from behavior.events import Event, fmt, stable_round
-from behavior.geo import Geography, haversine_km, KM_PER_NM
-from behavior.refine import refine_edges
-from behavior.tracks import Slot, TrackReader
+from aiswatch.behavior.events import Event, fmt, stable_round
+from aiswatch.behavior.geo import Geography, haversine_km, KM_PER_NM
+from aiswatch.behavior.refine import refine_edges
+from aiswatch.behavior.tracks import Slot, TrackReader
 
 HOUR_MS = 3_600_000
 

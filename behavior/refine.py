@@ -17,8 +17,8 @@ from typing import Callable
 
 from elasticsearch import ApiError, TransportError
 
-from behavior.cluster import ServerRefused
-from behavior.tracks import Slot, TrackReader
+from aiswatch.behavior.cluster import ServerRefused
+from aiswatch.behavior.tracks import Slot, TrackReader
 
 log = logging.getLogger(__name__)
 

@@ -27,13 +27,13 @@ from typing import Callable
 
 from elasticsearch import ApiError, TransportError
 
-from behavior import encounter, gap, identity, loitering, spoofing
-from behavior.cluster import ServerRefused, is_refusal, refused
-from behavior.events import Event, EventStore, WriteResult, iso, now_ms
-from behavior.geo import Geography
-from behavior.settings import context_ms, detect_settings
-from behavior.tracks import SlotCache, TrackReader, align_down
-from es_templates import IndexNames
+from aiswatch.behavior import encounter, gap, identity, loitering, spoofing
+from aiswatch.behavior.cluster import ServerRefused, is_refusal, refused
+from aiswatch.behavior.events import Event, EventStore, WriteResult, iso, now_ms
+from aiswatch.behavior.geo import Geography
+from aiswatch.behavior.settings import context_ms, detect_settings
+from aiswatch.behavior.tracks import SlotCache, TrackReader, align_down
+from aiswatch.es_templates import IndexNames
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def read_watermark(client, names: IndexNames) -> int | None:
                                                  filter_path=["found", "_source.watermark"])
     if not resp.body or not resp.body.get("found"):
         return None
-    from behavior.events import parse_time_ms
+    from aiswatch.behavior.events import parse_time_ms
 
     return parse_time_ms(resp["_source"]["watermark"])
 

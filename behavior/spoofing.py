@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import logging
 
-from behavior.events import Event, fmt, stable_round
-from behavior.geo import Geography, haversine_km, KM_PER_NM
-from behavior.refine import fine_or_none, refine_edges
-from behavior.tracks import Slot, TrackReader
+from aiswatch.behavior.events import Event, fmt, stable_round
+from aiswatch.behavior.geo import Geography, haversine_km, KM_PER_NM
+from aiswatch.behavior.refine import fine_or_none, refine_edges
+from aiswatch.behavior.tracks import Slot, TrackReader
 
 log = logging.getLogger(__name__)
 

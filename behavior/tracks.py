@@ -35,8 +35,8 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator
 
-from behavior.cluster import ServerRefused, search
-from ingest.esclient import PlainJsonNode
+from aiswatch.behavior.cluster import ServerRefused, search
+from aiswatch.ingest.esclient import PlainJsonNode
 
 log = logging.getLogger(__name__)
 

@@ -28,17 +28,17 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import pyais
 from pyais.encode import encode_dict
 
-from ingest.assembler import FragmentAssembler
-from ingest.counters import Counters
-from ingest.decoder import decode
-from ingest.documents import build_document
-from ingest.lines import Line
-from ingest.nmea import nmea_checksum, parse_line
+from aiswatch.ingest.assembler import FragmentAssembler
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.decoder import decode
+from aiswatch.ingest.documents import build_document
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.nmea import nmea_checksum, parse_line
 
 
 def simulated(n_lines: int, seed: int = 1) -> list[list[str]]:
     """Messages from the traffic simulator, as lists of lines, about ``n_lines`` lines in all."""
-    from ingest.simulate import Simulator, random_fleet
+    from aiswatch.ingest.simulate import Simulator, random_fleet
 
     start = 1_790_000_000
     fleet = random_fleet(500, seed=seed, start=start)

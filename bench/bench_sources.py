@@ -27,11 +27,11 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from pyais import encode_dict
 
-from ingest.counters import Counters
-from ingest.lines import Line
-from ingest.nmea import parse_line
-from ingest.sources.file import FileSource
-from ingest.sources.udp import UDPSource
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.nmea import parse_line
+from aiswatch.ingest.sources.file import FileSource
+from aiswatch.ingest.sources.udp import UDPSource
 
 SENTENCE = encode_dict({"type": 1, "mmsi": 211000001, "lat": 54.1, "lon": 10.2, "speed": 12.3, "course": 90},
                        talker_id="AI", sentence_type="VDM")[0]

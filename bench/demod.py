@@ -60,8 +60,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from demod import channel, hdlc, modulator  # noqa: E402
-from demod.decode import FrameDecoder  # noqa: E402
+from aiswatch.demod import channel, hdlc, modulator  # noqa: E402
+from aiswatch.demod.decode import FrameDecoder  # noqa: E402
 
 NOISE_POWER = 0.0125  # complex noise variance per sample: ~10 LSB rms per component in cu8
 SPACING = 0.030       # seconds between bursts on one channel (a burst lasts ~25 ms)

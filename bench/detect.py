@@ -34,12 +34,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from behavior.loader import load_simulation  # noqa: E402
-from behavior.runner import Detector, run_scheduled  # noqa: E402
-from behavior.scenarios import SCENARIOS  # noqa: E402
-from behavior.tracks import ByteMeter  # noqa: E402
-from es_templates import IndexNames  # noqa: E402
-from ingest.esclient import make_client  # noqa: E402
+from aiswatch.behavior.loader import load_simulation  # noqa: E402
+from aiswatch.behavior.runner import Detector, run_scheduled  # noqa: E402
+from aiswatch.behavior.scenarios import SCENARIOS  # noqa: E402
+from aiswatch.behavior.tracks import ByteMeter  # noqa: E402
+from aiswatch.es_templates import IndexNames  # noqa: E402
+from aiswatch.ingest.esclient import make_client  # noqa: E402
 
 SCHEDULE_STEP_MS = 10 * 60_000
 

@@ -36,7 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from ingest.counters import Counters  # noqa: E402
+from aiswatch.ingest.counters import Counters  # noqa: E402
 
 T0 = 1_763_164_800
 
@@ -46,7 +46,7 @@ def traffic_file(cache: Path, n_messages: int) -> Path:
     path = cache / f"sim-{n_messages}.nmea"
     if path.exists():
         return path
-    from ingest.simulate import Simulator, random_fleet
+    from aiswatch.ingest.simulate import Simulator, random_fleet
 
     cache.mkdir(parents=True, exist_ok=True)
     sim = Simulator(random_fleet(200, seed=1, start=T0), start=T0, seed=1)
@@ -109,8 +109,8 @@ class _NullSink:
 
 def bench_stages(path: Path) -> tuple[Timer, int]:
     """Our stages up to the document, without the sink: the file through ``Pipeline.run``."""
-    from ingest.pipeline import Pipeline
-    from ingest.sources.file import FileSource
+    from aiswatch.ingest.pipeline import Pipeline
+    from aiswatch.ingest.sources.file import FileSource
 
     sink = _NullSink()
     counters = Counters()
@@ -125,9 +125,9 @@ def ingest_file(url: str, path: Path, workdir: Path, namespace: str = "bench-", 
     ``run_sources`` call with the default config (spool, dead letters and status file in ``workdir``);
     ``parallel``: reading and decoding in a second process, as the command does by default
     (False: ``--no-parallel``, everything in this one)."""
-    from ingest.config import load_config
-    from ingest.runner import IngestOptions, run_sources
-    from ingest.sources.file import FileSource
+    from aiswatch.ingest.config import load_config
+    from aiswatch.ingest.runner import IngestOptions, run_sources
+    from aiswatch.ingest.sources.file import FileSource
 
     cfg = load_config(environ={})
     cfg["metrics"]["status_file"] = str(workdir / f"status-{namespace}json")
@@ -201,7 +201,7 @@ def python_child(path: str, url: str, workdir: str) -> None:
     print their wall and CPU times and counts."""
     import logging
     logging.basicConfig(level=logging.WARNING)
-    from ingest import native
+    from aiswatch.ingest import native
 
     assert native.mode().startswith("python"), native.mode()
     t_stages, n_stages = bench_stages(Path(path))
@@ -253,7 +253,7 @@ def main() -> None:
     path = traffic_file(cache, args.messages)   # exactly --messages messages
     lines, groups = load_groups(path)
     n = len(groups)
-    from ingest import native
+    from aiswatch.ingest import native
 
     python_rows = not args.no_python_rows and native.mode() == "compiled"
     print(f"# aiswatch ingest benchmark: {n} messages ({len(lines)} lines), {args.rounds} rounds, "
@@ -348,7 +348,7 @@ def main() -> None:
                 f"test engine (in memory), {int(c.get('spooled_total'))} spooled")
         finally:
             osmem.close()
-        from ingest.embedded import EmbeddedServer
+        from aiswatch.ingest.embedded import EmbeddedServer
 
         with EmbeddedServer(work / "noida") as noida:
             t, c = bench_pipeline(noida.url, sub_path, work)

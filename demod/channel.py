@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from demod import modulator
+from aiswatch.demod import modulator
 
 CENTER_HZ = 162_000_000.0
 CHANNEL_HZ = {"A": 161_975_000.0, "B": 162_025_000.0}

@@ -18,8 +18,8 @@ import sys
 
 import click
 
-from demod import settings
-from demod.iqfile import FORMATS
+from aiswatch.demod import settings
+from aiswatch.demod.iqfile import FORMATS
 
 
 def _parse_hostport(value: str) -> tuple[int, tuple]:
@@ -72,8 +72,8 @@ def _checked(check):
 @click.option("--stats", is_flag=True, help="Print frame counts to stderr at the end.")
 def demod(path, fmt, rate, center, ppm, start_time, station, tags, udp_target, sdr, device_index, gain, stats):
     """Software AIS receiver: IQ recording, pipe ('-' = stdin) or RTL-SDR in, NMEA out."""
-    from demod.decode import FrameDecoder, SDRUnavailable, open_sdr, sdr_blocks
-    from demod.iqfile import IQFormatError
+    from aiswatch.demod.decode import FrameDecoder, SDRUnavailable, open_sdr, sdr_blocks
+    from aiswatch.demod.iqfile import IQFormatError
 
     if bool(path) == bool(sdr):
         raise click.UsageError("give either a recording PATH (- for standard input) or --sdr")

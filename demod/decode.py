@@ -16,10 +16,10 @@ import time
 
 import numpy as np
 
-from demod.iqfile import STDIN, IQFile, IQFormatError
-from demod.nmea_out import NmeaFormatter
-from demod.receiver import DiscriminatorReceiver, Receiver
-from demod.settings import SettingError, check_center, check_ppm, check_rate, check_start_time
+from aiswatch.demod.iqfile import STDIN, IQFile, IQFormatError
+from aiswatch.demod.nmea_out import NmeaFormatter
+from aiswatch.demod.receiver import DiscriminatorReceiver, Receiver
+from aiswatch.demod.settings import SettingError, check_center, check_ppm, check_rate, check_start_time
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from demod.settings import SettingError, check_rate
+from aiswatch.demod.settings import SettingError, check_rate
 
 STDIN = "-"
 RAW_FORMATS = {

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from demod import hdlc
+from aiswatch.demod import hdlc
 
 BAUD = 9600.0
 BT = 0.4

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from demod import gmsk, hdlc, timing
-from demod.channelizer import CENTER_HZ, Channelizer
-from demod.settings import check_center, check_ppm, check_rate
+from aiswatch.demod import gmsk, hdlc, timing
+from aiswatch.demod.channelizer import CENTER_HZ, Channelizer
+from aiswatch.demod.settings import check_center, check_ppm, check_rate
 
 BAUD = 9600.0
 HISTORY_SYMBOLS = 1400 + 64  # a 5-slot frame with stuffing, plus margin

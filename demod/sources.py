@@ -14,9 +14,9 @@ import threading
 import time
 from typing import Iterator
 
-from demod.decode import FrameDecoder, SDRUnavailable, open_sdr, sdr_blocks
-from demod.iqfile import STDIN
-from ingest.lines import Line
+from aiswatch.demod.decode import FrameDecoder, SDRUnavailable, open_sdr, sdr_blocks
+from aiswatch.demod.iqfile import STDIN
+from aiswatch.ingest.lines import Line
 
 log = logging.getLogger(__name__)
 

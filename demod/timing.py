@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from demod.gmsk import centred_window_sums
+from aiswatch.demod.gmsk import centred_window_sums
 
 
 def sample_at(y: np.ndarray, instants: np.ndarray) -> np.ndarray:

@@ -11,8 +11,6 @@ Data flows one way, one module per arrow:
 
 ``pipeline.py`` wires them; ``counters.py`` counts every stage.
 """
-__version__ = "0.1.0"
-
-from ingest import native as _native
+from aiswatch.ingest import native as _native
 
 _native.guard()  # compiled stage modules, unless their sources changed since (ingest/native.py)

@@ -29,8 +29,8 @@ import logging
 from collections import OrderedDict
 from typing import cast
 
-from ingest.counters import Counters
-from ingest.nmea import RateLimitedLog, Sentence
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.nmea import RateLimitedLog, Sentence
 
 log = logging.getLogger(__name__)
 _log_reject = RateLimitedLog(log)

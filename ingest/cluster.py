@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from elasticsearch import Elasticsearch
 
-from es_templates import IndexNames
-from ingest.config import Config, read_secret
-from ingest.embedded import EmbeddedServer
-from ingest.esclient import make_client, redact_url
+from aiswatch.es_templates import IndexNames
+from aiswatch.ingest.config import Config, read_secret
+from aiswatch.ingest.embedded import EmbeddedServer
+from aiswatch.ingest.esclient import make_client, redact_url
 
 log = logging.getLogger(__name__)
 

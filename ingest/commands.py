@@ -10,8 +10,8 @@ import sys
 
 import click
 
-from demod.iqfile import FORMATS as IQ_FORMATS
-from ingest.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
+from aiswatch.demod.iqfile import FORMATS as IQ_FORMATS
+from aiswatch.ingest.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
 
 
 def common_options(fn):
@@ -34,7 +34,7 @@ def common_options(fn):
 
 def _run(ctx, opts: IngestOptions, make_sources, quiet: bool = False, report=None):
     """Run the sources; print the summary (and ``report()``'s lines), exit 1 on a failure."""
-    from ingest.cli import load_config_from
+    from aiswatch.cli import load_config_from
 
     # a ConfigError from here on is one Error: line (ingest.cli.LazyGroup.invoke)
     counters = run_sources(load_config_from(ctx), make_sources, opts)
@@ -58,7 +58,7 @@ def ingest():
 @common_options
 def udp(ctx, opts, host, port):
     """Receive NMEA datagrams from rtl_ais / AIS-catcher."""
-    from ingest.sources.udp import UDPSource
+    from aiswatch.ingest.sources.udp import UDPSource
 
     _run(ctx, opts, lambda counters: [UDPSource(host=host, port=port, counters=counters)])
 
@@ -68,7 +68,7 @@ def udp(ctx, opts, host, port):
 @common_options
 def tcp(ctx, opts, address):
     """Read NMEA from a TCP feed at HOST:PORT (reconnects with backoff)."""
-    from ingest.sources.tcp import TCPSource, parse_hostport
+    from aiswatch.ingest.sources.tcp import TCPSource, parse_hostport
 
     try:
         host, port = parse_hostport(address)
@@ -87,7 +87,7 @@ def tcp(ctx, opts, address):
 @common_options
 def file(ctx, opts, paths, rate, progress, parallel):
     """Replay NMEA log files (plain or .gz); stops at the end and prints a summary."""
-    from ingest.sources.file import FileSource
+    from aiswatch.ingest.sources.file import FileSource
 
     if progress is None:
         progress = sys.stderr.isatty()
@@ -116,8 +116,8 @@ def _parse_bbox(text: str) -> list:
 @common_options
 def aisstream(ctx, opts, bboxes, types, mmsis, api_key_file, url):
     """Subscribe to the aisstream.io websocket (key from AISSTREAM_API_KEY or --api-key-file)."""
-    from ingest.config import read_secret
-    from ingest.sources.aisstream import AisstreamSource
+    from aiswatch.ingest.config import read_secret
+    from aiswatch.ingest.sources.aisstream import AisstreamSource
 
     key = read_secret("AISSTREAM_API_KEY", api_key_file)   # a missing key file: one Error: line
     if not key:
@@ -131,8 +131,8 @@ def aisstream(ctx, opts, bboxes, types, mmsis, api_key_file, url):
 
 def _open_demod_source(make):
     """Build a demod source before anything starts: a missing dongle or a bad file is a clear error."""
-    from demod.decode import SDRUnavailable
-    from demod.iqfile import IQFormatError
+    from aiswatch.demod.decode import SDRUnavailable
+    from aiswatch.demod.iqfile import IQFormatError
 
     try:
         return make()
@@ -154,7 +154,7 @@ def _open_demod_source(make):
 @common_options
 def sdr(ctx, opts, device_index, rate, center, gain, ppm, station):
     """Receive live from an RTL-SDR with aiswatch's own demodulator (no rtl_ais needed)."""
-    from demod.sources import SDRSource
+    from aiswatch.demod.sources import SDRSource
 
     try:
         gain_value = gain if gain == "auto" else float(gain)
@@ -178,7 +178,7 @@ def sdr(ctx, opts, device_index, rate, center, gain, ppm, station):
 @common_options
 def iq(ctx, opts, path, fmt, rate, center, ppm, start_time, station):
     """Demodulate an IQ recording (or discriminator audio) into Elasticsearch; stops at the end."""
-    from demod.sources import IQFileSource
+    from aiswatch.demod.sources import IQFileSource
 
     source = _open_demod_source(lambda: IQFileSource(path, fmt=fmt, rate=rate, center=center, ppm=ppm,
                                                      start_time=start_time, station=station))

@@ -121,7 +121,7 @@ class Config(dict):
             if isinstance(node, list):
                 return [scrub(v) for v in node]
             if isinstance(node, str) and "://" in node and "@" in node:
-                from ingest.esclient import redact_url
+                from aiswatch.ingest.esclient import redact_url
                 return redact_url(node)
             return node
         return scrub(dict(self))

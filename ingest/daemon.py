@@ -12,10 +12,10 @@ import time
 
 import click
 
-from ingest.counters import Counters
-from ingest.esclient import redact_url
-from ingest.lines import Line
-from ingest.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.esclient import redact_url
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class SimulatedTrafficSource:
 
     def __init__(self, vessels: int = 60, seed: int = 1, bbox=None, station: str = "sim",
                  duration_s: float = 30 * 86400, speedup: float = 1.0, counters: Counters | None = None):
-        from ingest import simulate
+        from aiswatch.ingest import simulate
 
         self.id = f"simulate:{station}"
         self._start = time.time()
@@ -67,13 +67,13 @@ def make_sources_from_config(specs: list[dict], counters: Counters) -> list:
         if kind == "simulate":
             sources.append(SimulatedTrafficSource(counters=counters, **spec))
         elif kind == "iq":
-            from demod.sources import IQFileSource
+            from aiswatch.demod.sources import IQFileSource
             sources.append(IQFileSource(**spec))
         elif kind == "sdr":
-            from demod.sources import SDRSource
+            from aiswatch.demod.sources import SDRSource
             sources.append(SDRSource(**spec))
         else:
-            from ingest.sources import make_source
+            from aiswatch.ingest.sources import make_source
             sources.append(make_source({"type": kind, **spec}, counters))
     return sources
 
@@ -87,7 +87,7 @@ def make_sources_from_config(specs: list[dict], counters: Counters) -> list:
 @click.pass_context
 def run(ctx, es_url, namespace, simulate):
     """Run the daemon: every source in the config (embedded server + simulator when nothing is configured)."""
-    from ingest.cli import load_config_from
+    from aiswatch.cli import load_config_from
 
     cfg = load_config_from(ctx)   # a ConfigError is one Error: line (ingest.cli.LazyGroup.invoke)
     specs = list(cfg.get("sources") or [])

@@ -36,9 +36,9 @@ from pyais.bit_vector import bit_vector
 from pyais.constants import ManeuverIndicator, NavigationStatus
 from pyais.messages import ENUM_FIELDS, MSG_CLASS, to_10th, to_lat_lon, to_speed, to_turn
 
-from ingest.assembler import SentenceGroup
-from ingest.counters import Counts
-from ingest.nmea import RateLimitedLog
+from aiswatch.ingest.assembler import SentenceGroup
+from aiswatch.ingest.counters import Counts
+from aiswatch.ingest.nmea import RateLimitedLog
 
 log = logging.getLogger(__name__)
 _log_reject = RateLimitedLog(log)

@@ -29,8 +29,8 @@ import math
 import time
 from hashlib import blake2b
 
-from ingest import geohash
-from ingest.assembler import SentenceGroup
+from aiswatch.ingest import geohash
+from aiswatch.ingest.assembler import SentenceGroup
 
 CELL_PRECISION = 6   # geohash cell of ~1.2 km x 0.6 km
 

@@ -80,7 +80,7 @@ def make_client(url: str, *, api_key: str | None = None, username: str | None = 
 def check_url(url: str) -> str:
     """``url`` if it is a usable http(s) URL of a cluster, else ConfigError naming what is wrong
     (with any credentials in it replaced: the message reaches the terminal and the logs)."""
-    from ingest.config import ConfigError
+    from aiswatch.ingest.config import ConfigError
 
     text = str(url).strip()
     shown = redact_url(text)

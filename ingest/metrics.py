@@ -24,7 +24,7 @@ from pathlib import Path
 
 import orjson
 
-from ingest.counters import Counters
+from aiswatch.ingest.counters import Counters
 
 log = logging.getLogger(__name__)
 

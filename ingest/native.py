@@ -23,6 +23,7 @@ from pathlib import Path
 COMPILED = ("lines", "timeprefix", "counters", "nmea", "assembler", "decoder", "geohash", "documents",
             "ships_seen", "pipeline", "worker", "sink")
 SOURCES_FILE = "native-sources.txt"
+PACKAGE = "aiswatch.ingest"  # the import name of this folder (setup.cfg's package_dir)
 
 _HERE = Path(__file__).resolve().parent
 _state = {"mode": None, "reason": ""}
@@ -34,11 +35,11 @@ def mode() -> str:
 
 
 class _SourceFinder:
-    """Finds ``ingest.<name>`` for the COMPILED names as their ``.py`` sources, never the extension."""
+    """Finds ``aiswatch.ingest.<name>`` for the COMPILED names as their ``.py`` sources, never the extension."""
 
     def find_spec(self, fullname, path=None, target=None):
         package, _, name = fullname.rpartition(".")
-        if package != "ingest" or name not in COMPILED:
+        if package != PACKAGE or name not in COMPILED:
             return None
         source = _HERE / f"{name}.py"
         return importlib.util.spec_from_file_location(

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from ingest.counters import Counts
-from ingest.lines import Line
-from ingest.timeprefix import split_time_prefix
+from aiswatch.ingest.counters import Counts
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.timeprefix import split_time_prefix
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ import threading
 import time
 from typing import Iterable, Protocol
 
-from ingest.assembler import FragmentAssembler
-from ingest.counters import CountBatch, Counters
-from ingest.decoder import decode
-from ingest.documents import build_document
-from ingest.lines import Line
-from ingest.nmea import parse_line
+from aiswatch.ingest.assembler import FragmentAssembler
+from aiswatch.ingest.counters import CountBatch, Counters
+from aiswatch.ingest.decoder import decode
+from aiswatch.ingest.documents import build_document
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.nmea import parse_line
 
 log = logging.getLogger(__name__)
 

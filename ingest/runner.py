@@ -20,11 +20,11 @@ from typing import Callable
 from elastic_transport import TlsError, TransportError
 from elasticsearch import ApiError
 
-from ingest.cluster import Cluster, connect
-from ingest.config import Config, ConfigError
-from ingest.counters import Counters
-from ingest.esclient import redact_url
-from ingest.pipeline import GC_THRESHOLDS, Pipeline
+from aiswatch.ingest.cluster import Cluster, connect
+from aiswatch.ingest.config import Config, ConfigError
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.esclient import redact_url
+from aiswatch.ingest.pipeline import GC_THRESHOLDS, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class IngestOptions:
 def build_sink(cfg: Config, cluster: Cluster, counters: Counters, opts: IngestOptions,
                setup: Callable[[], None] | None = None):
     """The sink for this run; ``setup``: index templates still to install before its first delivery."""
-    from ingest.sink import ElasticsearchSink
+    from aiswatch.ingest.sink import ElasticsearchSink
 
     sink_cfg = cfg["sink"]
     return ElasticsearchSink(
@@ -80,9 +80,9 @@ def _collector_tuned():
 def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: IngestOptions,
                 counters: Counters | None = None, on_ready: Callable[[Cluster], None] | None = None) -> Counters:
     """Run the sources made by ``make_sources(counters)`` until they end or a signal stops us."""
-    from ingest import native
-    from ingest.metrics import MetricsReporter
-    from ingest.setup import install_templates
+    from aiswatch.ingest import native
+    from aiswatch.ingest.metrics import MetricsReporter
+    from aiswatch.ingest.setup import install_templates
 
     counters = counters or Counters()
     log.info("stage modules: %s", native.mode())  # 'python (...)': not compiled, about a third slower
@@ -90,7 +90,7 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
     stage_options = {"timeout_seconds": float(asm["timeout_seconds"]), "max_pending": int(asm["max_pending"])}
     decoder = None
     if opts.decode_process:  # forked first: before this process starts a thread or opens a connection
-        from ingest.worker import start_decode_process
+        from aiswatch.ingest.worker import start_decode_process
 
         decoder = start_decode_process(make_sources, **stage_options)
     cluster = sink = reporter = None
@@ -181,7 +181,7 @@ def _refresh(cluster: Cluster) -> None:
 
 def _start_pruner(cluster: Cluster, retention_days: int) -> None:
     """Without ILM: delete daily indices older than the retention now and every 6 hours."""
-    from ingest.setup import prune_daily_indices
+    from aiswatch.ingest.setup import prune_daily_indices
 
     def loop():
         while True:

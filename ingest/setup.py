@@ -14,8 +14,8 @@ import logging
 import click
 from elasticsearch import ApiError, Elasticsearch
 
-import es_templates
-from es_templates import IndexNames
+from aiswatch import es_templates
+from aiswatch.es_templates import IndexNames
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,8 @@ def prune_daily_indices(client: Elasticsearch, names: IndexNames, retention_days
 @click.pass_context
 def setup(ctx, es_url, namespace, kibana_url, kibana_wait, kibana_space):
     """Install index templates (and Kibana saved objects with --kibana)."""
-    from ingest.cli import load_config_from
-    from ingest.cluster import connect
+    from aiswatch.cli import load_config_from
+    from aiswatch.ingest.cluster import connect
 
     cfg = load_config_from(ctx)
     cluster = connect(cfg, es_url, namespace)
@@ -86,7 +86,7 @@ def setup(ctx, es_url, namespace, kibana_url, kibana_wait, kibana_space):
     finally:
         cluster.close()
     if kibana_url:
-        from kibana.saved_objects import import_saved_objects
+        from aiswatch.kibana.saved_objects import import_saved_objects
 
         results = import_saved_objects(kibana_url, wait_seconds=kibana_wait, space=kibana_space,
                                        namespace=namespace)

@@ -6,7 +6,7 @@ Build a fleet from vessels (who: ``VesselSpec``) and tracks (where, when: ``Rout
 write ``messages(duration_s)`` to a file, a stream or UDP. ``random_fleet`` makes background
 traffic; behaviour scenarios (``behavior.scenarios.SCENARIOS``) plant events with the same blocks.
 
-    from ingest.simulate import Simulator, random_fleet, write_file
+    from aiswatch.ingest.simulate import Simulator, random_fleet, write_file
     sim = Simulator(random_fleet(50, seed=1, start=t0), start=t0, seed=1)
     write_file("traffic.nmea", sim.messages(3600))
 
@@ -23,15 +23,15 @@ from datetime import datetime, timezone
 
 import click
 
-from ingest.simulation.encoding import tag_block
-from ingest.simulation.fleet import ANCHORAGES, BASE_STATIONS, DEFAULT_BBOX, SEA_LANES, SEA_NODES, random_fleet
-from ingest.simulation.geo import MS_PER_KNOT, bearing_deg, destination, haversine_m, offset
-from ingest.simulation.output import OutputStats, paced, send_udp, write_file, write_stream
-from ingest.simulation.simulator import STATIC_INTERVAL_S, BaseStation, SimMessage, Simulator, report_interval
-from ingest.simulation.tracks import (AT_ANCHOR, ENGAGED_IN_FISHING, MOORED, UNDER_WAY_SAILING, UNDER_WAY_USING_ENGINE,
+from aiswatch.ingest.simulation.encoding import tag_block
+from aiswatch.ingest.simulation.fleet import ANCHORAGES, BASE_STATIONS, DEFAULT_BBOX, SEA_LANES, SEA_NODES, random_fleet
+from aiswatch.ingest.simulation.geo import MS_PER_KNOT, bearing_deg, destination, haversine_m, offset
+from aiswatch.ingest.simulation.output import OutputStats, paced, send_udp, write_file, write_stream
+from aiswatch.ingest.simulation.simulator import STATIC_INTERVAL_S, BaseStation, SimMessage, Simulator, report_interval
+from aiswatch.ingest.simulation.tracks import (AT_ANCHOR, ENGAGED_IN_FISHING, MOORED, UNDER_WAY_SAILING, UNDER_WAY_USING_ENGINE,
                                       Alongside, AnchoredTrack, Itinerary, Jump, LoiterTrack, MooredTrack, Override,
                                       RouteTrack, Segments, Silence, Track, TrackState, distance_between)
-from ingest.simulation.vessels import MIDS, VesselSpec, imo_is_valid, random_mmsi, random_vessel
+from aiswatch.ingest.simulation.vessels import MIDS, VesselSpec, imo_is_valid, random_mmsi, random_vessel
 
 __all__ = [
     "VesselSpec", "TrackState", "Track", "RouteTrack", "AnchoredTrack", "MooredTrack", "LoiterTrack", "Alongside",
@@ -83,9 +83,9 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
 def load_scenario(name: str):
     """``behavior.scenarios.SCENARIOS[name]``: a function (start, seed) -> list[(VesselSpec, Track)]."""
     try:
-        module = importlib.import_module("behavior.scenarios")
+        module = importlib.import_module("aiswatch.behavior.scenarios")
     except ModuleNotFoundError as exc:
-        if exc.name in ("behavior.scenarios", "behavior"):
+        if exc.name in ("aiswatch.behavior.scenarios", "behavior"):
             raise LookupError("scenarios are not available: behavior/scenarios.py (SCENARIOS) does not exist "
                               "in this installation yet") from None
         raise
@@ -124,7 +124,7 @@ def _fmt_time(t: float | None) -> str:
 def simulate_command(n_vessels, duration, start_text, seed, bbox_text, out, udp, rate, station, scenario, n_base,
                      loss, group_tags):
     """Generate realistic AIS traffic as NMEA lines with tag blocks (file, stdout or UDP)."""
-    from ingest.simulation.output import parse_rate
+    from aiswatch.ingest.simulation.output import parse_rate
 
     try:
         duration_s = parse_duration(duration)

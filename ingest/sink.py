@@ -42,10 +42,10 @@ import orjson
 from elastic_transport import TransportError
 from elasticsearch import ApiError
 
-from es_templates import IndexNames
-from ingest.counters import Counters
-from ingest.ships_seen import document_kinds, merge_ship, needed_for_merge
-from ingest.spool import DiskSpool, SpoolError
+from aiswatch.es_templates import IndexNames
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.ships_seen import document_kinds, merge_ship, needed_for_merge
+from aiswatch.ingest.spool import DiskSpool, SpoolError
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from ingest.counters import Counters
+from aiswatch.ingest.counters import Counters
 
 log = logging.getLogger(__name__)
 

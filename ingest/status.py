@@ -15,8 +15,8 @@ import click
 @click.pass_context
 def status(ctx, es_url, namespace, as_json):
     """Show the pipeline counters of a running daemon and the cluster's indices."""
-    from ingest.cli import load_config_from
-    from ingest.metrics import render_status
+    from aiswatch.cli import load_config_from
+    from aiswatch.ingest.metrics import render_status
 
     cfg = load_config_from(ctx)
     path = Path(cfg["metrics"]["status_file"])
@@ -38,9 +38,9 @@ def status(ctx, es_url, namespace, as_json):
 def _print_indices(cfg, es_url, namespace) -> None:
     import logging
 
-    from ingest.cluster import connect
-    from ingest.config import ConfigError
-    from ingest.esclient import redact_url
+    from aiswatch.ingest.cluster import connect
+    from aiswatch.ingest.config import ConfigError
+    from aiswatch.ingest.esclient import redact_url
 
     # an unreachable cluster is one line here, not the transport's retry tracebacks
     logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)

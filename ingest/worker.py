@@ -48,9 +48,9 @@ from typing import Callable
 
 import orjson
 
-from ingest.counters import Counters
-from ingest.pipeline import GC_THRESHOLDS, Pipeline
-from ingest.ships_seen import document_kinds
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.pipeline import GC_THRESHOLDS, Pipeline
+from aiswatch.ingest.ships_seen import document_kinds
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import click
 
-from kibana import SPEC_NAMES, load_spec
+from aiswatch.kibana import SPEC_NAMES, load_spec
 
 log = logging.getLogger(__name__)
 
@@ -527,9 +527,9 @@ def render_spec(spec: dict, client, ctx: KibanaContext, out: str | Path, namespa
 @click.pass_context
 def map_command(ctx, es_url, namespace, out, spec_name, since, start, end, width, height):
     """Render the vessel map (the Kibana Vega spec) from live data to PNG/SVG/HTML."""
-    from ingest.cli import load_config_from
-    from ingest.cluster import connect
-    from ingest.esclient import redact_url
+    from aiswatch.cli import load_config_from
+    from aiswatch.ingest.cluster import connect
+    from aiswatch.ingest.esclient import redact_url
 
     def when(text):
         t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

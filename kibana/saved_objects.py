@@ -25,8 +25,8 @@ import sys
 import time
 import uuid
 
-import es_templates
-from kibana import HERE, SPEC_NAMES, spec_text
+from aiswatch import es_templates
+from aiswatch.kibana import HERE, SPEC_NAMES, spec_text
 
 log = logging.getLogger(__name__)
 

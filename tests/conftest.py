@@ -15,9 +15,9 @@ import uuid
 
 import pytest
 
-from es_templates import IndexNames
-from ingest.embedded import EmbeddedServer
-from ingest.esclient import make_client
+from aiswatch.es_templates import IndexNames
+from aiswatch.ingest.embedded import EmbeddedServer
+from aiswatch.ingest.esclient import make_client
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,11 @@ import psutil
 import pyais
 from pyais.encode import encode_dict
 
-from ingest.assembler import FragmentAssembler, SentenceGroup
-from ingest.counters import Counters
-from ingest.decoder import decode
-from ingest.lines import Line
-from ingest.nmea import Sentence, parse_line
+from aiswatch.ingest.assembler import FragmentAssembler, SentenceGroup
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.decoder import decode
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.nmea import Sentence, parse_line
 
 T0 = 1_790_000_000.0
 

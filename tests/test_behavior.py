@@ -25,13 +25,13 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
-from behavior.events import Event, EventStore, parse_time_ms
-from behavior.loader import load_simulation
-from behavior.runner import KILL_HOOK_ENV, Detector, read_watermark
-from behavior.scenarios import DURATION_HOURS, SCENARIOS, TRAP_FILTERS, TRAPS, edge_interval_s, expected_events
-from behavior.tracks import ByteMeter
-from es_templates import IndexNames
-from ingest.esclient import make_client
+from aiswatch.behavior.events import Event, EventStore, parse_time_ms
+from aiswatch.behavior.loader import load_simulation
+from aiswatch.behavior.runner import KILL_HOOK_ENV, Detector, read_watermark
+from aiswatch.behavior.scenarios import DURATION_HOURS, SCENARIOS, TRAP_FILTERS, TRAPS, edge_interval_s, expected_events
+from aiswatch.behavior.tracks import ByteMeter
+from aiswatch.es_templates import IndexNames
+from aiswatch.ingest.esclient import make_client
 from conftest import delete_namespace
 
 HOUR_MS = 3_600_000
@@ -134,7 +134,7 @@ def test_planted_traps_would_fire_without_their_filter(planted):
     """Each trap is a real near-miss: its preconditions hold in the scenario, and with the one
     filter that stops it switched off, the detectors report it."""
     client, names, t0, _ = planted
-    from ingest.simulation.geo import haversine_m
+    from aiswatch.ingest.simulation.geo import haversine_m
 
     tracks = {str(spec.mmsi): track for spec, track in SCENARIOS["planted"](t0, 0)}
     minutes = [t0 + 60 * k for k in range(int(DURATION_HOURS["planted"] * 60))]
@@ -250,7 +250,7 @@ def test_scheduled_10_minute_runs_find_the_same_events_within_the_byte_budget(pl
     """``detect schedule --every 10m`` over the 24 h: 145 runs of 10 minutes, each reading only its
     new slots. Every planted event is found once, no trap fires, and what the detector receives
     over all the runs (the write path included) stays <= 5 % of the raw position bytes."""
-    from behavior.runner import run_scheduled
+    from aiswatch.behavior.runner import run_scheduled
 
     client, names, t0, loaded = planted
     fresh_events(client, names)
@@ -294,7 +294,7 @@ def test_detector_receives_under_5_percent_of_raw_position_bytes(planted, es_url
 
 
 def test_cli_run_json_and_list(planted, es_url):
-    from ingest.cli import main
+    from aiswatch.cli import main
 
     client, names, t0, _ = planted
     fresh_events(client, names)
@@ -320,7 +320,7 @@ def test_cli_run_json_and_list(planted, es_url):
 def test_cli_run_refused_by_the_server_is_one_line(planted, es_url):
     """A request the server rejects (here a zero-length slot: fixed_interval 0s) is one line naming
     what was refused and by which server, exit 1, no traceback."""
-    from ingest.cli import main
+    from aiswatch.cli import main
 
     _, names, t0, _ = planted
     since, until = window(t0)
@@ -341,7 +341,7 @@ def _schedule(es_url, names, t0, log_path, kill_after: int | None = None):
     env.pop(KILL_HOOK_ENV, None)
     if kill_after is not None:
         env[KILL_HOOK_ENV] = str(kill_after)
-    cmd = [sys.executable, "-c", "from ingest.cli import main; main()", "detect", "schedule", "--every", "0.2s",
+    cmd = [sys.executable, "-c", "from aiswatch.cli import main; main()", "detect", "schedule", "--every", "0.2s",
            "--namespace", names.namespace, "--from", str(t0)]
     return subprocess.Popen(cmd, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
 

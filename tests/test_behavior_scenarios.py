@@ -17,15 +17,15 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
-from behavior.events import EventStore
-from behavior.loader import load_simulation
-from behavior.runner import Detector
-from behavior.scenarios import SCENARIOS
-from behavior.tracks import ByteMeter
+from aiswatch.behavior.events import EventStore
+from aiswatch.behavior.loader import load_simulation
+from aiswatch.behavior.runner import Detector
+from aiswatch.behavior.scenarios import SCENARIOS
+from aiswatch.behavior.tracks import ByteMeter
 from conftest import delete_namespace
-from es_templates import IndexNames
-from ingest.esclient import make_client
-from ingest.simulate import RouteTrack, Segments, VesselSpec
+from aiswatch.es_templates import IndexNames
+from aiswatch.ingest.esclient import make_client
+from aiswatch.ingest.simulate import RouteTrack, Segments, VesselSpec
 
 HOUR = 3600
 SHARED = 244999001
@@ -85,17 +85,17 @@ def test_a_shared_mmsi_refines_each_chain_of_jumps_in_one_small_query(shared, es
 
 def test_jump_refinements_are_capped_per_run_with_a_warning(shared, es_url, caplog):
     _, names, t0 = shared
-    with caplog.at_level(logging.WARNING, logger="behavior.spoofing"):
+    with caplog.at_level(logging.WARNING, logger="aiswatch.behavior.spoofing"):
         result, queries, fine = _jump_run(es_url, names, t0, {"detect": {"spoofing": {"max_refines": 3}}})
     jumps = [e for e in result.events if e.subtype == "jump"]
     assert queries == len(fine) <= 3
     assert sum(1 for e in jumps if e.details["refined"]) <= 3 < len(jumps)   # the rest at slot level ...
-    warned = [r.getMessage() for r in caplog.records if r.name == "behavior.spoofing"]
+    warned = [r.getMessage() for r in caplog.records if r.name == "aiswatch.behavior.spoofing"]
     assert len(warned) == 1 and "past the cap of 3 refinement queries" in warned[0]   # ... and said so
 
 
 def test_detect_schedule_stops_on_a_refusal_with_one_line(shared, es_url):
-    from ingest.cli import main
+    from aiswatch.cli import main
 
     _, names, t0 = shared
     out = CliRunner(env={"AISWATCH_DETECT__SLOT_MINUTES": "0.001"}).invoke(main, [

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from behavior.events import Event, merge_events
-from behavior.geo import Geography
-from behavior.identity import classify
-from behavior.settings import detect_settings, parse_duration
+from aiswatch.behavior.events import Event, merge_events
+from aiswatch.behavior.geo import Geography
+from aiswatch.behavior.identity import classify
+from aiswatch.behavior.settings import detect_settings, parse_duration
 
 
 @pytest.mark.parametrize("mmsi, station, flag, valid", [
@@ -94,10 +94,10 @@ def test_settings_merge_and_durations():
 
 # -- detectors on hand-made slot summaries (what Elasticsearch would return) ----------------------
 
-from behavior.encounter import detect_encounters  # noqa: E402
-from behavior.gap import detect_gaps  # noqa: E402
-from behavior.loitering import detect_loitering  # noqa: E402
-from behavior.tracks import Slot  # noqa: E402
+from aiswatch.behavior.encounter import detect_encounters  # noqa: E402
+from aiswatch.behavior.gap import detect_gaps  # noqa: E402
+from aiswatch.behavior.loitering import detect_loitering  # noqa: E402
+from aiswatch.behavior.tracks import Slot  # noqa: E402
 
 SLOT = 600_000
 HOUR = 3_600_000
@@ -161,10 +161,10 @@ def test_loitering_needs_the_duration_the_shore_distance_and_no_port(geo):
 
 
 def test_schedule_survives_an_unreachable_cluster():
-    from behavior.runner import Detector, run_scheduled
-    from es_templates import IndexNames
-    from ingest.embedded import free_port
-    from ingest.esclient import make_client
+    from aiswatch.behavior.runner import Detector, run_scheduled
+    from aiswatch.es_templates import IndexNames
+    from aiswatch.ingest.embedded import free_port
+    from aiswatch.ingest.esclient import make_client
 
     client = make_client(f"http://127.0.0.1:{free_port()}", request_timeout=1, max_retries=0)
     pauses = []
@@ -192,7 +192,7 @@ def test_loitering_inside_an_offshore_anchorage_is_not_loitering(geo):
 
 
 def test_speed_mismatch_and_stationary_but_moving(geo):
-    from behavior.spoofing import detect_spoofing
+    from aiswatch.behavior.spoofing import detect_spoofing
 
     cfg = detect_settings(None)["spoofing"]
     t0 = 1_800_000_000_000
@@ -213,19 +213,19 @@ def test_speed_mismatch_and_stationary_but_moving(geo):
 
 def test_a_failed_refinement_keeps_the_slot_edges_and_says_so(caplog):
     """A refinement query that fails (no cluster there) leaves the 10-minute edges and logs a warning."""
-    from behavior.refine import refine_edges
-    from behavior.tracks import TrackReader
-    from ingest.embedded import free_port
-    from ingest.esclient import make_client
+    from aiswatch.behavior.refine import refine_edges
+    from aiswatch.behavior.tracks import TrackReader
+    from aiswatch.ingest.embedded import free_port
+    from aiswatch.ingest.esclient import make_client
 
     client = make_client(f"http://127.0.0.1:{free_port()}", request_timeout=1, max_retries=0)
     try:
         reader = TrackReader(client, "x-ais-*")
-        with caplog.at_level("WARNING", logger="behavior.refine"):
+        with caplog.at_level("WARNING", logger="aiswatch.behavior.refine"):
             edges = refine_edges(reader, "636000001", 1_800_000_000_000, 1_800_021_600_000, SLOT, lambda s: True)
     finally:
         client.close()
     assert edges == (1_800_000_000_000, 1_800_021_600_000)
-    warnings = [r.getMessage() for r in caplog.records if r.name == "behavior.refine"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "aiswatch.behavior.refine"]
     assert len(warnings) == 2 and "refining the start of 636000001 failed" in warnings[0]
     assert "refining the end of 636000001 failed" in warnings[1]

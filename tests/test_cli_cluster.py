@@ -22,13 +22,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ingest.config import load_config
-from ingest.counters import Counters
-from ingest.embedded import EmbeddedServer, free_port
-from ingest.esclient import make_client
-from ingest.runner import IngestOptions, run_sources
-from ingest.lines import Line
-from sourceutil import reply_json
+from aiswatch.ingest.config import load_config
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.embedded import EmbeddedServer, free_port
+from aiswatch.ingest.esclient import make_client
+from aiswatch.ingest.runner import IngestOptions, run_sources
+from aiswatch.ingest.lines import Line
+from helpers import reply_json
 from test_sink_pipeline import nmea_traffic
 
 SECRET = "pw-S3cr3t"
@@ -40,7 +40,7 @@ def aiswatch(args, tmp_path, env_extra=None, timeout=120, **kw):
     for key in ("ES_URL", "ES_USERNAME", "ES_PASSWORD", "ES_API_KEY", "ES_CA_CERTS"):
         env.pop(key, None)
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-c", "from ingest.cli import main; main()", *args], env=env,
+    return subprocess.run([sys.executable, "-c", "from aiswatch.cli import main; main()", *args], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=timeout, **kw)
 
 
@@ -276,7 +276,7 @@ def test_the_daemon_prints_where_the_data_is_without_the_password(tmp_path, es_u
     url = es_url.replace("://", f"://elastic:{SECRET}@", 1)
     env = dict(os.environ, AISWATCH_HOME=str(tmp_path / "home"), ES_URL=url,
                AISWATCH_METRICS__STATUS_FILE=str(tmp_path / "status.json"))
-    proc = subprocess.Popen([sys.executable, "-c", "from ingest.cli import main; main()", "--config", str(config),
+    proc = subprocess.Popen([sys.executable, "-c", "from aiswatch.cli import main; main()", "--config", str(config),
                              "run", "--namespace", "daemon-"], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ingest.config import load_config
+from aiswatch.ingest.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -115,7 +115,7 @@ def test_every_image_is_pinned_and_the_stack_versions_match():
         assert repo and re.fullmatch(r"\d+\.\d+\.\d+", tag), f"{name}: {image} is not pinned to a version"
     es = images["es01"].rpartition(":")[2]
     assert images["kibana"].rpartition(":")[2] == es and es.startswith("8.")
-    from kibana.saved_objects import KIBANA_VERSION
+    from aiswatch.kibana.saved_objects import KIBANA_VERSION
     assert KIBANA_VERSION == es, "the dashboard panels should carry the Kibana version the stack runs"
     dockerfile = (ROOT / "Dockerfile").read_text()
     base = re.search(r"^FROM\s+(\S+)", dockerfile, re.M).group(1)

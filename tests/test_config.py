@@ -1,7 +1,7 @@
 """Configuration: defaults, file, environment overrides, and secrets kept out of files and logs."""
 import pytest
 
-from ingest.config import ConfigError, load_config, read_secret
+from aiswatch.ingest.config import ConfigError, load_config, read_secret
 
 
 def test_defaults_without_file(tmp_path, monkeypatch):
@@ -64,8 +64,8 @@ def test_example_config_documents_every_option_with_its_default():
 
     import yaml
 
-    from behavior.settings import DEFAULTS as DETECT_DEFAULTS
-    from ingest.config import DEFAULTS
+    from aiswatch.behavior.settings import DEFAULTS as DETECT_DEFAULTS
+    from aiswatch.ingest.config import DEFAULTS
 
     example = yaml.safe_load((Path(__file__).parent.parent / "aiswatch.example.yaml").read_text())
     assert set(example) == set(DEFAULTS)
@@ -78,7 +78,7 @@ def test_example_config_documents_every_option_with_its_default():
                 assert example[section][key] == value, (section, key)
     assert example["detect"] == DETECT_DEFAULTS
     # the geography example is what the code does when the section is empty
-    from behavior.geo import Geography
+    from aiswatch.behavior.geo import Geography
     default_geo, example_geo = Geography({}), Geography(example["geography"])
     assert [p.name for p in example_geo.ports] == [p.name for p in default_geo.ports]
     assert [r.name for r in example_geo.regions] == [r.name for r in default_geo.regions]

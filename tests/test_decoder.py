@@ -9,11 +9,11 @@ import pyais
 import pytest
 from pyais.encode import encode_dict
 
-from ingest.assembler import FragmentAssembler, SentenceGroup
-from ingest.counters import Counters
-from ingest.decoder import decode, message_fields
-from ingest.lines import Line
-from ingest.nmea import parse_line
+from aiswatch.ingest.assembler import FragmentAssembler, SentenceGroup
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.decoder import decode, message_fields
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.nmea import parse_line
 
 T0 = 1_790_000_000.0
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.signal import firwin
 
-from demod import channel, gmsk, hdlc, modulator, timing
-from demod.channelizer import Channelizer, StreamingDecimator, plan_rates
+from aiswatch.demod import channel, gmsk, hdlc, modulator, timing
+from aiswatch.demod.channelizer import Channelizer, StreamingDecimator, plan_rates
 
 RNG = np.random.default_rng(7)
 MESSAGE = bytes(RNG.integers(0, 256, 21, dtype=np.uint8))

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from pyais.messages import MessageType1, MessageType3, MessageType5, MessageType8, MessageType18, MessageType24PartA
 
-from demod import channel
-from demod.nmea_out import NmeaFormatter
-from demod.receiver import DiscriminatorReceiver
+from aiswatch.demod import channel
+from aiswatch.demod.nmea_out import NmeaFormatter
+from aiswatch.demod.receiver import DiscriminatorReceiver
 
 RATE = 288_000
 

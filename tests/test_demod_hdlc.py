@@ -3,8 +3,8 @@ import numpy as np
 import pyais
 import pytest
 
-from demod import hdlc
-from demod.nmea_out import NmeaFormatter, armor, checksum
+from aiswatch.demod import hdlc
+from aiswatch.demod.nmea_out import NmeaFormatter, armor, checksum
 
 
 def test_crc16_x25_check_value():

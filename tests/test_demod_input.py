@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from demod import channel
-from demod.cli import demod
-from demod.decode import FrameDecoder, SDRUnavailable
-from demod.iqfile import IQFile, IQFormatError
-from demod.nmea_out import NmeaFormatter
-from demod.receiver import DiscriminatorReceiver, Receiver
-from demod.settings import SettingError
-from demod.sources import IQFileSource, SDRSource
+from aiswatch.demod import channel
+from aiswatch.demod.cli import demod
+from aiswatch.demod.decode import FrameDecoder, SDRUnavailable
+from aiswatch.demod.iqfile import IQFile, IQFormatError
+from aiswatch.demod.nmea_out import NmeaFormatter
+from aiswatch.demod.receiver import DiscriminatorReceiver, Receiver
+from aiswatch.demod.settings import SettingError
+from aiswatch.demod.sources import IQFileSource, SDRSource
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-AISWATCH = [sys.executable, "-c", "from ingest.cli import main; main()"]
+AISWATCH = [sys.executable, "-c", "from aiswatch.cli import main; main()"]
 RNG = np.random.default_rng(77)
 MESSAGES = [bytes(RNG.integers(0, 256, 21, dtype=np.uint8)) for _ in range(3)]
 
@@ -273,7 +273,7 @@ def _unplugged_dongle(blocks):
 
 
 def test_dongle_unplugged_while_reading_is_one_line_and_exit_2(capture, monkeypatch):
-    from demod import decode
+    from aiswatch.demod import decode
 
     x, sentences = capture
     dongle = _unplugged_dongle([x])
@@ -288,7 +288,7 @@ def test_dongle_unplugged_while_reading_is_one_line_and_exit_2(capture, monkeypa
 
 
 def test_sdr_source_reads_through_the_same_path(capture, monkeypatch):
-    from demod import sources
+    from aiswatch.demod import sources
 
     dongle = _unplugged_dongle([capture[0]])
     monkeypatch.setattr(sources, "open_sdr", lambda **settings: dongle)

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from pyais.messages import (MessageType1, MessageType2, MessageType3, MessageType5, MessageType8,
                             MessageType18, MessageType24PartA, MessageType24PartB)
 
-from demod import channel
-from demod.cli import demod
-from demod.iqfile import IQFile, IQFormatError
-from demod.receiver import Receiver
-from demod.sources import IQFileSource, SDRSource, SDRUnavailable
+from aiswatch.demod import channel
+from aiswatch.demod.cli import demod
+from aiswatch.demod.iqfile import IQFile, IQFormatError
+from aiswatch.demod.receiver import Receiver
+from aiswatch.demod.sources import IQFileSource, SDRSource, SDRUnavailable
 
 
 def random_messages(rng):
@@ -89,7 +89,7 @@ def test_roundtrip_every_length_class_on_both_channels(roundtrip):
     for f in frames:
         assert f.freq_offset_hz == pytest.approx(2000, abs=300)
     # the NMEA decodes with pyais to the original fields
-    from demod.nmea_out import NmeaFormatter
+    from aiswatch.demod.nmea_out import NmeaFormatter
     fmt = NmeaFormatter()
     by_bytes = {data: m for data, m in messages}
     for f in frames:
@@ -144,7 +144,7 @@ def test_other_iq_formats(fmt, tmp_path):
     source = IQFileSource(str(path), rate=None if fmt == "wav" else 240_000, start_time=1.7e9)
     lines = list(source.lines())
     assert len(lines) == 2 and lines[0].source == source.id and [ln.offset for ln in lines] == [0, 1]
-    from demod.nmea_out import armor
+    from aiswatch.demod.nmea_out import armor
     # payload -> channel of each one-sentence message
     assert {ln.text.split(",")[-2]: ln.text.split(",")[-3] for ln in lines} == {armor(data[0])[0]: "A", armor(data[1])[0]: "B"}
 
@@ -164,7 +164,7 @@ def test_discriminator_audio_stereo(tmp_path):
         w.writeframes(np.stack([left, right], axis=1).astype("<i2").tobytes())
     result = CliRunner().invoke(demod, [str(path), "--format", "disc", "--no-tags"])
     assert result.exit_code == 0, result.output
-    from demod.nmea_out import NmeaFormatter
+    from aiswatch.demod.nmea_out import NmeaFormatter
     assert result.output.splitlines() == NmeaFormatter().sentences(data[0], "A") + NmeaFormatter().sentences(data[1], "B")
 
 
@@ -224,7 +224,7 @@ def test_no_sdr_is_a_clear_error_and_nonzero_exit():
     with pytest.raises(SDRUnavailable) as err:
         SDRSource(device_index=0)
     assert "librtlsdr" in str(err.value) or "no RTL-SDR" in str(err.value)
-    proc = subprocess.run([sys.executable, "-c", "from ingest.cli import main; main()", "demod", "--sdr"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", "from aiswatch.cli import main; main()", "demod", "--sdr"], capture_output=True, text=True,
                           timeout=60, cwd=os.path.dirname(os.path.dirname(__file__)))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and ("librtlsdr" in proc.stderr or "no RTL-SDR" in proc.stderr)
@@ -263,7 +263,7 @@ def test_dongle_offset_of_tens_of_ppm_is_acquired_from_the_first_block(offset_hz
 
 def test_block_size_does_not_change_what_is_decoded(roundtrip, tmp_path):
     # files stream in blocks; bursts straddling block edges must come out once, whatever the size
-    from demod.decode import FrameDecoder
+    from aiswatch.demod.decode import FrameDecoder
 
     messages, bursts, x = roundtrip
     path = tmp_path / "blocks.cu8"
@@ -359,7 +359,7 @@ def test_discriminator_audio_mono_44k1_inverted(tmp_path):
         w.setframerate(44_100)
         w.writeframes(np.clip(audio, -32768, 32767).astype("<i2").tobytes())
     lines = list(IQFileSource(str(path), fmt="disc").lines())
-    from demod.nmea_out import armor
+    from aiswatch.demod.nmea_out import armor
     assert sorted(ln.text.split(",")[-2] for ln in lines) == sorted(armor(d)[0] for d in data)
     assert all("L:" not in ln.text and "F:" not in ln.text for ln in lines)  # no RF level/offset from audio
 
@@ -374,7 +374,7 @@ def test_ingest_iq_feeds_the_pipeline_in_process(roundtrip, tmp_path, es_url, na
     env = dict(os.environ, AISWATCH_HOME=str(tmp_path / "home"))
     source = ["-", "--format", "cu8"] if from_stdin else [str(path)]
     with open(path, "rb") as stdin:
-        proc = subprocess.run([sys.executable, "-c", "from ingest.cli import main; main()", "ingest", "iq", *source,
+        proc = subprocess.run([sys.executable, "-c", "from aiswatch.cli import main; main()", "ingest", "iq", *source,
                                "--rate", "288000", "--start-time", "1700000000", "--station", "bench-dongle",
                                "--es", es_url, "--namespace", names.namespace,
                                "--spool-dir", str(tmp_path / "spool")],
@@ -398,7 +398,7 @@ def test_ingest_iq_feeds_the_pipeline_in_process(roundtrip, tmp_path, es_url, na
 
 def test_ingest_sdr_without_a_device_is_a_clear_error(tmp_path):
     env = dict(os.environ, AISWATCH_HOME=str(tmp_path / "home"))
-    proc = subprocess.run([sys.executable, "-c", "from ingest.cli import main; main()", "ingest", "sdr",
+    proc = subprocess.run([sys.executable, "-c", "from aiswatch.cli import main; main()", "ingest", "sdr",
                            "--es", "http://127.0.0.1:9"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "Error:" in proc.stderr and "Traceback" not in proc.stderr
@@ -418,7 +418,7 @@ def test_signal_level_tag_follows_the_burst_power(tmp_path):
     path.write_bytes(channel.to_cu8(x, scale=127.5))  # cu8 full scale is +-127.5: the reader's scale
     result = CliRunner().invoke(demod, [str(path), "--rate", "288000", "--start-time", "1700000000"])
     assert result.exit_code == 0, result.output
-    from demod.nmea_out import armor
+    from aiswatch.demod.nmea_out import armor
     level = {}
     for line in result.output.splitlines():
         tags = dict(field.split(":", 1) for field in line[1:line.index("*")].split(","))

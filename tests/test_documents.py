@@ -9,14 +9,14 @@ from operator import xor
 
 from pyais.encode import encode_dict
 
-import es_templates
-from ingest import geohash
-from ingest.assembler import FragmentAssembler
-from ingest.counters import Counters
-from ingest.decoder import decode
-from ingest.documents import NAV_STATUS_TEXT, SHIP_TYPE, build_document, document_id, ship_type_info
-from ingest.lines import Line
-from ingest.nmea import parse_line
+from aiswatch import es_templates
+from aiswatch.ingest import geohash
+from aiswatch.ingest.assembler import FragmentAssembler
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.decoder import decode
+from aiswatch.ingest.documents import NAV_STATUS_TEXT, SHIP_TYPE, build_document, document_id, ship_type_info
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.nmea import parse_line
 
 T0 = 1_790_000_000.25          # receive time used by most tests: 2026-09-21T14:13:20.250Z
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -247,7 +247,7 @@ def test_document_id_helper_matches_the_builder():
 
 
 def test_signal_measurements_from_our_demodulator():
-    from demod.nmea_out import NmeaFormatter
+    from aiswatch.demod.nmea_out import NmeaFormatter
 
     line = encode_dict({"type": 18, "mmsi": 211000007, "lat": 54.0, "lon": 10.0}, talker_id="AI")[0]
     payload, fill = line.split(",")[5], int(line.split(",")[6][0])

@@ -1,5 +1,5 @@
 """make_client: a ready NDJSON bulk body goes out as it is; other bodies are serialised as before."""
-from ingest.esclient import make_client
+from aiswatch.ingest.esclient import make_client
 
 
 def test_a_ready_bulk_body_is_sent_without_a_copy():

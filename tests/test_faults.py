@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from es_templates import IndexNames
-from ingest.counters import Counters
-from ingest.embedded import free_port
-from ingest.esclient import make_client
-from ingest.lines import Line
-from ingest.pipeline import Pipeline
-from ingest.sink import ElasticsearchSink
-from ingest.spool import DiskSpool
+from aiswatch.es_templates import IndexNames
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.embedded import free_port
+from aiswatch.ingest.esclient import make_client
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.pipeline import Pipeline
+from aiswatch.ingest.sink import ElasticsearchSink
+from aiswatch.ingest.spool import DiskSpool
 from test_sink_pipeline import MIDNIGHT, assert_ships, nmea_traffic, tag
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("ES_URL")),
@@ -107,7 +107,7 @@ def run_daemon(args, tmp_path, **popen):
     env = dict(os.environ, AISWATCH_HOME=str(tmp_path / "home"), AISWATCH_LOG_LEVEL="INFO",
                AISWATCH_METRICS__STATUS_FILE=str(tmp_path / "status.json"))
     env.pop("ES_URL", None)
-    cmd = [sys.executable, "-c", "from ingest.cli import main; main()", "ingest", "file", *args]
+    cmd = [sys.executable, "-c", "from aiswatch.cli import main; main()", "ingest", "file", *args]
     return subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
 
 

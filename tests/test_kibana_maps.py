@@ -21,13 +21,13 @@ from collections import defaultdict
 import pytest
 from click.testing import CliRunner
 
-import es_templates
-from es_templates import IndexNames
-from ingest.counters import Counters
-from ingest.esclient import make_client
-from ingest.lines import Line
-from kibana import SPEC_NAMES, load_spec, spec_text
-from kibana.render import (KibanaContext, RenderError, date_histogram_interval, prepare, round_interval, to_svg,
+from aiswatch import es_templates
+from aiswatch.es_templates import IndexNames
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.esclient import make_client
+from aiswatch.ingest.lines import Line
+from aiswatch.kibana import SPEC_NAMES, load_spec, spec_text
+from aiswatch.kibana.render import (KibanaContext, RenderError, date_histogram_interval, prepare, round_interval, to_svg,
                            undrawn_marks)
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -42,10 +42,10 @@ SPEC_INDEX = {"vessel_map": "ships-seen", "tracks_map": "ais", "events_map": "ev
 @pytest.fixture(scope="module")
 def world(es_url, tmp_path_factory):
     from conftest import delete_namespace
-    from ingest import simulate
-    from ingest.pipeline import Pipeline
-    from ingest.setup import install_templates
-    from ingest.sink import ElasticsearchSink
+    from aiswatch.ingest import simulate
+    from aiswatch.ingest.pipeline import Pipeline
+    from aiswatch.ingest.setup import install_templates
+    from aiswatch.ingest.sink import ElasticsearchSink
 
     names = IndexNames(f"k{uuid.uuid4().hex[:8]}-")
     client = make_client(es_url)
@@ -565,7 +565,7 @@ def test_a_spec_that_draws_nothing_is_reported(world):
 # -- aiswatch map -------------------------------------------------------------------------------------------
 
 def test_map_command_writes_png_and_html(world, es_url, tmp_path):
-    from ingest.cli import main
+    from aiswatch.cli import main
 
     start = world["ctx"].start.isoformat()
     end = world["ctx"].end.isoformat()
@@ -596,7 +596,7 @@ def run_aiswatch(args, home, prelude: str = "", **env):
 
     environ = dict(os.environ, AISWATCH_HOME=str(home), **env)
     environ.pop("ES_URL", None)
-    code = prelude + "\nfrom ingest.cli import main\nmain()"
+    code = prelude + "\nfrom aiswatch.cli import main\nmain()"
     return subprocess.run([sys.executable, "-c", code, *args], env=environ, capture_output=True, text=True,
                           timeout=120)
 
@@ -641,8 +641,8 @@ def test_map_without_a_cluster_uses_the_embedded_server_like_the_ingest_did(tmp_
     """The README's screenshot steps with nothing configured: ``aiswatch ingest file`` puts the
     messages in the embedded server (data on disk, server stopped at the end), and ``aiswatch map``
     starts it again and draws them."""
-    from ingest.embedded import free_port
-    from ingest.simulate import Simulator, random_fleet
+    from aiswatch.ingest.embedded import free_port
+    from aiswatch.ingest.simulate import Simulator, random_fleet
 
     t0 = 1_773_475_200  # 2026-03-14T08:00:00Z
     sim = Simulator(random_fleet(6, seed=5, start=t0), start=t0, seed=5)

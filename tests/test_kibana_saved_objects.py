@@ -27,10 +27,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-import es_templates
-from es_templates import IndexNames
-from kibana import SPEC_NAMES, spec_text
-from kibana.saved_objects import (KIBANA_VERSION, MIN_KIBANA_VERSION, NDJSON_PATH, KibanaError, _auth_headers,
+from aiswatch import es_templates
+from aiswatch.es_templates import IndexNames
+from aiswatch.kibana import SPEC_NAMES, spec_text
+from aiswatch.kibana.saved_objects import (KIBANA_VERSION, MIN_KIBANA_VERSION, NDJSON_PATH, KibanaError, _auth_headers,
                                   build_saved_objects, generate, import_saved_objects)
 
 
@@ -382,7 +382,7 @@ def test_aiswatch_setup_imports_into_kibana(kibana, es_url, names, monkeypatch):
     """``aiswatch setup --kibana URL``: templates into Elasticsearch, then every saved object reported."""
     from click.testing import CliRunner
 
-    from ingest.cli import main
+    from aiswatch.cli import main
 
     server = kibana(not_ready=1)
     monkeypatch.setenv("KIBANA_USERNAME", "elastic")

@@ -6,9 +6,9 @@ import logging
 import re
 import time
 
-from ingest.counters import Counters
-from ingest.metrics import MetricsReporter, render_status
-from ingest.setup import install_templates
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.metrics import MetricsReporter, render_status
+from aiswatch.ingest.setup import install_templates
 
 
 def busy_counters():
@@ -61,7 +61,7 @@ def test_status_file_and_render(tmp_path):
 def test_metrics_documents_are_indexed_every_interval(es, names, caplog):
     install_templates(es, names, None)
     c = busy_counters()
-    caplog.set_level(logging.INFO, logger="ingest.metrics")
+    caplog.set_level(logging.INFO, logger="aiswatch.ingest.metrics")
     reporter = MetricsReporter(c, client=es, names=names, log_seconds=0.2, index_seconds=0.3,
                                process_name="test-proc")
     deadline = time.monotonic() + 10
@@ -87,9 +87,9 @@ def test_metrics_documents_are_indexed_every_interval(es, names, caplog):
 
 
 def test_es_down_skips_the_document_and_counts_it():
-    from ingest.embedded import free_port
-    from ingest.esclient import make_client
-    from es_templates import IndexNames
+    from aiswatch.ingest.embedded import free_port
+    from aiswatch.ingest.esclient import make_client
+    from aiswatch.es_templates import IndexNames
 
     c = busy_counters()
     client = make_client(f"http://127.0.0.1:{free_port()}", request_timeout=1)

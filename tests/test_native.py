@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from ingest import native
+from aiswatch.ingest import native
+from helpers import installed_layout
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # type 5 among them), printing how the modules loaded and every document
 PROBE = r"""
 import json, sys
-import ingest.native, ingest.nmea
-from ingest.pipeline import ListSink, Pipeline
-from ingest.counters import Counters
-from ingest.lines import Line
-from ingest.simulate import Simulator, random_fleet
+import aiswatch.ingest.native, aiswatch.ingest.nmea
+from aiswatch.ingest.pipeline import ListSink, Pipeline
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.simulate import Simulator, random_fleet
 
 sim = Simulator(random_fleet(30, seed=7, start=1_763_164_800), start=1_763_164_800, seed=7)
 sink, counters = ListSink(), Counters()
@@ -41,7 +41,7 @@ for t, lines in sim.messages(3600):
         break
 pipeline.feed(Line("!AIVDM,1,1,,A,garbage*00", 0.0, "probe", n))
 pipeline.finish()
-print(json.dumps({"mode": ingest.native.mode(), "nmea": ingest.nmea.__file__,
+print(json.dumps({"mode": aiswatch.ingest.native.mode(), "nmea": aiswatch.ingest.nmea.__file__,
                   "docs": sink.documents, "counters": counters.snapshot()}, sort_keys=True))
 """
 
@@ -82,14 +82,11 @@ def test_compiled_and_python_sources_give_the_same_documents_and_counts():
 def test_an_edited_source_runs_as_python_and_says_so(tmp_path):
     """A copy of the installed tree with one compiled module's source edited: every compiled
     module loads from its source (not only the edited one), with one line on stderr."""
-    copy = tmp_path / "tree"
-    copy.mkdir()
-    for name in ("ingest", "es_templates"):
-        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    copy = installed_layout(tmp_path / "tree")
     unchanged, err = _probe(path=copy)
     assert unchanged["mode"] == "compiled" and not err
 
-    documents = copy / "ingest" / "documents.py"
+    documents = copy / "aiswatch" / "ingest" / "documents.py"
     documents.write_text(documents.read_text() + "\n# edited after the build\n")
     edited, err = _probe(path=copy)
     assert edited["mode"] == "python (ingest/documents.py changed since compiled)"
@@ -100,10 +97,7 @@ def test_an_edited_source_runs_as_python_and_says_so(tmp_path):
 
 
 def test_without_extensions_the_sources_run_quietly(tmp_path):
-    copy = tmp_path / "tree"
-    copy.mkdir()
-    for name in ("ingest", "es_templates"):
-        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    copy = installed_layout(tmp_path / "tree", extensions=False)
     result, err = _probe(path=copy)
     assert result["mode"] == "python" and result["nmea"].endswith("nmea.py")
     assert not err

@@ -8,10 +8,10 @@ from operator import xor
 import pytest
 from pyais.encode import encode_dict
 
-from ingest import nmea
-from ingest.counters import Counters
-from ingest.lines import Line
-from ingest.nmea import Sentence, parse_line, parse_tag_block
+from aiswatch.ingest import nmea
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.nmea import Sentence, parse_line, parse_tag_block
 
 T0 = 1_790_000_000.0
 POSITION = "!AIVDM,1,1,,A,13aEOK?P00PD2wVMdLDRhgvL289?,0*26"   # a real class A report (gpsd test data)
@@ -164,21 +164,21 @@ def fresh_log_limit(monkeypatch):
 
 def test_rejection_logging_is_rate_limited(caplog, fresh_log_limit):
     counters = Counters()
-    with caplog.at_level(logging.DEBUG, logger="ingest.nmea"):
+    with caplog.at_level(logging.DEBUG, logger="aiswatch.ingest.nmea"):
         for i in range(2000):
             parse(f"garbage line {i}", counters)
     assert counters.get("rejected.not_nmea") == 2000
-    records = [r for r in caplog.records if r.name == "ingest.nmea"]
+    records = [r for r in caplog.records if r.name == "aiswatch.ingest.nmea"]
     assert 1 <= len(records) <= 25
     assert "garbage line 0" in records[0].getMessage()
 
 
 def test_huge_garbage_line_is_rejected_and_logged_short(caplog, fresh_log_limit):
     counters = Counters()
-    with caplog.at_level(logging.DEBUG, logger="ingest.nmea"):
+    with caplog.at_level(logging.DEBUG, logger="aiswatch.ingest.nmea"):
         s, _ = parse("!" + "A" * 100_000, counters)
     assert s is None and counters.get("rejected.bad_checksum") == 1
-    records = [r for r in caplog.records if r.name == "ingest.nmea"]
+    records = [r for r in caplog.records if r.name == "aiswatch.ingest.nmea"]
     assert len(records) == 1 and len(records[0].getMessage()) < 400
 
 

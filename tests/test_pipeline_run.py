@@ -4,10 +4,10 @@ from __future__ import annotations
 import threading
 import time
 
-from ingest.counters import Counters
-from ingest.lines import Line
-from ingest.pipeline import ListSink, Pipeline, _LineQueue
-from ingest.sources.file import BATCH_LINES, FileSource
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.pipeline import ListSink, Pipeline, _LineQueue
+from aiswatch.ingest.sources.file import BATCH_LINES, FileSource
 
 SENTENCES = [
     "!AIVDM,1,1,,A,15M67FC000G?ufbE`FepT@3n00Sa,0*5F",
@@ -190,7 +190,7 @@ def test_stop_ends_an_inline_source_and_a_failing_one_is_counted():
 
 
 def test_a_count_batch_adds_its_counts_at_flush():
-    from ingest.counters import CountBatch
+    from aiswatch.ingest.counters import CountBatch
 
     shared = Counters()
     batch = CountBatch(shared)

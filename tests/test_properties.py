@@ -21,14 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyais.encode import encode_dict
 
-import es_templates
-from ingest import geohash
-from ingest.counters import Counters
-from ingest.lines import Line
-from ingest.nmea import parse_line
-from ingest.pipeline import ListSink, Pipeline
-from ingest.sources.file import FileSource
-from ingest.sources.framing import MAX_LINE_BYTES
+from aiswatch import es_templates
+from aiswatch.ingest import geohash
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.nmea import parse_line
+from aiswatch.ingest.pipeline import ListSink, Pipeline
+from aiswatch.ingest.sources.file import FileSource
+from aiswatch.ingest.sources.framing import MAX_LINE_BYTES
 
 T0 = 1_790_000_000.0
 MAPPED = set(es_templates.load("ais")["template"]["mappings"]["properties"])

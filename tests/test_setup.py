@@ -1,7 +1,7 @@
 """Index templates installed on a real ES-compatible server; retention by name where there is no ILM."""
 import datetime as dt
 
-from ingest.setup import install_templates, prune_daily_indices
+from aiswatch.ingest.setup import install_templates, prune_daily_indices
 
 
 def test_templates_installed_and_applied(es, names):
@@ -41,13 +41,13 @@ def _aiswatch(args, home, **kw):
 
     env = dict(os.environ, AISWATCH_HOME=str(home), AISWATCH_METRICS__STATUS_FILE=str(home / "status.json"))
     env.pop("ES_URL", None)
-    return subprocess.run([sys.executable, "-c", "from ingest.cli import main; main()", *args], env=env,
+    return subprocess.run([sys.executable, "-c", "from aiswatch.cli import main; main()", *args], env=env,
                           capture_output=True, text=True, timeout=120, **kw)
 
 
 def test_status_shows_the_counters_and_the_indices(es_url, es, names, tmp_path):
     """After a replay, ``aiswatch status`` shows the pipeline counters and each index's document count."""
-    from ingest.simulate import Simulator, random_fleet
+    from aiswatch.ingest.simulate import Simulator, random_fleet
 
     t0 = 1_763_164_800
     sim = Simulator(random_fleet(5, seed=3, start=t0), start=t0, seed=3)
@@ -81,8 +81,8 @@ def test_status_with_an_unreachable_cluster_is_one_line(tmp_path):
 def test_a_finished_replay_is_searchable_at_once(noida, tmp_path):
     """noida-db (like Elasticsearch) makes documents searchable at its refresh interval; ``ingest file``
     refreshes when it is done, so a count straight after the replay sees every message."""
-    from ingest.esclient import make_client
-    from ingest.simulate import Simulator, random_fleet
+    from aiswatch.ingest.esclient import make_client
+    from aiswatch.ingest.simulate import Simulator, random_fleet
 
     server = noida("replay")
     t0 = 1_763_164_800

@@ -22,8 +22,8 @@ import pytest
 from click.testing import CliRunner
 from pyais import decode
 
-from ingest.cli import main
-from ingest.simulate import (BASE_STATIONS, MS_PER_KNOT, STATIC_INTERVAL_S, Alongside, AnchoredTrack, Itinerary, Jump, LoiterTrack,
+from aiswatch.cli import main
+from aiswatch.ingest.simulate import (BASE_STATIONS, MS_PER_KNOT, STATIC_INTERVAL_S, Alongside, AnchoredTrack, Itinerary, Jump, LoiterTrack,
                              MooredTrack, Override, RouteTrack, Segments, Silence, Simulator, VesselSpec,
                              distance_between, haversine_m, imo_is_valid, random_fleet, report_interval, send_udp,
                              write_file)
@@ -130,7 +130,7 @@ def test_report_intervals_follow_itu(fleet_events):
 
 
 def test_report_interval_table():
-    from ingest.simulate import TrackState
+    from aiswatch.ingest.simulate import TrackState
 
     def st(sog, status=0):
         return TrackState(54.0, 3.0, sog, 90.0, 90, status)
@@ -273,7 +273,7 @@ def test_segments_jump_override():
 
 
 def test_fake_mmsi_no_static_and_unavailable_fields_encode():
-    from ingest.simulate import TrackState
+    from aiswatch.ingest.simulate import TrackState
 
     class Fixed:
         def state(self, t):
@@ -441,12 +441,12 @@ def test_slow_route_never_goes_astern():
 def test_traffic_goes_through_the_ingest_chain_unchanged():
     """Simulated lines -> parse_line -> FragmentAssembler -> decode -> build_document: nothing rejected,
     every message becomes a document at its message time with the simulated values (group tags on)."""
-    from ingest.assembler import FragmentAssembler
-    from ingest.counters import Counters
-    from ingest.decoder import decode as decode_group
-    from ingest.documents import build_document
-    from ingest.lines import Line
-    from ingest.nmea import parse_line
+    from aiswatch.ingest.assembler import FragmentAssembler
+    from aiswatch.ingest.counters import Counters
+    from aiswatch.ingest.decoder import decode as decode_group
+    from aiswatch.ingest.documents import build_document
+    from aiswatch.ingest.lines import Line
+    from aiswatch.ingest.nmea import parse_line
 
     fleet = random_fleet(15, seed=8, start=T0)
     specs = {spec.mmsi: spec for spec, _ in fleet}
@@ -482,7 +482,7 @@ def test_traffic_goes_through_the_ingest_chain_unchanged():
 def test_stream_pacing_by_rate():
     import io
 
-    from ingest.simulate import write_stream
+    from aiswatch.ingest.simulate import write_stream
 
     messages = [(T0 + k, [f"line {k}"]) for k in range(30)]
     out = io.StringIO()

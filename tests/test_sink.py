@@ -9,12 +9,12 @@ import json
 
 import pytest
 
-from ingest.counters import Counters
-from ingest.embedded import free_port
-from ingest.esclient import make_client
-from ingest.setup import install_templates
-from ingest.ships_seen import ms_to_iso
-from ingest.sink import ElasticsearchSink
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.embedded import free_port
+from aiswatch.ingest.esclient import make_client
+from aiswatch.ingest.setup import install_templates
+from aiswatch.ingest.ships_seen import ms_to_iso
+from aiswatch.ingest.sink import ElasticsearchSink
 
 DAY1 = 1_763_078_400_000  # 2025-11-14T00:00:00Z
 DAY2 = DAY1 + 86_400_000

@@ -11,12 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from es_templates import IndexNames
-from ingest.counters import Counters
-from ingest.esclient import make_client
-from ingest.sink import ElasticsearchSink
-from ingest.ships_seen import ms_to_iso
-from sourceutil import reply_json
+from aiswatch.es_templates import IndexNames
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.esclient import make_client
+from aiswatch.ingest.sink import ElasticsearchSink
+from aiswatch.ingest.ships_seen import ms_to_iso
+from helpers import reply_json
 
 T = 1_763_078_400_000
 

@@ -11,12 +11,12 @@ from functools import reduce
 import pytest
 from pyais import encode_dict
 
-from ingest.counters import Counters
-from ingest.lines import Line
-from ingest.pipeline import Pipeline
-from ingest.setup import install_templates
-from ingest.ships_seen import ms_to_iso
-from ingest.sink import ElasticsearchSink
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.pipeline import Pipeline
+from aiswatch.ingest.setup import install_templates
+from aiswatch.ingest.ships_seen import ms_to_iso
+from aiswatch.ingest.sink import ElasticsearchSink
 
 MIDNIGHT = 1_763_164_800  # 2025-11-15T00:00:00Z: the traffic straddles it
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 
-from ingest.ships_seen import iso_to_ms, merge_ship, ms_to_iso
+from aiswatch.ingest.ships_seen import iso_to_ms, merge_ship, ms_to_iso
 
 T0 = 1_763_000_000_000
 
@@ -63,7 +63,7 @@ def test_the_messages_needed_for_the_merge_give_what_all_give():
     stored document (the sink parses only the subset of a decode process's documents)."""
     import random
 
-    from ingest.ships_seen import document_kinds, needed_for_merge
+    from aiswatch.ingest.ships_seen import document_kinds, needed_for_merge
 
     rng = random.Random(5)
     for _ in range(2000):

@@ -1,8 +1,8 @@
 """The disk spool on its own: order, resume after reopening, torn writes, segment rolling."""
 from __future__ import annotations
 
-from ingest.counters import Counters
-from ingest.spool import DiskSpool
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.spool import DiskSpool
 
 
 def records(start, n):
@@ -64,7 +64,7 @@ def test_a_second_process_cannot_use_the_same_spool(tmp_path):
     import sys
 
     spool = DiskSpool(tmp_path)
-    code = ("import sys; from ingest.spool import DiskSpool, SpoolError\n"
+    code = ("import sys; from aiswatch.ingest.spool import DiskSpool, SpoolError\n"
             "try:\n    DiskSpool(sys.argv[1])\nexcept SpoolError as e:\n    print(e); sys.exit(3)")
     other = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
     assert other.returncode == 3 and "in use by another aiswatch process" in other.stdout

@@ -11,12 +11,12 @@ from pyais import decode
 from pyais.messages import to_turn
 
 from aisstream_server import FakeAisstream, meta, sample_messages
-from ingest.aisstream_map import message_time
-from ingest.counters import Counters
-from ingest.nmea import parse_line
-from ingest.sources import make_source
-from ingest.sources.aisstream import AisstreamSource
-from sourceutil import collect
+from aiswatch.ingest.aisstream_map import message_time
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.nmea import parse_line
+from aiswatch.ingest.sources import make_source
+from aiswatch.ingest.sources.aisstream import AisstreamSource
+from helpers import collect
 
 KEY = "f3e1c2d4b5a69788a1b2c3d4e5f60718293a4b5c"     # made up; the shape of an aisstream key
 FAST = dict(backoff_initial=0.05, backoff_max=0.2)
@@ -106,7 +106,7 @@ def test_subscription_shape_and_every_mapped_type_decodes_to_the_original_fields
 
 
 def test_unmapped_types_logged_once_and_bad_messages_rejected(caplog):
-    caplog.set_level(logging.INFO, logger="ingest.sources.aisstream")
+    caplog.set_level(logging.INFO, logger="aiswatch.ingest.sources.aisstream")
     pos = sample_messages()[0]
     binary = {"MessageType": "AddressedBinaryMessage", "MetaData": meta(1), "Message": {"AddressedBinaryMessage": {}}}
     messages = [binary, binary, {"MessageType": "PositionReport", "Message": {}}, {"no": "type"},
@@ -156,7 +156,7 @@ def test_the_key_never_reaches_logs_output_repr_errors_or_counters(caplog, capsy
 
 
 def test_recovers_from_a_dropped_connection_and_subscribes_again(caplog):
-    caplog.set_level(logging.INFO, logger="ingest.sources.aisstream")
+    caplog.set_level(logging.INFO, logger="aiswatch.ingest.sources.aisstream")
     messages = sample_messages()[2:4] + sample_messages()[:1]
     counters = Counters()
     with FakeAisstream(KEY, messages, plan=["drop", "stream"], drop_after=1) as server:

@@ -1,13 +1,13 @@
 """aisstream messages mapped to NMEA go through the same parser, assembler, decoder and document
 builder as radio lines and come out as the documents their JSON describes."""
 from aisstream_server import sample_messages
-from ingest.aisstream_map import AisstreamEncoder
-from ingest.assembler import FragmentAssembler
-from ingest.counters import Counters
-from ingest.decoder import decode
-from ingest.documents import build_document
-from ingest.lines import Line
-from ingest.nmea import parse_line
+from aiswatch.ingest.aisstream_map import AisstreamEncoder
+from aiswatch.ingest.assembler import FragmentAssembler
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.decoder import decode
+from aiswatch.ingest.documents import build_document
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.nmea import parse_line
 
 
 def _documents(messages):
@@ -50,7 +50,7 @@ def test_not_available_values_become_missing_fields_and_replays_keep_their_ids()
 def test_missing_position_is_not_available_not_zero_and_text_fits_the_ais_alphabet():
     import copy
     import pytest
-    from ingest.aisstream_map import BadMessage, pyais_fields
+    from aiswatch.ingest.aisstream_map import BadMessage, pyais_fields
     report = copy.deepcopy(sample_messages()[0])
     body = report["Message"]["PositionReport"]
     del body["Latitude"], body["Longitude"], body["Sog"]

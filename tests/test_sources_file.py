@@ -11,11 +11,11 @@ import zlib
 import pytest
 from pyais.encode import encode_dict
 
-from ingest.counters import Counters
-from ingest.pipeline import ListSink, Pipeline
-from ingest.sources import make_source
-from ingest.sources.file import FileSource, line_time, tag_block_time
-from ingest.sources.framing import MAX_LINE_BYTES
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.pipeline import ListSink, Pipeline
+from aiswatch.ingest.sources import make_source
+from aiswatch.ingest.sources.file import FileSource, line_time, tag_block_time
+from aiswatch.ingest.sources.framing import MAX_LINE_BYTES
 
 LINES = [
     "!AIVDM,1,1,,A,15M67FC000G?ufbE`FepT@3n00Sa,0*5C",
@@ -73,7 +73,7 @@ def test_truncated_gzip_keeps_what_was_read_and_counts_the_error(tmp_path):
 
 
 def _file_errors(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "ingest.sources.file" and r.levelno >= logging.ERROR]
+    return [r.getMessage() for r in caplog.records if r.name == "aiswatch.ingest.sources.file" and r.levelno >= logging.ERROR]
 
 
 def test_corrupt_gzip_body_is_one_error_line_not_a_crash(tmp_path, caplog):
@@ -229,7 +229,7 @@ def test_clear_errors_for_bad_arguments(tmp_path):
 
 
 def test_make_source_builds_each_type(tmp_path, monkeypatch):
-    from ingest.config import ConfigError
+    from aiswatch.ingest.config import ConfigError
     counters = Counters()
     log = _write(tmp_path / "m.nmea", LINES[:2])
     src = make_source({"type": "file", "paths": [str(log)], "rate": "max"}, counters)

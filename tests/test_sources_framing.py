@@ -1,8 +1,8 @@
 """Line framing properties: however a byte stream is cut into reads, the same lines come out."""
 from hypothesis import given, settings, strategies as st
 
-from ingest.counters import Counters
-from ingest.sources.framing import MAX_LINE_BYTES, StreamSplitter, split_datagram
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.sources.framing import MAX_LINE_BYTES, StreamSplitter, split_datagram
 
 line_text = st.text(alphabet="!$\\,*:.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ`abcdefw", min_size=1, max_size=90)
 endings = st.sampled_from([b"\r\n", b"\n", b"\r"])

@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from ingest.config import ConfigError
-from ingest.counters import Counters
-from ingest.sources import make_source
-from ingest.sources.backoff import Backoff
-from ingest.sources.tcp import TCPSource, parse_hostport
+from aiswatch.ingest.config import ConfigError
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.sources import make_source
+from aiswatch.ingest.sources.backoff import Backoff
+from aiswatch.ingest.sources.tcp import TCPSource, parse_hostport
 
 ENDINGS = [b"\r\n", b"\n", b"\r"]
 
@@ -180,10 +180,10 @@ def test_the_command_line_refuses_a_bad_address_in_one_line(tmp_path):
 
     env = dict(os.environ, AISWATCH_HOME=str(tmp_path / "home"))
     for address in ("localhost:99999", "localhost", "localhost:port", ":10110"):
-        proc = subprocess.run([sys.executable, "-c", "from ingest.cli import main; main()", "ingest", "tcp", address,
+        proc = subprocess.run([sys.executable, "-c", "from aiswatch.cli import main; main()", "ingest", "tcp", address,
                                "--es", "http://127.0.0.1:9"], env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2, proc.stderr
         assert "Traceback" not in proc.stderr and "ADDRESS" in proc.stderr, proc.stderr
-    proc = subprocess.run([sys.executable, "-c", "from ingest.cli import main; main()", "ingest", "udp",
+    proc = subprocess.run([sys.executable, "-c", "from aiswatch.cli import main; main()", "ingest", "udp",
                            "--port", "70000"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "--port" in proc.stderr, proc.stderr

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from ingest.counters import Counters
-from ingest.nmea import parse_line
-from ingest.sources.udp import UDPSource
-from sourceutil import collect
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.nmea import parse_line
+from aiswatch.ingest.sources.udp import UDPSource
+from helpers import collect
 
 # A separate process sends, as rtl_ais / AIS-catcher would: bursts of 500 sentences every 100 ms
 # (5,000/s for 10 s), 1-3 CRLF-terminated sentences per datagram. Each line carries its number in
@@ -135,8 +135,8 @@ def test_a_port_out_of_range_is_a_clear_error():
     for port in (99999, -1, 65536):
         with pytest.raises(ValueError, match=f"UDP port {port} is out of range: 0-65535"):
             UDPSource("127.0.0.1", port)
-    from ingest.config import ConfigError
-    from ingest.sources import make_source
+    from aiswatch.ingest.config import ConfigError
+    from aiswatch.ingest.sources import make_source
     with pytest.raises(ValueError, match="UDP port 70000 is out of range"):
         make_source({"type": "udp", "port": 70000}, Counters())
     with pytest.raises(ConfigError, match="udp source: port 'ten' is not a number"):

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ingest.timeprefix import split_time_prefix
+from aiswatch.ingest.timeprefix import split_time_prefix
 
 SENTENCE = "!AIVDM,1,1,,A,15M67FC000G?ufbE`FepT@3n00Sa,0*5C"
 T0 = datetime(2026, 11, 22, 5, 0, 0, tzinfo=timezone.utc).timestamp()

@@ -18,7 +18,7 @@ import time
 import psutil
 import pytest
 
-from ingest.simulate import Simulator, random_fleet
+from aiswatch.ingest.simulate import Simulator, random_fleet
 
 T0 = 1_763_164_800
 COUNTED = ("lines_in", "sentences_in", "sentences_decoded", "messages_decoded", "documents_indexed", "rejected",
@@ -32,7 +32,7 @@ def aiswatch(args, tmp_path, **popen):
                AISWATCH_METRICS__STATUS_FILE=str(tmp_path / "status.json"),
                AISWATCH_SINK__QUEUE_SIZE="1000", AISWATCH_SINK__BATCH_SIZE="500")
     env.pop("ES_URL", None)
-    return [sys.executable, "-c", "from ingest.cli import main; main()", *args], env
+    return [sys.executable, "-c", "from aiswatch.cli import main; main()", *args], env
 
 
 def traffic(n_seconds: int, vessels: int = 30, seed: int = 4) -> list[str]:
@@ -163,9 +163,9 @@ class _CountingSink:
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to bind the decode process to")
 @pytest.mark.parametrize("pin_cpu", [True, False])
 def test_the_decode_process_binds_itself_to_one_cpu(tmp_path, pin_cpu):
-    from ingest.counters import Counters
-    from ingest.sources.file import FileSource
-    from ingest.worker import DecodeProcess
+    from aiswatch.ingest.counters import Counters
+    from aiswatch.ingest.sources.file import FileSource
+    from aiswatch.ingest.worker import DecodeProcess
 
     path = tmp_path / "feed.nmea"
     path.write_text("\n".join(traffic(120)) + "\n")

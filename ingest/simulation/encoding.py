@@ -16,8 +16,8 @@ from operator import xor
 
 from pyais.encode import encode_dict
 
-from ingest.simulation.tracks import TrackState
-from ingest.simulation.vessels import VesselSpec
+from aiswatch.ingest.simulation.tracks import TrackState
+from aiswatch.ingest.simulation.vessels import VesselSpec
 
 
 def _armor_char(v: int) -> str:

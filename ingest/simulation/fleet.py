@@ -12,10 +12,10 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from ingest.simulation.geo import haversine_m, offset
-from ingest.simulation.simulator import BaseStation
-from ingest.simulation.tracks import AnchoredTrack, RouteTrack, Track
-from ingest.simulation.vessels import VesselSpec, random_vessel
+from aiswatch.ingest.simulation.geo import haversine_m, offset
+from aiswatch.ingest.simulation.simulator import BaseStation
+from aiswatch.ingest.simulation.tracks import AnchoredTrack, RouteTrack, Track
+from aiswatch.ingest.simulation.vessels import VesselSpec, random_vessel
 
 DEFAULT_BBOX = (50.0, -2.0, 56.0, 8.0)  # lat1, lon1, lat2, lon2: English Channel to the German Bight
 

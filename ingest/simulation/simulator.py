@@ -24,9 +24,9 @@ from typing import Iterator, NamedTuple, Sequence
 
 from pyais.encode import encode_dict
 
-from ingest.simulation.encoding import position_payload, sentences, single_sentence, static_payloads, tag_block
-from ingest.simulation.tracks import AT_ANCHOR, MOORED, Track, TrackState
-from ingest.simulation.vessels import VesselSpec
+from aiswatch.ingest.simulation.encoding import position_payload, sentences, single_sentence, static_payloads, tag_block
+from aiswatch.ingest.simulation.tracks import AT_ANCHOR, MOORED, Track, TrackState
+from aiswatch.ingest.simulation.vessels import VesselSpec
 
 STATIC_INTERVAL_S = 360
 _POSITION, _STATIC, _BASE = 0, 1, 2

@@ -27,7 +27,7 @@ import random
 from dataclasses import dataclass
 from typing import Iterable, Protocol, Sequence
 
-from ingest.simulation.geo import (EARTH_RADIUS_M, MS_PER_KNOT, bearing_deg, destination, haversine_m, offset,
+from aiswatch.ingest.simulation.geo import (EARTH_RADIUS_M, MS_PER_KNOT, bearing_deg, destination, haversine_m, offset,
                                    to_vector)
 
 LatLon = tuple[float, float]

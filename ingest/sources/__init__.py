@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Iterator, Protocol, runtime_checkable
 
-from ingest.config import ConfigError, read_secret
-from ingest.counters import Counters
-from ingest.lines import Line
+from aiswatch.ingest.config import ConfigError, read_secret
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.lines import Line
 
 AISSTREAM_KEY_ENV = "AISSTREAM_API_KEY"
 
@@ -58,7 +58,7 @@ def parse_address(address: str, default_port: int | None = None) -> tuple[str, i
 
 
 def _udp(spec: dict, counters: Counters):
-    from ingest.sources.udp import UDPSource
+    from aiswatch.ingest.sources.udp import UDPSource
     if "address" in spec:
         host, port = parse_address(spec["address"], 10110)
     else:
@@ -71,7 +71,7 @@ def _udp(spec: dict, counters: Counters):
 
 
 def _tcp(spec: dict, counters: Counters):
-    from ingest.sources.tcp import TCPSource
+    from aiswatch.ingest.sources.tcp import TCPSource
     if "address" in spec:
         host, port = parse_address(spec["address"])
     elif "host" in spec and "port" in spec:
@@ -83,7 +83,7 @@ def _tcp(spec: dict, counters: Counters):
 
 
 def _file(spec: dict, counters: Counters):
-    from ingest.sources.file import FileSource
+    from aiswatch.ingest.sources.file import FileSource
     paths = spec.get("paths") or ([spec["path"]] if spec.get("path") else None)
     if not paths:
         raise ConfigError("file source needs paths: [...]")
@@ -97,7 +97,7 @@ def _aisstream(spec: dict, counters: Counters):
     bboxes = spec.get("bboxes")
     if not bboxes:
         raise ConfigError("aisstream source needs bboxes: [[[lat, lon], [lat, lon]], ...]")
-    from ingest.sources.aisstream import DEFAULT_URL, AisstreamSource
+    from aiswatch.ingest.sources.aisstream import DEFAULT_URL, AisstreamSource
     options = {k: spec[k] for k in ("ping_interval", "silence_timeout", "backoff_initial", "backoff_max") if k in spec}
     return AisstreamSource(key, bboxes, message_types=spec.get("types") or spec.get("message_types"),
                            mmsis=spec.get("mmsis"), url=spec.get("url", DEFAULT_URL), counters=counters, **options)

@@ -34,10 +34,10 @@ from typing import Any, Iterable, Iterator
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.sync.client import connect
 
-from ingest.aisstream_map import AisstreamEncoder, BadMessage, UnmappedMessage
-from ingest.counters import Counters
-from ingest.lines import Line
-from ingest.sources.backoff import Backoff
+from aiswatch.ingest.aisstream_map import AisstreamEncoder, BadMessage, UnmappedMessage
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.sources.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ import zlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ingest.counters import Counters
-from ingest.lines import Line
-from ingest.sources.framing import MAX_LINE_BYTES, LineDecoder, split_datagram
-from ingest.timeprefix import split_time_prefix
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.sources.framing import MAX_LINE_BYTES, LineDecoder, split_datagram
+from aiswatch.ingest.timeprefix import split_time_prefix
 
 log = logging.getLogger(__name__)
 

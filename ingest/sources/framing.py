@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 
-from ingest.counters import Counters
+from aiswatch.ingest.counters import Counters
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import threading
 import time
 from typing import Iterator
 
-from ingest.counters import Counters
-from ingest.lines import Line
-from ingest.sources.backoff import Backoff
-from ingest.sources.framing import LineDecoder, StreamSplitter
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.sources.backoff import Backoff
+from aiswatch.ingest.sources.framing import LineDecoder, StreamSplitter
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ import threading
 import time
 from typing import Iterator
 
-from ingest.counters import Counters
-from ingest.lines import Line
-from ingest.sources.framing import LineDecoder, split_datagram
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.lines import Line
+from aiswatch.ingest.sources.framing import LineDecoder, split_datagram
 
 log = logging.getLogger(__name__)
 
