@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiswatch.ingest.simulation.simulator import report_interval
-from aiswatch.ingest.simulate import (AnchoredTrack, Alongside, Itinerary, Jump, LoiterTrack, MooredTrack, RouteTrack,
+from aiswatch.ingest.simulation import (AnchoredTrack, Alongside, Itinerary, Jump, LoiterTrack, MooredTrack, RouteTrack,
                              Override, Segments, VesselSpec, destination, haversine_m, MS_PER_KNOT)
 
 HOUR = 3600.0

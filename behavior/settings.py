@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiswatch.ingest.config import deep_merge
+from aiswatch.common.merge import deep_merge
 
 DETECTOR_VERSION = "1.0"
 

@@ -38,7 +38,7 @@ from aiswatch.ingest.nmea import nmea_checksum, parse_line
 
 def simulated(n_lines: int, seed: int = 1) -> list[list[str]]:
     """Messages from the traffic simulator, as lists of lines, about ``n_lines`` lines in all."""
-    from aiswatch.ingest.simulate import Simulator, random_fleet
+    from aiswatch.ingest.simulation import Simulator, random_fleet
 
     start = 1_790_000_000
     fleet = random_fleet(500, seed=seed, start=start)

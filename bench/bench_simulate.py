@@ -21,7 +21,7 @@ import time
 
 from pyais.encode import encode_dict
 
-from aiswatch.ingest.simulate import Simulator, random_fleet, tag_block, write_file
+from aiswatch.ingest.simulation import Simulator, random_fleet, tag_block, write_file
 
 T0 = 1_790_000_000
 

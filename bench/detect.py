@@ -32,9 +32,9 @@ import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/helpers.py: load_simulation
 
-from aiswatch.behavior.loader import load_simulation  # noqa: E402
+from helpers import load_simulation  # noqa: E402
 from aiswatch.behavior.runner import Detector, run_scheduled  # noqa: E402
 from aiswatch.behavior.scenarios import SCENARIOS  # noqa: E402
 from aiswatch.behavior.tracks import ByteMeter  # noqa: E402

@@ -46,7 +46,7 @@ def traffic_file(cache: Path, n_messages: int) -> Path:
     path = cache / f"sim-{n_messages}.nmea"
     if path.exists():
         return path
-    from aiswatch.ingest.simulate import Simulator, random_fleet
+    from aiswatch.ingest.simulation import Simulator, random_fleet
 
     cache.mkdir(parents=True, exist_ok=True)
     sim = Simulator(random_fleet(200, seed=1, start=T0), start=T0, seed=1)
@@ -125,8 +125,8 @@ def ingest_file(url: str, path: Path, workdir: Path, namespace: str = "bench-", 
     ``run_sources`` call with the default config (spool, dead letters and status file in ``workdir``);
     ``parallel``: reading and decoding in a second process, as the command does by default
     (False: ``--no-parallel``, everything in this one)."""
-    from aiswatch.ingest.config import load_config
-    from aiswatch.ingest.runner import IngestOptions, run_sources
+    from aiswatch.config import load_config
+    from aiswatch.runner import IngestOptions, run_sources
     from aiswatch.ingest.sources.file import FileSource
 
     cfg = load_config(environ={})
@@ -348,7 +348,7 @@ def main() -> None:
                 f"test engine (in memory), {int(c.get('spooled_total'))} spooled")
         finally:
             osmem.close()
-        from aiswatch.ingest.embedded import EmbeddedServer
+        from aiswatch.embedded import EmbeddedServer
 
         with EmbeddedServer(work / "noida") as noida:
             t, c = bench_pipeline(noida.url, sub_path, work)

@@ -11,13 +11,15 @@ more per request, fresh memory each time: page faults that cost more than buildi
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from elastic_transport import Urllib3HttpNode
 from elasticsearch import Elasticsearch
 from elasticsearch.serializer import NdjsonSerializer, OrjsonSerializer
+
+from aiswatch.common.errors import ConfigError
+from aiswatch.common.secrets import redact_url
 
 _PLAIN = {
     "application/vnd.elasticsearch+json; compatible-with=8": "application/json",
@@ -80,8 +82,6 @@ def make_client(url: str, *, api_key: str | None = None, username: str | None = 
 def check_url(url: str) -> str:
     """``url`` if it is a usable http(s) URL of a cluster, else ConfigError naming what is wrong
     (with any credentials in it replaced: the message reaches the terminal and the logs)."""
-    from aiswatch.ingest.config import ConfigError
-
     text = str(url).strip()
     shown = redact_url(text)
     try:
@@ -96,13 +96,3 @@ def check_url(url: str) -> str:
     if port == 0:
         raise ConfigError(f"bad Elasticsearch URL {shown}: port 0")
     return text
-
-
-# user:password@ (or user@) right after a scheme: everything up to the last @ before the host
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
-
-
-def redact_url(text: str) -> str:
-    """``text`` (a URL, or a message with URLs in it, an exception's say) with every URL's
-    user:password part replaced by ``***``, for logs and messages."""
-    return _USERINFO.sub(r"\g<scheme>***@", str(text))

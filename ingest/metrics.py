@@ -19,11 +19,11 @@ import os
 import socket
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
 
+from aiswatch.common.times import iso_from_seconds
 from aiswatch.ingest.counters import Counters
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,6 @@ log = logging.getLogger(__name__)
 # counters whose rate per second goes into the log line, with their short label
 _RATES = (("sentences_in", "in"), ("messages_decoded", "decoded"), ("documents_indexed", "indexed"),
           ("rejected", "rejected"))
-
-
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def per_source(snapshot: dict) -> dict[str, dict[str, float]]:
@@ -154,7 +150,7 @@ class MetricsReporter:
         then, before = self._last_index
         self._last_index = (mono, snap)
         minutes = max(mono - then, 1e-9) / 60.0
-        base = {"@timestamp": _iso(now), "host": self.host, "process": self.process}
+        base = {"@timestamp": iso_from_seconds(now), "host": self.host, "process": self.process}
         sources = per_source(snap)
         last_times = [s["last_message_time"] for s in sources.values() if "last_message_time" in s]
         total = dict(base)
@@ -172,7 +168,7 @@ class MetricsReporter:
             "counters": snap,
         })
         if last_times:
-            total["last_message_time"] = _iso(max(last_times))
+            total["last_message_time"] = iso_from_seconds(max(last_times))
         docs = [total]
         before_sources = per_source(before)
         for src, values in sorted(sources.items()):
@@ -182,7 +178,7 @@ class MetricsReporter:
                 doc["sentences_in"] = int(lines)
                 doc["rate_per_min"] = (lines - before_sources.get(src, {}).get("lines", 0)) / minutes
             if "last_message_time" in values:
-                doc["last_message_time"] = _iso(values["last_message_time"])
+                doc["last_message_time"] = iso_from_seconds(values["last_message_time"])
             doc["counters"] = values
             docs.append(doc)
         return docs

@@ -17,8 +17,10 @@ same messages in any order, any number of times, gives the same document.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Iterable
+
+from aiswatch.common.times import ms_from_iso as iso_to_ms
+from aiswatch.ingest.documents import iso_millis as ms_to_iso
 
 POSITION_FIELDS = ("location", "lat", "lon", "cell", "sog", "cog", "heading", "rot", "nav_status",
                    "nav_status_text", "class", "accuracy")
@@ -29,35 +31,6 @@ _STATIC = frozenset(STATIC_FIELDS)
 
 def _first(pair: tuple) -> int:
     return pair[0]
-
-
-# merge_ship formats three or four times per vessel and batch, mostly of the same few seconds
-_second_prefix: dict[int, str] = {}
-_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
-
-
-def ms_to_iso(ms: int) -> str:
-    """Epoch milliseconds -> ISO-8601 UTC with milliseconds and Z (the documents' date format)."""
-    seconds, millis = divmod(ms, 1000)
-    prefix = _second_prefix.get(seconds)
-    if prefix is None:
-        if len(_second_prefix) >= 4096:
-            _second_prefix.clear()
-        dt = datetime.fromtimestamp(seconds, tz=timezone.utc)
-        prefix = _second_prefix[seconds] = f"{dt:%Y-%m-%dT%H:%M:%S}"
-    return prefix + _MILLIS[millis]
-
-
-def iso_to_ms(text: str | None) -> int | None:
-    if not text:
-        return None
-    try:
-        dt = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return round(dt.timestamp() * 1000)
 
 
 POSITION, STATIC = 1, 2   # document_kinds() bits

@@ -528,8 +528,8 @@ def render_spec(spec: dict, client, ctx: KibanaContext, out: str | Path, namespa
 def map_command(ctx, es_url, namespace, out, spec_name, since, start, end, width, height):
     """Render the vessel map (the Kibana Vega spec) from live data to PNG/SVG/HTML."""
     from aiswatch.cli import load_config_from
-    from aiswatch.ingest.cluster import connect
-    from aiswatch.ingest.esclient import redact_url
+    from aiswatch.cluster import connect
+    from aiswatch.common.secrets import redact_url
 
     def when(text):
         t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

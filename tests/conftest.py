@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from aiswatch.es_templates import IndexNames
-from aiswatch.ingest.embedded import EmbeddedServer
+from aiswatch.embedded import EmbeddedServer
 from aiswatch.ingest.esclient import make_client
 
 

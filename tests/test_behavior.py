@@ -26,7 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 from aiswatch.behavior.events import Event, EventStore, parse_time_ms
-from aiswatch.behavior.loader import load_simulation
+from helpers import load_simulation
 from aiswatch.behavior.runner import KILL_HOOK_ENV, Detector, read_watermark
 from aiswatch.behavior.scenarios import DURATION_HOURS, SCENARIOS, TRAP_FILTERS, TRAPS, edge_interval_s, expected_events
 from aiswatch.behavior.tracks import ByteMeter

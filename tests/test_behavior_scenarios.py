@@ -18,14 +18,14 @@ import pytest
 from click.testing import CliRunner
 
 from aiswatch.behavior.events import EventStore
-from aiswatch.behavior.loader import load_simulation
+from helpers import load_simulation
 from aiswatch.behavior.runner import Detector
 from aiswatch.behavior.scenarios import SCENARIOS
 from aiswatch.behavior.tracks import ByteMeter
 from conftest import delete_namespace
 from aiswatch.es_templates import IndexNames
 from aiswatch.ingest.esclient import make_client
-from aiswatch.ingest.simulate import RouteTrack, Segments, VesselSpec
+from aiswatch.ingest.simulation import RouteTrack, Segments, VesselSpec
 
 HOUR = 3600
 SHARED = 244999001

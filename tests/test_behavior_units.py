@@ -163,7 +163,7 @@ def test_loitering_needs_the_duration_the_shore_distance_and_no_port(geo):
 def test_schedule_survives_an_unreachable_cluster():
     from aiswatch.behavior.runner import Detector, run_scheduled
     from aiswatch.es_templates import IndexNames
-    from aiswatch.ingest.embedded import free_port
+    from aiswatch.embedded import free_port
     from aiswatch.ingest.esclient import make_client
 
     client = make_client(f"http://127.0.0.1:{free_port()}", request_timeout=1, max_retries=0)
@@ -215,7 +215,7 @@ def test_a_failed_refinement_keeps_the_slot_edges_and_says_so(caplog):
     """A refinement query that fails (no cluster there) leaves the 10-minute edges and logs a warning."""
     from aiswatch.behavior.refine import refine_edges
     from aiswatch.behavior.tracks import TrackReader
-    from aiswatch.ingest.embedded import free_port
+    from aiswatch.embedded import free_port
     from aiswatch.ingest.esclient import make_client
 
     client = make_client(f"http://127.0.0.1:{free_port()}", request_timeout=1, max_retries=0)

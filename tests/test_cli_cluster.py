@@ -22,11 +22,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from aiswatch.ingest.config import load_config
+from aiswatch.config import load_config
 from aiswatch.ingest.counters import Counters
-from aiswatch.ingest.embedded import EmbeddedServer, free_port
+from aiswatch.embedded import EmbeddedServer, free_port
 from aiswatch.ingest.esclient import make_client
-from aiswatch.ingest.runner import IngestOptions, run_sources
+from aiswatch.runner import IngestOptions, run_sources
 from aiswatch.ingest.lines import Line
 from helpers import reply_json
 from test_sink_pipeline import nmea_traffic

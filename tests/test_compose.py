@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aiswatch.ingest.config import load_config
+from aiswatch.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"

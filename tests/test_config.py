@@ -1,7 +1,7 @@
 """Configuration: defaults, file, environment overrides, and secrets kept out of files and logs."""
 import pytest
 
-from aiswatch.ingest.config import ConfigError, load_config, read_secret
+from aiswatch.config import ConfigError, load_config, read_secret
 
 
 def test_defaults_without_file(tmp_path, monkeypatch):
@@ -65,7 +65,7 @@ def test_example_config_documents_every_option_with_its_default():
     import yaml
 
     from aiswatch.behavior.settings import DEFAULTS as DETECT_DEFAULTS
-    from aiswatch.ingest.config import DEFAULTS
+    from aiswatch.config import DEFAULTS
 
     example = yaml.safe_load((Path(__file__).parent.parent / "aiswatch.example.yaml").read_text())
     assert set(example) == set(DEFAULTS)

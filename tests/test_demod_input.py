@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from aiswatch.demod import channel
-from aiswatch.demod.cli import demod
+from aiswatch.cli.demod import demod
 from aiswatch.demod.decode import FrameDecoder, SDRUnavailable
 from aiswatch.demod.iqfile import IQFile, IQFormatError
 from aiswatch.demod.nmea_out import NmeaFormatter
@@ -77,8 +77,8 @@ def test_the_capture_decodes_with_good_options(cu8_file, capture):
     (["--rate", "288000", "--start-time", "-5"], "--start-time", "between 0 and"),
     (["--rate", "288000", "--start-time", "1e20"], "--start-time", "year 9999"),
     (["--rate", "288000", "--udp", "nosuchhost.invalid:10110"], "--udp", "cannot resolve 'nosuchhost.invalid'"),
-    (["--rate", "288000", "--udp", "127.0.0.1:99999"], "--udp", "the port must be 1-65535, got 99999"),
-    (["--rate", "288000", "--udp", "127.0.0.1:0"], "--udp", "the port must be 1-65535, got 0"),
+    (["--rate", "288000", "--udp", "127.0.0.1:99999"], "--udp", "port 99999 in '127.0.0.1:99999' is out of range: a port is 1-65535"),
+    (["--rate", "288000", "--udp", "127.0.0.1:0"], "--udp", "port 0 in '127.0.0.1:0' is out of range"),
     (["--rate", "288000", "--udp", "127.0.0.1"], "--udp", "expected HOST:PORT"),
 ])
 def test_bad_options_are_one_line_errors(cu8_file, options, option, says):

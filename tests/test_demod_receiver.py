@@ -14,7 +14,7 @@ from pyais.messages import (MessageType1, MessageType2, MessageType3, MessageTyp
                             MessageType18, MessageType24PartA, MessageType24PartB)
 
 from aiswatch.demod import channel
-from aiswatch.demod.cli import demod
+from aiswatch.cli.demod import demod
 from aiswatch.demod.iqfile import IQFile, IQFormatError
 from aiswatch.demod.receiver import Receiver
 from aiswatch.demod.sources import IQFileSource, SDRSource, SDRUnavailable

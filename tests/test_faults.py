@@ -21,7 +21,7 @@ import pytest
 
 from aiswatch.es_templates import IndexNames
 from aiswatch.ingest.counters import Counters
-from aiswatch.ingest.embedded import free_port
+from aiswatch.embedded import free_port
 from aiswatch.ingest.esclient import make_client
 from aiswatch.ingest.lines import Line
 from aiswatch.ingest.pipeline import Pipeline

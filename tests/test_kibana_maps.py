@@ -42,9 +42,9 @@ SPEC_INDEX = {"vessel_map": "ships-seen", "tracks_map": "ais", "events_map": "ev
 @pytest.fixture(scope="module")
 def world(es_url, tmp_path_factory):
     from conftest import delete_namespace
-    from aiswatch.ingest import simulate
+    from aiswatch.ingest import simulation as simulate
     from aiswatch.ingest.pipeline import Pipeline
-    from aiswatch.ingest.setup import install_templates
+    from aiswatch.es_templates.install import install_templates
     from aiswatch.ingest.sink import ElasticsearchSink
 
     names = IndexNames(f"k{uuid.uuid4().hex[:8]}-")
@@ -641,8 +641,8 @@ def test_map_without_a_cluster_uses_the_embedded_server_like_the_ingest_did(tmp_
     """The README's screenshot steps with nothing configured: ``aiswatch ingest file`` puts the
     messages in the embedded server (data on disk, server stopped at the end), and ``aiswatch map``
     starts it again and draws them."""
-    from aiswatch.ingest.embedded import free_port
-    from aiswatch.ingest.simulate import Simulator, random_fleet
+    from aiswatch.embedded import free_port
+    from aiswatch.ingest.simulation import Simulator, random_fleet
 
     t0 = 1_773_475_200  # 2026-03-14T08:00:00Z
     sim = Simulator(random_fleet(6, seed=5, start=t0), start=t0, seed=5)

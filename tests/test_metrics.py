@@ -8,7 +8,7 @@ import time
 
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.metrics import MetricsReporter, render_status
-from aiswatch.ingest.setup import install_templates
+from aiswatch.es_templates.install import install_templates
 
 
 def busy_counters():
@@ -87,7 +87,7 @@ def test_metrics_documents_are_indexed_every_interval(es, names, caplog):
 
 
 def test_es_down_skips_the_document_and_counts_it():
-    from aiswatch.ingest.embedded import free_port
+    from aiswatch.embedded import free_port
     from aiswatch.ingest.esclient import make_client
     from aiswatch.es_templates import IndexNames
 

@@ -27,7 +27,7 @@ import aiswatch.ingest.native, aiswatch.ingest.nmea
 from aiswatch.ingest.pipeline import ListSink, Pipeline
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.lines import Line
-from aiswatch.ingest.simulate import Simulator, random_fleet
+from aiswatch.ingest.simulation import Simulator, random_fleet
 
 sim = Simulator(random_fleet(30, seed=7, start=1_763_164_800), start=1_763_164_800, seed=7)
 sink, counters = ListSink(), Counters()

@@ -1,7 +1,7 @@
 """run_sources tunes the cyclic garbage collector only while the sources run."""
 import gc
 
-from aiswatch.ingest.runner import GC_THRESHOLDS, _collector_tuned
+from aiswatch.runner import GC_THRESHOLDS, _collector_tuned
 
 
 def test_collector_is_tuned_while_running_and_restored_after():

@@ -1,7 +1,7 @@
 """Index templates installed on a real ES-compatible server; retention by name where there is no ILM."""
 import datetime as dt
 
-from aiswatch.ingest.setup import install_templates, prune_daily_indices
+from aiswatch.es_templates.install import install_templates, prune_daily_indices
 
 
 def test_templates_installed_and_applied(es, names):
@@ -47,7 +47,7 @@ def _aiswatch(args, home, **kw):
 
 def test_status_shows_the_counters_and_the_indices(es_url, es, names, tmp_path):
     """After a replay, ``aiswatch status`` shows the pipeline counters and each index's document count."""
-    from aiswatch.ingest.simulate import Simulator, random_fleet
+    from aiswatch.ingest.simulation import Simulator, random_fleet
 
     t0 = 1_763_164_800
     sim = Simulator(random_fleet(5, seed=3, start=t0), start=t0, seed=3)
@@ -82,7 +82,7 @@ def test_a_finished_replay_is_searchable_at_once(noida, tmp_path):
     """noida-db (like Elasticsearch) makes documents searchable at its refresh interval; ``ingest file``
     refreshes when it is done, so a count straight after the replay sees every message."""
     from aiswatch.ingest.esclient import make_client
-    from aiswatch.ingest.simulate import Simulator, random_fleet
+    from aiswatch.ingest.simulation import Simulator, random_fleet
 
     server = noida("replay")
     t0 = 1_763_164_800

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from pyais import decode
 
 from aiswatch.cli import main
-from aiswatch.ingest.simulate import (BASE_STATIONS, MS_PER_KNOT, STATIC_INTERVAL_S, Alongside, AnchoredTrack, Itinerary, Jump, LoiterTrack,
+from aiswatch.ingest.simulation import (BASE_STATIONS, MS_PER_KNOT, STATIC_INTERVAL_S, Alongside, AnchoredTrack, Itinerary, Jump, LoiterTrack,
                              MooredTrack, Override, RouteTrack, Segments, Silence, Simulator, VesselSpec,
                              distance_between, haversine_m, imo_is_valid, random_fleet, report_interval, send_udp,
                              write_file)
@@ -130,7 +130,7 @@ def test_report_intervals_follow_itu(fleet_events):
 
 
 def test_report_interval_table():
-    from aiswatch.ingest.simulate import TrackState
+    from aiswatch.ingest.simulation import TrackState
 
     def st(sog, status=0):
         return TrackState(54.0, 3.0, sog, 90.0, 90, status)
@@ -273,7 +273,7 @@ def test_segments_jump_override():
 
 
 def test_fake_mmsi_no_static_and_unavailable_fields_encode():
-    from aiswatch.ingest.simulate import TrackState
+    from aiswatch.ingest.simulation import TrackState
 
     class Fixed:
         def state(self, t):
@@ -482,7 +482,7 @@ def test_traffic_goes_through_the_ingest_chain_unchanged():
 def test_stream_pacing_by_rate():
     import io
 
-    from aiswatch.ingest.simulate import write_stream
+    from aiswatch.ingest.simulation import write_stream
 
     messages = [(T0 + k, [f"line {k}"]) for k in range(30)]
     out = io.StringIO()

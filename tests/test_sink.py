@@ -10,9 +10,9 @@ import json
 import pytest
 
 from aiswatch.ingest.counters import Counters
-from aiswatch.ingest.embedded import free_port
+from aiswatch.embedded import free_port
 from aiswatch.ingest.esclient import make_client
-from aiswatch.ingest.setup import install_templates
+from aiswatch.es_templates.install import install_templates
 from aiswatch.ingest.ships_seen import ms_to_iso
 from aiswatch.ingest.sink import ElasticsearchSink
 

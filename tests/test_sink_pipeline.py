@@ -14,7 +14,7 @@ from pyais import encode_dict
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.lines import Line
 from aiswatch.ingest.pipeline import Pipeline
-from aiswatch.ingest.setup import install_templates
+from aiswatch.es_templates.install import install_templates
 from aiswatch.ingest.ships_seen import ms_to_iso
 from aiswatch.ingest.sink import ElasticsearchSink
 

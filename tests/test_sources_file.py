@@ -229,7 +229,7 @@ def test_clear_errors_for_bad_arguments(tmp_path):
 
 
 def test_make_source_builds_each_type(tmp_path, monkeypatch):
-    from aiswatch.ingest.config import ConfigError
+    from aiswatch.config import ConfigError
     counters = Counters()
     log = _write(tmp_path / "m.nmea", LINES[:2])
     src = make_source({"type": "file", "paths": [str(log)], "rate": "max"}, counters)
@@ -241,7 +241,7 @@ def test_make_source_builds_each_type(tmp_path, monkeypatch):
     monkeypatch.delenv("AISSTREAM_API_KEY", raising=False)
     with pytest.raises(ConfigError, match="API key"):
         make_source({"type": "aisstream", "bboxes": [[[0, 0], [1, 1]]]}, counters)
-    with pytest.raises(ConfigError, match="host:port"):
+    with pytest.raises(ConfigError, match="expected HOST:PORT"):
         make_source({"type": "tcp", "address": "feed.example"}, counters)
     with pytest.raises(ValueError, match="unknown source type 'carrier-pigeon'"):
         make_source({"type": "carrier-pigeon"}, counters)

@@ -6,11 +6,12 @@ import time
 
 import pytest
 
-from aiswatch.ingest.config import ConfigError
+from aiswatch.config import ConfigError
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.sources import make_source
 from aiswatch.ingest.sources.backoff import Backoff
-from aiswatch.ingest.sources.tcp import TCPSource, parse_hostport
+from aiswatch.common.hostport import parse_hostport
+from aiswatch.ingest.sources.tcp import TCPSource
 
 ENDINGS = [b"\r\n", b"\n", b"\r"]
 
@@ -143,7 +144,7 @@ def test_host_port_parsing_and_port_range_are_clear_errors():
     assert parse_hostport(" 127.0.0.1:1 ") == ("127.0.0.1", 1)
     assert parse_hostport("[::1]:65535") == ("::1", 65535)
     for address, message in [
-        ("host:99999", "port 99999 in 'host:99999' is out of range: a TCP port is 1-65535"),
+        ("host:99999", "port 99999 in 'host:99999' is out of range: a port is 1-65535"),
         ("host:0", "port 0 in 'host:0' is out of range"),
         ("host:65536", "port 65536 .* out of range"),
         ("host:-1", "port '-1' in 'host:-1' is not a number"),
@@ -162,7 +163,7 @@ def test_host_port_parsing_and_port_range_are_clear_errors():
     for port in (99999, 0, -5):
         with pytest.raises(ValueError, match="out of range|not a number"):
             TCPSource("127.0.0.1", port)
-    with pytest.raises(ConfigError, match="port out of range"):
+    with pytest.raises(ConfigError, match="port 99999 .* out of range"):
         make_source({"type": "tcp", "address": "feed.example:99999"}, Counters())
     with pytest.raises(ValueError, match="port 0 .* out of range"):
         make_source({"type": "tcp", "address": "feed.example:0"}, Counters())

@@ -18,7 +18,7 @@ import time
 import psutil
 import pytest
 
-from aiswatch.ingest.simulate import Simulator, random_fleet
+from aiswatch.ingest.simulation import Simulator, random_fleet
 
 T0 = 1_763_164_800
 COUNTED = ("lines_in", "sentences_in", "sentences_decoded", "messages_decoded", "documents_indexed", "rejected",

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Iterator, Protocol, runtime_checkable
 
-from aiswatch.ingest.config import ConfigError, read_secret
+from aiswatch.common.errors import ConfigError
+from aiswatch.common.hostport import check_port, parse_hostport
+from aiswatch.common.secrets import read_secret
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.lines import Line
 
@@ -31,49 +33,20 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def parse_address(address: str, default_port: int | None = None) -> tuple[str, int]:
-    """``"host:port"``, ``"[::1]:port"`` or (with a default port) ``"host"`` -> ``(host, port)``."""
-    text = str(address).strip()
-    host, port_text = text, None
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ConfigError(f"bad address {address!r}: missing ']'")
-        host, rest = text[1:end], text[end + 1:]
-        if rest.startswith(":"):
-            port_text = rest[1:]
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-    if port_text is None:
-        if default_port is None:
-            raise ConfigError(f"address {address!r} needs a port (host:port)")
-        return host, default_port
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ConfigError(f"bad port in address {address!r}") from None
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"port out of range in address {address!r}")
-    return host, port
-
-
 def _udp(spec: dict, counters: Counters):
     from aiswatch.ingest.sources.udp import UDPSource
     if "address" in spec:
-        host, port = parse_address(spec["address"], 10110)
+        host, port = parse_hostport(spec["address"], 10110, allow_zero=True)
     else:
-        host, port = spec.get("host", "127.0.0.1"), spec.get("port", 10110)
-        try:
-            port = int(port)
-        except (TypeError, ValueError):
-            raise ConfigError(f"udp source: port {port!r} is not a number") from None
+        host = spec.get("host", "127.0.0.1")
+        port = check_port(spec.get("port", 10110), "udp source", allow_zero=True)
     return UDPSource(host, port, counters)
 
 
 def _tcp(spec: dict, counters: Counters):
     from aiswatch.ingest.sources.tcp import TCPSource
     if "address" in spec:
-        host, port = parse_address(spec["address"])
+        host, port = parse_hostport(spec["address"])
     elif "host" in spec and "port" in spec:
         host, port = spec["host"], spec["port"]       # TCPSource checks the port
     else:

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Iterator
 
+from aiswatch.common.hostport import check_port
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.lines import Line
 from aiswatch.ingest.sources.backoff import Backoff
@@ -23,41 +24,6 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2       # how soon lines() notices close() while waiting for data
 CONNECT_TIMEOUT = 10.0
-
-
-def check_port(port: int | str, where: str | None = None) -> int:
-    """``port`` as an int if it is one a TCP client can connect to (1-65535), else ValueError.
-
-    Checked before connecting: a port out of range would otherwise fail on every attempt and be
-    retried with back-off for ever, looking like a feed that is down."""
-    text = str(port).strip()
-    context = f" in {where!r}" if where is not None else ""
-    if isinstance(port, bool) or not (isinstance(port, int) or (text.isascii() and text.isdigit())):
-        raise ValueError(f"port {port!r}{context} is not a number")
-    number = int(text)
-    if not 1 <= number <= 65535:
-        raise ValueError(f"port {number}{context} is out of range: a TCP port is 1-65535")
-    return number
-
-
-def parse_hostport(address: str) -> tuple[str, int]:
-    """``"HOST:PORT"`` or ``"[IPv6]:PORT"`` -> ``(host, port)``, or ValueError saying what is wrong
-    (for the command line: ``aiswatch ingest tcp HOST:PORT``)."""
-    text = str(address).strip()
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0 or text[end + 1:end + 2] != ":":
-            raise ValueError(f"{address!r}: expected [IPv6 address]:PORT")
-        host, port = text[1:end], text[end + 2:]
-    else:
-        host, sep, port = text.rpartition(":")
-        if not sep:
-            raise ValueError(f"{address!r}: expected HOST:PORT")
-        if ":" in host:
-            raise ValueError(f"{address!r}: an IPv6 address goes in brackets, [{host}]:{port}")
-    if not host:
-        raise ValueError(f"{address!r}: no host before the port")
-    return host, check_port(port, address)
 
 
 class TCPSource:

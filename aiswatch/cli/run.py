@@ -7,15 +7,12 @@ With no Elasticsearch configured it uses the embedded server (see ``ingest.clust
 from __future__ import annotations
 
 import logging
-import threading
-import time
 
 import click
 
 from aiswatch.ingest.counters import Counters
-from aiswatch.ingest.esclient import redact_url
-from aiswatch.ingest.lines import Line
-from aiswatch.ingest.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
+from aiswatch.common.secrets import redact_url
+from aiswatch.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
 
 log = logging.getLogger(__name__)
 
@@ -25,39 +22,6 @@ DEFAULT_SOURCES = [
 ]
 
 
-class SimulatedTrafficSource:
-    """The traffic simulator as a live source: a fleet that sails from now on, messages at real time."""
-
-    def __init__(self, vessels: int = 60, seed: int = 1, bbox=None, station: str = "sim",
-                 duration_s: float = 30 * 86400, speedup: float = 1.0, counters: Counters | None = None):
-        from aiswatch.ingest import simulate
-
-        self.id = f"simulate:{station}"
-        self._start = time.time()
-        kwargs = {"seed": seed, "start": self._start}
-        if bbox:
-            kwargs["bbox"] = bbox
-        fleet = simulate.random_fleet(vessels, **kwargs)
-        self._sim = simulate.Simulator(fleet, start=self._start, seed=seed, station=station)
-        self._duration = duration_s
-        self._speedup = speedup
-        self._closed = threading.Event()
-
-    def lines(self):
-        for msg_time, texts in self._sim.messages(self._duration):
-            delay = self._start + (msg_time - self._start) / self._speedup - time.time()
-            if delay > 0 and self._closed.wait(delay):
-                return
-            if self._closed.is_set():
-                return
-            now = time.time()
-            for text in texts:
-                yield Line(text, now, self.id)
-
-    def close(self) -> None:
-        self._closed.set()
-
-
 def make_sources_from_config(specs: list[dict], counters: Counters) -> list:
     """One source per config entry (types: udp, tcp, file, aisstream, sdr, iq, simulate)."""
     sources = []
@@ -65,6 +29,7 @@ def make_sources_from_config(specs: list[dict], counters: Counters) -> list:
         spec = dict(spec)
         kind = spec.pop("type", None)
         if kind == "simulate":
+            from aiswatch.ingest.sources.simulate import SimulatedTrafficSource
             sources.append(SimulatedTrafficSource(counters=counters, **spec))
         elif kind == "iq":
             from aiswatch.demod.sources import IQFileSource

@@ -1,71 +1,17 @@
-"""Simulated AIS traffic (``aiswatch simulate``): realistic vessels as NMEA for the demo, tests and benchmarks.
-
-Build a fleet from vessels (who: ``VesselSpec``) and tracks (where, when: ``RouteTrack``,
-``AnchoredTrack``, ``MooredTrack``, ``LoiterTrack``, ``Alongside``, composed with ``Segments``,
-``Silence``, ``Jump``, ``Override`` or the ``Itinerary`` builder), hand them to ``Simulator`` and
-write ``messages(duration_s)`` to a file, a stream or UDP. ``random_fleet`` makes background
-traffic; behaviour scenarios (``behavior.scenarios.SCENARIOS``) plant events with the same blocks.
-
-    from aiswatch.ingest.simulate import Simulator, random_fleet, write_file
-    sim = Simulator(random_fleet(50, seed=1, start=t0), start=t0, seed=1)
-    write_file("traffic.nmea", sim.messages(3600))
-
-Every line is ``\\s:<station>,c:<unix seconds>*hh\\!AIVDM,...``, so the message time survives.
-"""
+"""``aiswatch simulate``: write simulated AIS traffic (``aiswatch.ingest.simulation``) as NMEA to a
+file, standard output or UDP, optionally with a behaviour scenario (``aiswatch.behavior.scenarios``)."""
 from __future__ import annotations
 
-import importlib
 import os
-import re
 import sys
 import time
-from datetime import datetime, timezone
 
 import click
 
-from aiswatch.ingest.simulation.encoding import tag_block
-from aiswatch.ingest.simulation.fleet import ANCHORAGES, BASE_STATIONS, DEFAULT_BBOX, SEA_LANES, SEA_NODES, random_fleet
-from aiswatch.ingest.simulation.geo import MS_PER_KNOT, bearing_deg, destination, haversine_m, offset
-from aiswatch.ingest.simulation.output import OutputStats, paced, send_udp, write_file, write_stream
-from aiswatch.ingest.simulation.simulator import STATIC_INTERVAL_S, BaseStation, SimMessage, Simulator, report_interval
-from aiswatch.ingest.simulation.tracks import (AT_ANCHOR, ENGAGED_IN_FISHING, MOORED, UNDER_WAY_SAILING, UNDER_WAY_USING_ENGINE,
-                                      Alongside, AnchoredTrack, Itinerary, Jump, LoiterTrack, MooredTrack, Override,
-                                      RouteTrack, Segments, Silence, Track, TrackState, distance_between)
-from aiswatch.ingest.simulation.vessels import MIDS, VesselSpec, imo_is_valid, random_mmsi, random_vessel
-
-__all__ = [
-    "VesselSpec", "TrackState", "Track", "RouteTrack", "AnchoredTrack", "MooredTrack", "LoiterTrack", "Alongside",
-    "Segments", "Silence", "Jump", "Override", "Itinerary", "Simulator", "SimMessage", "BaseStation", "random_fleet",
-    "random_vessel", "random_mmsi", "write_file", "write_stream", "send_udp", "paced", "OutputStats", "report_interval",
-    "STATIC_INTERVAL_S", "DEFAULT_BBOX", "SEA_NODES", "SEA_LANES", "ANCHORAGES", "BASE_STATIONS", "MIDS", "imo_is_valid",
-    "haversine_m", "bearing_deg", "destination", "offset", "distance_between", "MS_PER_KNOT", "tag_block",
-    "UNDER_WAY_USING_ENGINE", "AT_ANCHOR", "MOORED", "ENGAGED_IN_FISHING", "UNDER_WAY_SAILING",
-    "parse_duration", "parse_start", "load_scenario", "simulate_command",
-]
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """'90', '90s', '10m', '1.5h', '2d' -> seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(text).lower())
-    if not m:
-        raise ValueError(f"duration {text!r}: expected a number with an optional unit s, m, h or d (e.g. 1h)")
-    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
-
-
-def parse_start(text: str) -> float:
-    """'now' or an ISO-8601 time (naive = UTC) -> unix seconds."""
-    if text.lower() == "now":
-        return float(int(time.time()))
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"start {text!r}: expected 'now' or an ISO-8601 time such as 2026-11-22T06:00:00Z") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
-
+from aiswatch.common.durations import parse_duration
+from aiswatch.common.hostport import parse_hostport
+from aiswatch.common.times import iso_from_seconds, parse_time
+from aiswatch.ingest.simulation import BASE_STATIONS, DEFAULT_BBOX, Simulator, random_fleet, send_udp, write_file, write_stream
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
     """'lat1,lon1,lat2,lon2' -> tuple, checked."""
@@ -81,26 +27,16 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
 
 
 def load_scenario(name: str):
-    """``behavior.scenarios.SCENARIOS[name]``: a function (start, seed) -> list[(VesselSpec, Track)]."""
-    try:
-        module = importlib.import_module("aiswatch.behavior.scenarios")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("aiswatch.behavior.scenarios", "behavior"):
-            raise LookupError("scenarios are not available: behavior/scenarios.py (SCENARIOS) does not exist "
-                              "in this installation yet") from None
-        raise
-    scenarios = getattr(module, "SCENARIOS", None)
-    if not isinstance(scenarios, dict):
-        raise LookupError("behavior.scenarios has no SCENARIOS dict")
+    """``SCENARIOS[name]`` of ``aiswatch.behavior.scenarios``: a function (start, seed) -> list[(VesselSpec, Track)]."""
+    from aiswatch.behavior.scenarios import SCENARIOS as scenarios
+
     if name not in scenarios:
         raise LookupError(f"unknown scenario {name!r}; known: {', '.join(sorted(scenarios)) or '(none)'}")
     return scenarios[name]
 
 
 def _fmt_time(t: float | None) -> str:
-    if t is None:
-        return "-"
-    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "-" if t is None else iso_from_seconds(t)[:19] + "Z"
 
 
 @click.command("simulate")
@@ -127,8 +63,8 @@ def simulate_command(n_vessels, duration, start_text, seed, bbox_text, out, udp,
     from aiswatch.ingest.simulation.output import parse_rate
 
     try:
-        duration_s = parse_duration(duration)
-        start = parse_start(start_text)
+        duration_s = parse_duration(duration, "--duration")
+        start = float(int(time.time())) if start_text.lower() == "now" else parse_time(start_text, what="--start")
         bbox = parse_bbox(bbox_text)
         pace = parse_rate(rate)
     except ValueError as exc:
@@ -151,10 +87,11 @@ def simulate_command(n_vessels, duration, start_text, seed, bbox_text, out, udp,
     messages = sim.messages(duration_s)
     wall = time.perf_counter()
     if udp:
-        host, _, port = udp.rpartition(":")
-        if not host or not port.isdigit():
-            raise click.BadParameter(f"--udp {udp!r}: expected HOST:PORT")
-        stats = send_udp(host.strip("[]"), int(port), messages, rate=pace)
+        try:
+            host, port = parse_hostport(udp)
+        except ValueError as exc:
+            raise click.BadParameter(f"--udp: {exc}") from None
+        stats = send_udp(host, port, messages, rate=pace)
         where = f"udp {udp} ({stats.datagrams} datagrams)"
     elif out and out != "-":
         stats = write_file(out, messages, rate=pace)

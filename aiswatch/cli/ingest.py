@@ -11,7 +11,7 @@ import sys
 import click
 
 from aiswatch.demod.iqfile import FORMATS as IQ_FORMATS
-from aiswatch.ingest.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
+from aiswatch.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
 
 
 def common_options(fn):
@@ -68,7 +68,8 @@ def udp(ctx, opts, host, port):
 @common_options
 def tcp(ctx, opts, address):
     """Read NMEA from a TCP feed at HOST:PORT (reconnects with backoff)."""
-    from aiswatch.ingest.sources.tcp import TCPSource, parse_hostport
+    from aiswatch.common.hostport import parse_hostport
+    from aiswatch.ingest.sources.tcp import TCPSource
 
     try:
         host, port = parse_hostport(address)
@@ -116,7 +117,7 @@ def _parse_bbox(text: str) -> list:
 @common_options
 def aisstream(ctx, opts, bboxes, types, mmsis, api_key_file, url):
     """Subscribe to the aisstream.io websocket (key from AISSTREAM_API_KEY or --api-key-file)."""
-    from aiswatch.ingest.config import read_secret
+    from aiswatch.config import read_secret
     from aiswatch.ingest.sources.aisstream import AisstreamSource
 
     key = read_secret("AISSTREAM_API_KEY", api_key_file)   # a missing key file: one Error: line

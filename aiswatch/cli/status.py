@@ -38,9 +38,9 @@ def status(ctx, es_url, namespace, as_json):
 def _print_indices(cfg, es_url, namespace) -> None:
     import logging
 
-    from aiswatch.ingest.cluster import connect
-    from aiswatch.ingest.config import ConfigError
-    from aiswatch.ingest.esclient import redact_url
+    from aiswatch.cluster import connect
+    from aiswatch.config import ConfigError
+    from aiswatch.common.secrets import redact_url
 
     # an unreachable cluster is one line here, not the transport's retry tracebacks
     logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)

@@ -25,14 +25,12 @@ from aiswatch.demod.iqfile import FORMATS
 def _parse_hostport(value: str) -> tuple[int, tuple]:
     """(address family, socket address) of HOST:PORT ([v6]:PORT too), resolved once, here, so a
     name that does not resolve is an option error instead of a traceback at the first sentence."""
-    host, _, port = value.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not host or not port.isdigit():
-        raise click.BadParameter(f"expected HOST:PORT, got {value!r}")
-    number = int(port)
-    if not 1 <= number <= 65535:
-        raise click.BadParameter(f"the port must be 1-65535, got {number}")
+    from aiswatch.common.hostport import parse_hostport
+
+    try:
+        host, number = parse_hostport(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
     try:
         family, _, _, _, address = socket.getaddrinfo(host, number, type=socket.SOCK_DGRAM)[0]
     except (socket.gaierror, UnicodeError) as err:

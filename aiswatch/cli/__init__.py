@@ -12,13 +12,13 @@ import os
 import click
 
 COMMANDS = {
-    "run": ("aiswatch.ingest.daemon:run", "Run the daemon: every source in the config (embedded server + simulator when nothing is configured)."),
-    "ingest": ("aiswatch.ingest.commands:ingest", "Ingest from one source: udp, tcp, file, aisstream, sdr, iq."),
-    "setup": ("aiswatch.ingest.setup:setup", "Install index templates (and Kibana saved objects with --kibana)."),
-    "status": ("aiswatch.ingest.status:status", "Show the pipeline counters of a running daemon and the cluster's indices."),
-    "simulate": ("aiswatch.ingest.simulate:simulate_command", "Generate realistic AIS traffic as NMEA (file, stdout or UDP)."),
-    "demod": ("aiswatch.demod.cli:demod", "Software AIS receiver: IQ recording or RTL-SDR in, NMEA out."),
-    "detect": ("aiswatch.behavior.cli:detect", "Behaviour detection: gaps, loitering, encounters, spoofing, identity."),
+    "run": ("aiswatch.cli.run:run", "Run the daemon: every source in the config (embedded server + simulator when nothing is configured)."),
+    "ingest": ("aiswatch.cli.ingest:ingest", "Ingest from one source: udp, tcp, file, aisstream, sdr, iq."),
+    "setup": ("aiswatch.cli.setup:setup", "Install index templates (and Kibana saved objects with --kibana)."),
+    "status": ("aiswatch.cli.status:status", "Show the pipeline counters of a running daemon and the cluster's indices."),
+    "simulate": ("aiswatch.cli.simulate:simulate_command", "Generate realistic AIS traffic as NMEA (file, stdout or UDP)."),
+    "demod": ("aiswatch.cli.demod:demod", "Software AIS receiver: IQ recording or RTL-SDR in, NMEA out."),
+    "detect": ("aiswatch.cli.detect:detect", "Behaviour detection: gaps, loitering, encounters, spoofing, identity."),
     "map": ("aiswatch.kibana.render:map_command", "Render the vessel map (the Kibana Vega spec) from live data to PNG/SVG/HTML."),
 }
 
@@ -39,8 +39,8 @@ class LazyGroup(click.Group):
     def invoke(self, ctx):
         """Run the subcommand; a configuration problem found on the way (a bad URL, a secret in the
         config file, a missing key file) is one ``Error:`` line, never a traceback."""
-        from aiswatch.ingest.config import ConfigError
-        from aiswatch.ingest.esclient import redact_url
+        from aiswatch.config import ConfigError
+        from aiswatch.common.secrets import redact_url
 
         try:
             return super().invoke(ctx)
@@ -74,7 +74,7 @@ def main(ctx: click.Context, config_path: str | None, log_level: str) -> None:
 
 def load_config_from(ctx: click.Context):
     """The Config for this invocation (file named by --config, then environment overrides)."""
-    from aiswatch.ingest.config import load_config
+    from aiswatch.config import load_config
 
     root = ctx.find_root()
     path = (root.obj or {}).get("config_path")

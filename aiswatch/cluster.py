@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from elasticsearch import Elasticsearch
 
 from aiswatch.es_templates import IndexNames
-from aiswatch.ingest.config import Config, read_secret
-from aiswatch.ingest.embedded import EmbeddedServer
-from aiswatch.ingest.esclient import make_client, redact_url
+from aiswatch.config import Config, read_secret
+from aiswatch.embedded import EmbeddedServer
+from aiswatch.common.secrets import redact_url
+from aiswatch.ingest.esclient import make_client
 
 log = logging.getLogger(__name__)
 

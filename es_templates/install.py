@@ -1,17 +1,15 @@
-"""``aiswatch setup``: install the index templates (and ILM retention where supported), and
-optionally import the Kibana saved objects.
+"""Install the index templates into a cluster, with retention for the daily message indices.
 
-Retention: on Elasticsearch with ILM, an ``aiswatch-ais-retention`` policy deletes daily ``ais-*``
-indices after ``elasticsearch.retention_days``. Servers without ILM (the embedded and test engines)
-get a clear message, and ``prune_daily_indices`` (run by the daemon once a day) deletes daily indices
-older than the retention by name instead.
+``install_templates`` puts every composable template (``es_templates/*.json``, under a namespace)
+and, where the server has ILM, an ``<ns>aiswatch-ais-retention`` policy that deletes daily ``ais-*``
+indices after the retention; servers without ILM (the embedded and test engines) are told so in
+the report, and ``prune_daily_indices`` deletes daily indices older than the retention by name.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 
-import click
 from elasticsearch import ApiError, Elasticsearch
 
 from aiswatch import es_templates
@@ -64,36 +62,3 @@ def prune_daily_indices(client: Elasticsearch, names: IndexNames, retention_days
             client.indices.delete(index=row["index"])
             deleted.append(row["index"])
     return deleted
-
-
-@click.command()
-@click.option("--es", "es_url", envvar="ES_URL", help="Elasticsearch URL (default: config, else the embedded server).")
-@click.option("--namespace", default=None, help="Prefix for every index and template name.")
-@click.option("--kibana", "kibana_url", default=None, help="Also import the saved objects into this Kibana.")
-@click.option("--kibana-wait", default=300.0, show_default=True, help="Seconds to wait for Kibana to be ready.")
-@click.option("--kibana-space", default=None, help="Kibana space id (default: the default space).")
-@click.pass_context
-def setup(ctx, es_url, namespace, kibana_url, kibana_wait, kibana_space):
-    """Install index templates (and Kibana saved objects with --kibana)."""
-    from aiswatch.cli import load_config_from
-    from aiswatch.ingest.cluster import connect
-
-    cfg = load_config_from(ctx)
-    cluster = connect(cfg, es_url, namespace)
-    namespace = cluster.names.namespace
-    try:
-        install_templates(cluster.client, cluster.names, cfg["elasticsearch"].get("retention_days"), echo=click.echo)
-    finally:
-        cluster.close()
-    if kibana_url:
-        from aiswatch.kibana.saved_objects import import_saved_objects
-
-        results = import_saved_objects(kibana_url, wait_seconds=kibana_wait, space=kibana_space,
-                                       namespace=namespace)
-        failed = 0
-        for row in results:
-            ok = row.get("success", False)
-            failed += not ok
-            click.echo(f"kibana {row.get('type')} {row.get('id')}: {'ok' if ok else 'FAILED ' + str(row.get('error'))}")
-        if failed:
-            raise click.ClickException(f"{failed} saved objects failed to import")

@@ -20,10 +20,10 @@ from typing import Callable
 from elastic_transport import TlsError, TransportError
 from elasticsearch import ApiError
 
-from aiswatch.ingest.cluster import Cluster, connect
-from aiswatch.ingest.config import Config, ConfigError
+from aiswatch.cluster import Cluster, connect
+from aiswatch.config import Config, ConfigError
 from aiswatch.ingest.counters import Counters
-from aiswatch.ingest.esclient import redact_url
+from aiswatch.common.secrets import redact_url
 from aiswatch.ingest.pipeline import GC_THRESHOLDS, Pipeline
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
     """Run the sources made by ``make_sources(counters)`` until they end or a signal stops us."""
     from aiswatch.ingest import native
     from aiswatch.ingest.metrics import MetricsReporter
-    from aiswatch.ingest.setup import install_templates
+    from aiswatch.es_templates.install import install_templates
 
     counters = counters or Counters()
     log.info("stage modules: %s", native.mode())  # 'python (...)': not compiled, about a third slower
@@ -181,7 +181,7 @@ def _refresh(cluster: Cluster) -> None:
 
 def _start_pruner(cluster: Cluster, retention_days: int) -> None:
     """Without ILM: delete daily indices older than the retention now and every 6 hours."""
-    from aiswatch.ingest.setup import prune_daily_indices
+    from aiswatch.es_templates.install import prune_daily_indices
 
     def loop():
         while True:

@@ -8,12 +8,17 @@ from the environment or from key files named in the config, never from the YAML 
 """
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from aiswatch.common.errors import ConfigError
+from aiswatch.common.merge import deep_merge
+from aiswatch.common.secrets import has_url_credentials, is_secret_key, read_secret, redact_url
+
+__all__ = ["Config", "ConfigError", "DATA_HOME", "DEFAULTS", "load_config", "read_secret"]
 
 DATA_HOME = Path(os.environ.get("AISWATCH_HOME", Path.home() / ".local" / "share" / "aiswatch"))
 
@@ -45,37 +50,6 @@ DEFAULTS: dict[str, Any] = {
     "geography": {},              # ports/regions overrides (see behavior/)
 }
 
-# Keys whose value is a secret, compared lower-case with '-' read as '_'.
-SECRET_KEYS = {"api_key", "password", "apikey", "api_key_value", "token", "secret", "passwd"}
-
-
-def _is_secret_key(key: Any) -> bool:
-    return str(key).lower().replace("-", "_") in SECRET_KEYS
-
-
-def _has_url_credentials(value: Any) -> bool:
-    """A URL with a user:password part (``http://elastic:pw@host``)."""
-    if not isinstance(value, str) or "://" not in value:
-        return False
-    userinfo = value.split("://", 1)[1].split("/", 1)[0]
-    return "@" in userinfo and ":" in userinfo.rsplit("@", 1)[0]
-
-
-class ConfigError(ValueError):
-    pass
-
-
-def deep_merge(base: dict, override: dict) -> dict:
-    """A copy of ``base`` with ``override`` merged in, nested dicts key by key."""
-    out = copy.deepcopy(base)
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def _coerce(text: str) -> Any:
     return yaml.safe_load(text) if text != "" else ""
 
@@ -98,10 +72,10 @@ def _env_overrides(environ: dict[str, str]) -> dict:
 def _check_no_inline_secrets(data: Any, where: str = "") -> None:
     if isinstance(data, dict):
         for key, value in data.items():
-            if _is_secret_key(key) and value:
+            if is_secret_key(key) and value:
                 raise ConfigError(f"{where}{key}: secrets are not read from the config file; use an environment "
                                   f"variable or a key file ({key}_file)")
-            if _has_url_credentials(value):
+            if has_url_credentials(value):
                 raise ConfigError(f"{where}{key}: a password inside a URL is not read from the config file; put "
                                   "the user in username and the password in ES_PASSWORD or password_file "
                                   "(or the whole URL in ES_URL)")
@@ -117,11 +91,10 @@ class Config(dict):
     def redacted(self) -> dict:
         def scrub(node: Any) -> Any:
             if isinstance(node, dict):
-                return {k: ("***" if _is_secret_key(k) and v else scrub(v)) for k, v in node.items()}
+                return {k: ("***" if is_secret_key(k) and v else scrub(v)) for k, v in node.items()}
             if isinstance(node, list):
                 return [scrub(v) for v in node]
             if isinstance(node, str) and "://" in node and "@" in node:
-                from aiswatch.ingest.esclient import redact_url
                 return redact_url(node)
             return node
         return scrub(dict(self))
@@ -144,16 +117,3 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
             raise ConfigError(f"config file {path}: expected a mapping at the top level")
         _check_no_inline_secrets(data)
     return Config(deep_merge(deep_merge(DEFAULTS, data), _env_overrides(environ)))
-
-
-def read_secret(env_name: str, file_path: str | None, environ: dict[str, str] | None = None) -> str | None:
-    """A secret from the environment variable ``env_name``, else from ``file_path`` (stripped)."""
-    environ = os.environ if environ is None else environ
-    if environ.get(env_name):
-        return environ[env_name].strip()
-    if file_path:
-        p = Path(os.path.expanduser(file_path))
-        if not p.is_file():
-            raise ConfigError(f"key file not found: {file_path}")
-        return p.read_text().strip()
-    return None

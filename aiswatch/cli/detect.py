@@ -48,7 +48,7 @@ def parse_time(text: str | None, now_ms: int) -> int | None:
 
 def _open(ctx, es_url, namespace):
     from aiswatch.cli import load_config_from
-    from aiswatch.ingest.cluster import connect
+    from aiswatch.cluster import connect
 
     cfg = load_config_from(ctx)
     cluster = connect(cfg, es_url=es_url, namespace=namespace)
