@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 class SDRUnavailable(RuntimeError):
     """No usable RTL-SDR: the message says why (library missing, no device, device busy)."""
 
+    exit_status = 2  # the command line's status for it: the hardware, not the input, is missing
+
 
 def sdr_block_samples(rate: float) -> int:
     """Samples per RTL-SDR read: a power of two (librtlsdr wants multiples of 512 bytes) of about

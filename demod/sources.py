@@ -12,11 +12,15 @@ import logging
 import os
 import threading
 import time
-from typing import Iterator
+from typing import Iterator, Literal, Union
+
+from pydantic import Field, field_validator
 
 from aiswatch.demod.decode import FrameDecoder, SDRUnavailable, open_sdr, sdr_blocks
-from aiswatch.demod.iqfile import STDIN
+from aiswatch.demod import settings as limits
+from aiswatch.demod.iqfile import FORMATS, STDIN
 from aiswatch.ingest.lines import Line
+from aiswatch.ingest.sources import SourceSettings, SourceType
 
 log = logging.getLogger(__name__)
 
@@ -80,4 +84,49 @@ class SDRSource:
         self._closed.set()
 
 
-__all__ = ["IQFileSource", "SDRSource", "SDRUnavailable"]
+def _checked(check):
+    """A before-validator from one of demod.settings' checks (None passes: the default applies)."""
+    def validate(cls, value):
+        return None if value is None else check(value)
+    return classmethod(validate)
+
+
+class IQSettings(SourceSettings):
+    path: str = Field(description="The recording; '-' reads standard input.", json_schema_extra={"cli": "argument"})
+    fmt: Literal[FORMATS] | None = Field(None, description="Sample format (default: from the file extension).",  # type: ignore[valid-type]
+                                          json_schema_extra={"cli": "--format"})
+    rate: float | None = Field(None, description="Sample rate in S/s (WAV: from the header).")
+    center: float | None = Field(None, description="Centre frequency in Hz (default 162000000).")
+    ppm: float = Field(0.0, description="Known receiver frequency error (ppm).")
+    start_time: float | None = Field(None, description="Unix time of the first sample (default: file modification "
+                                     "time minus its duration).")
+    station: str | None = Field(None, description="Station name for the s: tag.")
+
+    _rate = field_validator("rate", mode="before")(_checked(lambda v: limits.check_rate(v, audio=None)))
+    _center = field_validator("center", mode="before")(_checked(limits.check_center))
+    _ppm = field_validator("ppm", mode="before")(_checked(limits.check_ppm))
+    _start = field_validator("start_time", mode="before")(_checked(limits.check_start_time))
+
+
+class SDRSettings(SourceSettings):
+    device_index: int = Field(0, ge=0, description="RTL-SDR device index.")
+    rate: float = Field(288_000, description="Sample rate in S/s.")
+    center: float = Field(162_000_000, description="Tuned frequency in Hz (between the two AIS channels).")
+    gain: Union[Literal["auto"], float] = Field("auto", description="Tuner gain in dB, or 'auto' (AGC).")
+    ppm: int = Field(0, description="Frequency correction of the dongle (ppm).")
+    station: str | None = Field(None, description="Station name for the s: tag (the receiver field of documents).")
+
+    _rate = field_validator("rate", mode="before")(_checked(lambda v: limits.check_rate(v, audio=False)))
+    _center = field_validator("center", mode="before")(_checked(limits.check_center))
+    _ppm = field_validator("ppm", mode="before")(_checked(limits.check_ppm))
+
+
+IQ = SourceType("iq", "Demodulate an IQ recording (or discriminator audio) into Elasticsearch; stops at the end.",
+                IQSettings, lambda s, counters: IQFileSource(s.path, fmt=s.fmt, rate=s.rate, center=s.center,
+                                                             ppm=s.ppm, start_time=s.start_time, station=s.station),
+                finite=True)
+SDR = SourceType("sdr", "Receive live from an RTL-SDR with aiswatch's own demodulator (no rtl_ais needed).",
+                 SDRSettings, lambda s, counters: SDRSource(device_index=s.device_index, rate=s.rate, center=s.center,
+                                                            gain=s.gain, ppm=s.ppm, station=s.station))
+
+__all__ = ["IQ", "IQFileSource", "SDR", "SDRSource", "SDRUnavailable"]

@@ -65,7 +65,9 @@ def test_example_config_documents_every_option_with_its_default():
     import yaml
 
     from aiswatch.behavior.settings import DEFAULTS as DETECT_DEFAULTS
-    from aiswatch.config import DEFAULTS
+    from aiswatch.config import defaults
+
+    DEFAULTS = defaults()
 
     example = yaml.safe_load((Path(__file__).parent.parent / "aiswatch.example.yaml").read_text())
     assert set(example) == set(DEFAULTS)
@@ -83,3 +85,76 @@ def test_example_config_documents_every_option_with_its_default():
     assert [p.name for p in example_geo.ports] == [p.name for p in default_geo.ports]
     assert [r.name for r in example_geo.regions] == [r.name for r in default_geo.regions]
     assert {s["type"] for s in example["sources"]} == {"udp"}  # the others are commented examples
+
+
+# -- typos and wrong values are refused, with the key's path and the nearest known name ---------
+
+@pytest.mark.parametrize("text, says", [
+    ("elasticsearh: {url: 'http://x:9200'}\n", "elasticsearh: unknown key (did you mean 'elasticsearch'?)"),
+    ("sources:\n  - {type: udp, hots: 0.0.0.0}\n", "sources[0].hots: unknown key (did you mean 'host'?)"),
+    ("sink: {batchsize: 500}\n", "sink.batchsize: unknown key (did you mean 'batch_size'?)"),
+    ("sink: {batch_sise: 500}\n", "sink.batch_sise: unknown key (did you mean 'batch_size'?)"),
+    ("namespce: test-\n", "namespce: unknown key (did you mean 'elasticsearch.namespace'"),
+    ("sink: {batch_size: lots}\n", "sink.batch_size: expected a whole number, got 'lots'"),
+    ("sink: fast\n", "sink: expected a mapping, got 'fast'"),
+    ("sink: {queue_size: -5}\n", "sink.queue_size: must be greater than 0, got -5"),
+    ("sources:\n  - {type: udpp}\n", "sources[0].type: unknown source type 'udpp' (did you mean 'udp'?)"),
+    ("sources:\n  - {type: tcp, address: 'feed:99999'}\n", "sources[0].address: port 99999 in 'feed:99999' is out of range"),
+    ("detect: {gap: {min_hour: 3}}\n", "detect.gap.min_hour: unknown key (did you mean 'min_hours'?)"),
+    ("detect: {schedule: {every: soon}}\n", "detect.schedule.every: duration 'soon'"),
+    ("elasticsearch: {namespace: Test}\n", "elasticsearch.namespace: 'Test': index names are lower case"),
+    ("geography: {extra_ports: [{name: X, lat: 95, lon: 0}]}\n", "geography.extra_ports[0].lat: must be less than or equal to 90"),
+])
+def test_a_typo_or_a_wrong_value_names_the_key_and_the_file(tmp_path, text, says):
+    path = tmp_path / "aiswatch.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and says in message, message
+    assert "\n" not in message
+
+
+def test_every_problem_of_a_file_is_listed_at_once(tmp_path):
+    path = tmp_path / "aiswatch.yaml"
+    path.write_text("elasticsearh: {}\nsink: {batchsize: 1, queue_size: 0}\n")
+    with pytest.raises(ConfigError, match="3 problems: .*sink.queue_size.*sink.batchsize.*elasticsearh"):
+        load_config(path, environ={})
+
+
+def test_environment_overrides_are_checked_and_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^AISWATCH_SINK__BATCHSIZE: sink.batchsize: unknown key \(did you mean 'batch_size'\?\)$"):
+        load_config(None, environ={"AISWATCH_SINK__BATCHSIZE": "5"})
+    with pytest.raises(ConfigError, match="^AISWATCH_SINK__BATCH_SIZE: sink.batch_size: expected a whole number, got 'lots'"):
+        load_config(None, environ={"AISWATCH_SINK__BATCH_SIZE": "lots"})
+    with pytest.raises(ConfigError, match="^ES_URL: elasticsearch.url: bad Elasticsearch URL"):
+        load_config(None, environ={"ES_URL": "ftp://x"})
+    assert load_config(None, environ={"AISWATCH_SINK__BATCH_SIZE": "5"})["sink"]["batch_size"] == 5
+
+
+def test_the_example_file_is_valid_and_paths_expand(tmp_path):
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).parent.parent / "aiswatch.example.yaml", environ={})
+    assert not cfg["embedded"]["data_dir"].startswith("~")
+    assert cfg["sources"] == [{"type": "udp", "host": "127.0.0.1", "port": 10110}]
+
+
+def test_config_check_prints_the_effective_configuration_redacted(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "aiswatch.yaml"
+    path.write_text("sink: {batch_size: 500}\nsources:\n  - {type: tcp, host: feed.example, port: 5631}\n")
+    env = {"PATH": "/usr/bin:/bin", "ES_URL": "https://elastic:s3cret@es.example:9200", "HOME": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", "from aiswatch.cli import main; main()", "config", "check", str(path)],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "batch_size: 500" in run.stdout and "es.example:9200" in run.stdout and "s3cret" not in run.stdout
+    assert run.stderr.strip() == f"{path}: ok"
+    path.write_text("sink: {batchsize: 500}\n")
+    run = subprocess.run([sys.executable, "-c", "from aiswatch.cli import main; main()", "config", "check", str(path)],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.strip() == f"Error: {path}: sink.batchsize: unknown key (did you mean 'batch_size'?)"

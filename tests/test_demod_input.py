@@ -157,19 +157,20 @@ def test_iqfilesource_rejects_settings_with_the_file_name(cu8_file):
         assert str(err.value).startswith(f"{cu8_file}: ")
 
 
-def test_ingest_iq_with_bad_input_is_one_line_and_exit_1(tmp_path, cu8_file):
+def test_ingest_iq_with_bad_input_is_one_line(tmp_path, cu8_file):
     rate0 = tmp_path / "rate0.wav"
     rate0.write_bytes(wav_bytes(np.zeros(4800, dtype=np.int16), 0, 1))
     env = dict(os.environ, AISWATCH_HOME=str(tmp_path / "home"))
     # nothing listens on port 9: the source is checked before Elasticsearch is contacted
-    for args, says in [([str(rate0), "--format", "disc"], "WAV header: the sample rate must be positive"),
-                       ([str(cu8_file), "--rate", "inf"], "the sample rate must be a finite number"),
-                       ([str(cu8_file), "--rate", "1e15"], "maximum of 20 MS/s"),
-                       ([str(cu8_file), "--rate", "288000", "--start-time", "nan"], "start time")]:
+    # a file it cannot use: 1; a value on the command line it cannot use: 2 (aiswatch.cli.errors)
+    for args, says, status in [([str(rate0), "--format", "disc"], "WAV header: the sample rate must be positive", 1),
+                               ([str(cu8_file), "--rate", "inf"], "the sample rate must be a finite number", 2),
+                               ([str(cu8_file), "--rate", "1e15"], "maximum of 20 MS/s", 2),
+                               ([str(cu8_file), "--rate", "288000", "--start-time", "nan"], "start time", 2)]:
         proc = subprocess.run(AISWATCH + ["ingest", "iq"] + args + ["--es", "http://127.0.0.1:9",
                                                                      "--spool-dir", str(tmp_path / "spool")],
                               env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
-        assert proc.returncode == 1, proc.stderr
+        assert proc.returncode == status, proc.stderr
         assert "Traceback" not in proc.stderr and says in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 

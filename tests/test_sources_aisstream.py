@@ -14,7 +14,7 @@ from aisstream_server import FakeAisstream, meta, sample_messages
 from aiswatch.ingest.aisstream_map import message_time
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.nmea import parse_line
-from aiswatch.ingest.sources import make_source
+from aiswatch.sources import make_source
 from aiswatch.ingest.sources.aisstream import AisstreamSource
 from helpers import collect
 

@@ -13,7 +13,7 @@ from pyais.encode import encode_dict
 
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.pipeline import ListSink, Pipeline
-from aiswatch.ingest.sources import make_source
+from aiswatch.sources import make_source
 from aiswatch.ingest.sources.file import FileSource, line_time, tag_block_time
 from aiswatch.ingest.sources.framing import MAX_LINE_BYTES
 

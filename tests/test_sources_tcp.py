@@ -8,7 +8,7 @@ import pytest
 
 from aiswatch.config import ConfigError
 from aiswatch.ingest.counters import Counters
-from aiswatch.ingest.sources import make_source
+from aiswatch.sources import make_source
 from aiswatch.ingest.sources.backoff import Backoff
 from aiswatch.common.hostport import parse_hostport
 from aiswatch.ingest.sources.tcp import TCPSource

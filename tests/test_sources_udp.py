@@ -136,8 +136,8 @@ def test_a_port_out_of_range_is_a_clear_error():
         with pytest.raises(ValueError, match=f"UDP port {port} is out of range: 0-65535"):
             UDPSource("127.0.0.1", port)
     from aiswatch.config import ConfigError
-    from aiswatch.ingest.sources import make_source
-    with pytest.raises(ConfigError, match="port 70000 in 'udp source' is out of range"):
+    from aiswatch.sources import make_source
+    with pytest.raises(ConfigError, match="port 70000 is out of range"):
         make_source({"type": "udp", "port": 70000}, Counters())
-    with pytest.raises(ConfigError, match="port 'ten' in 'udp source' is not a number"):
+    with pytest.raises(ConfigError, match="port 'ten' is not a number"):
         make_source({"type": "udp", "port": "ten"}, Counters())

@@ -19,6 +19,7 @@ COMMANDS = {
     "simulate": ("aiswatch.cli.simulate:simulate_command", "Generate realistic AIS traffic as NMEA (file, stdout or UDP)."),
     "demod": ("aiswatch.cli.demod:demod", "Software AIS receiver: IQ recording or RTL-SDR in, NMEA out."),
     "detect": ("aiswatch.cli.detect:detect", "Behaviour detection: gaps, loitering, encounters, spoofing, identity."),
+    "config": ("aiswatch.cli.config:config_command", "Check a configuration file and show the effective configuration."),
     "map": ("aiswatch.kibana.render:map_command", "Render the vessel map (the Kibana Vega spec) from live data to PNG/SVG/HTML."),
 }
 
@@ -37,15 +38,24 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
     def invoke(self, ctx):
-        """Run the subcommand; a configuration problem found on the way (a bad URL, a secret in the
-        config file, a missing key file) is one ``Error:`` line, never a traceback."""
-        from aiswatch.config import ConfigError
-        from aiswatch.common.secrets import redact_url
-
+        """Run the subcommand; an expected failure (``aiswatch.cli.errors``) is one ``Error:`` line
+        and its exit status, a traceback only with --debug."""
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            raise click.ClickException(redact_url(str(exc))) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            from aiswatch.cli.errors import explain, one_line
+
+            explained = explain(exc)
+            if explained is None or (ctx.obj or {}).get("debug"):
+                raise
+            status, message = explained
+            click.echo(f"Error: {one_line(message)}", err=True)
+            ctx.exit(status)
 
     def format_commands(self, ctx, formatter):
         # list from the table, without importing every module just to print --help
@@ -59,10 +69,13 @@ class LazyGroup(click.Group):
               help="YAML configuration file (default: ./aiswatch.yaml if present).")
 @click.option("--log-level", default=lambda: os.environ.get("AISWATCH_LOG_LEVEL", "INFO"), show_default="INFO",
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--debug", is_flag=True, help="Show the traceback of every failure (and log at DEBUG).")
 @click.version_option(package_name="aiswatch")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, log_level: str) -> None:
+def main(ctx: click.Context, config_path: str | None, log_level: str, debug: bool) -> None:
     """aiswatch: AIS receivers in, Elasticsearch and Kibana out."""
+    if debug:
+        log_level = "DEBUG"
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if log_level.upper() != "DEBUG":
         # one line per HTTP request at INFO, and a traceback per retry at WARNING: our own
@@ -70,6 +83,7 @@ def main(ctx: click.Context, config_path: str | None, log_level: str) -> None:
         logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
+    ctx.obj["debug"] = debug
 
 
 def load_config_from(ctx: click.Context):

@@ -1,43 +1,30 @@
-"""``aiswatch ingest SOURCE``: run one source through the pipeline into Elasticsearch.
+"""``aiswatch ingest <kind>``: one source into Elasticsearch.
 
-udp (rtl_ais / AIS-catcher), tcp (NMEA feeds), file (log replay), aisstream (aisstream.io websocket),
-sdr (RTL-SDR through aiswatch's own demodulator), iq (an IQ recording through it).
+There is one command per kind of source in the registry (``aiswatch.sources``), made from that
+kind's settings: its options are the keys of its ``sources:`` entry in aiswatch.yaml (``_`` read
+as ``-``), checked by the same schema, so a value is judged the same way from either place.
 """
 from __future__ import annotations
 
-import functools
 import sys
+import typing
+from typing import Any
 
 import click
+from pydantic import ValidationError
 
-from aiswatch.demod.iqfile import FORMATS as IQ_FORMATS
+from aiswatch.cli.options import delivery_options
+from aiswatch.common.errors import ConfigError
+from aiswatch.common.schema import describe_errors
 from aiswatch.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
+from aiswatch.sources import KINDS, SUMMARIES, source_type
 
 
-def common_options(fn):
-    """--es, --namespace, --spool-dir, --dead-letter, --batch-size, --no-setup for every ingest command."""
-    @click.option("--es", "es_url", envvar="ES_URL", default=None,
-                  help="Elasticsearch URL (default: config, else the embedded server).")
-    @click.option("--namespace", default=None, help="Prefix for every index name.")
-    @click.option("--spool-dir", default=None, help="Disk spool for documents while Elasticsearch is slow or down.")
-    @click.option("--dead-letter", default=None, help="NDJSON file for documents Elasticsearch rejected.")
-    @click.option("--batch-size", type=int, default=None, help="Documents per bulk request at most.")
-    @click.option("--no-setup", is_flag=True, help="Do not install index templates first.")
-    @click.pass_context
-    @functools.wraps(fn)
-    def wrapper(ctx, es_url, namespace, spool_dir, dead_letter, batch_size, no_setup, *args, **kwargs):
-        opts = IngestOptions(es_url=es_url, namespace=namespace, spool_dir=spool_dir, dead_letter=dead_letter,
-                             batch_size=batch_size, setup=not no_setup)
-        return fn(ctx, opts, *args, **kwargs)
-    return wrapper
-
-
-def _run(ctx, opts: IngestOptions, make_sources, quiet: bool = False, report=None):
+def _run(ctx, opts: IngestOptions, make_sources, counters=None, quiet: bool = False, report=None):
     """Run the sources; print the summary (and ``report()``'s lines), exit 1 on a failure."""
     from aiswatch.cli import load_config_from
 
-    # a ConfigError from here on is one Error: line (ingest.cli.LazyGroup.invoke)
-    counters = run_sources(load_config_from(ctx), make_sources, opts)
+    counters = run_sources(load_config_from(ctx), make_sources, opts, counters=counters)
     if not quiet:
         click.echo("\n".join(summary_lines(counters)), err=True)
     if report is not None:
@@ -46,143 +33,125 @@ def _run(ctx, opts: IngestOptions, make_sources, quiet: bool = False, report=Non
     return counters
 
 
-@click.group()
+def _is_list(annotation: Any) -> bool:
+    kinds = {typing.get_origin(a) or a for a in (annotation, *typing.get_args(annotation))}
+    return bool(kinds & {list, tuple})
+
+
+def _choices(annotation: Any) -> list[str] | None:
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if typing.get_origin(candidate) is typing.Literal:
+            return [str(v) for v in typing.get_args(candidate)]
+    return None
+
+
+def _params(settings) -> tuple[list[click.Parameter], dict[str, str]]:
+    """The click parameters of a settings model, and each parameter's name as the user typed it."""
+    params: list[click.Parameter] = []
+    shown: dict[str, str] = {}
+    for name, info in settings.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        cli = extra.get("cli", "--" + name.replace("_", "-"))
+        if cli is None:
+            continue
+        if cli == "argument":
+            params.append(click.Argument([name], nargs=-1 if _is_list(info.annotation) else 1,
+                                         required=info.is_required()))
+            shown[name] = name.upper()
+            continue
+        help_text = info.description or ""
+        if not info.is_required() and info.default not in (None, [], ()):
+            help_text += f"  [default: {info.default}]"
+        if info.annotation is bool:
+            decl = f"{cli}/--no-{cli[2:]}"
+            params.append(click.Option([decl, name], default=None, help=help_text))
+        else:
+            choices = _choices(info.annotation)
+            params.append(click.Option([cli, name], type=click.Choice(choices) if choices else click.STRING,
+                                       multiple=bool(extra.get("multiple")), required=info.is_required(),
+                                       help=help_text))
+        shown[name] = cli
+    return params, shown
+
+
+class UsageLine(click.ClickException):
+    """A value on the command line that the source's settings refuse: one ``Error:`` line, status 2."""
+
+    exit_code = 2
+
+
+def _settings_from(kind, values: dict, shown: dict[str, str]):
+    given = {k: v for k, v in values.items() if v is not None and v != ()}
+    try:
+        return kind.settings.model_validate(given)
+    except ValidationError as exc:
+        problems = describe_errors(exc, kind.settings)
+        loc, message = problems[0]
+        hint = shown.get(str(loc[0])) if loc else None
+        raise UsageLine(f"invalid value for {hint}: {message}" if hint else message) from None
+
+
+# options of `aiswatch ingest file` that are about the run, not the source
+_PARALLEL = click.Option(["--parallel/--no-parallel"], default=True, show_default=True,
+                         help="At --rate max, read and decode in a second process while this one indexes (two cores).")
+
+
+def _command(name: str) -> click.Command:
+    kind = source_type(name)
+    params, shown = _params(kind.settings)
+    if name == "file":
+        params.append(_PARALLEL)
+
+    @delivery_options
+    def callback(ctx, opts: IngestOptions, **values):
+        from aiswatch.ingest.counters import Counters
+
+        parallel = values.pop("parallel", False)
+        if name == "file" and values.get("progress") is None:
+            values["progress"] = sys.stderr.isatty()
+        settings = _settings_from(kind, values, shown)
+        counters = Counters()
+        source = _open(kind, settings, counters)   # before anything starts: a missing file, dongle or key
+        opts.replay = kind.finite
+        opts.decode_process = bool(parallel) and getattr(settings, "rate", None) == "max"
+        if opts.decode_process:   # the decode process builds its own, counting in its counters
+            make = lambda run_counters: [kind.build(settings, run_counters)]  # noqa: E731
+        else:
+            make = lambda run_counters: [source]  # noqa: E731
+        report = (lambda: " ".join(f"{k}={v}" for k, v in source.stats.items())) if hasattr(source, "stats") else None
+        return _run(ctx, opts, make, counters=counters, report=report)
+
+    delivery = list(reversed(getattr(callback, "__click_params__", [])))  # what the decorators declared
+    return click.Command(name, callback=callback, params=params + delivery, help=kind.summary,
+                         short_help=SUMMARIES.get(name))
+
+
+def _open(kind, settings, counters):
+    """Build the source before anything starts: a missing dongle, file or key is one clear line."""
+    try:
+        return kind.build(settings, counters)
+    except (ConfigError, OSError, ValueError, RuntimeError) as exc:
+        status = getattr(exc, "exit_status", 1)
+        if status != 1:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(status)
+        raise click.ClickException(str(exc)) from None
+
+
+class IngestGroup(click.Group):
+    """``aiswatch ingest``: its commands come from the source registry, made when called."""
+
+    def list_commands(self, ctx):
+        return sorted(KINDS)
+
+    def get_command(self, ctx, name):
+        return _command(name) if name in KINDS else None
+
+    def format_commands(self, ctx, formatter):
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, SUMMARIES[name]) for name in sorted(KINDS)])
+
+
+@click.group(cls=IngestGroup)
 def ingest():
-    """Ingest from one source: udp, tcp, file, aisstream, sdr, iq."""
-
-
-@ingest.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=10110, show_default=True, type=click.IntRange(0, 65535),
-              help="UDP port (rtl_ais and AIS-catcher send to 10110).")
-@common_options
-def udp(ctx, opts, host, port):
-    """Receive NMEA datagrams from rtl_ais / AIS-catcher."""
-    from aiswatch.ingest.sources.udp import UDPSource
-
-    _run(ctx, opts, lambda counters: [UDPSource(host=host, port=port, counters=counters)])
-
-
-@ingest.command()
-@click.argument("address")
-@common_options
-def tcp(ctx, opts, address):
-    """Read NMEA from a TCP feed at HOST:PORT (reconnects with backoff)."""
-    from aiswatch.common.hostport import parse_hostport
-    from aiswatch.ingest.sources.tcp import TCPSource
-
-    try:
-        host, port = parse_hostport(address)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="ADDRESS") from None
-    _run(ctx, opts, lambda counters: [TCPSource(host=host, port=port, counters=counters)])
-
-
-@ingest.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--rate", type=click.Choice(["max", "realtime"]), default="max", show_default=True,
-              help="Replay as fast as possible, or at the pace of the message times.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
-@click.option("--parallel/--no-parallel", default=True, show_default=True,
-              help="At --rate max, read and decode in a second process while this one indexes (two cores).")
-@common_options
-def file(ctx, opts, paths, rate, progress, parallel):
-    """Replay NMEA log files (plain or .gz); stops at the end and prints a summary."""
-    from aiswatch.ingest.sources.file import FileSource
-
-    if progress is None:
-        progress = sys.stderr.isatty()
-    opts.replay = True
-    opts.decode_process = parallel and rate == "max"
-    _run(ctx, opts, lambda counters: [FileSource(list(paths), rate=rate, counters=counters, progress=progress)])
-
-
-def _parse_bbox(text: str) -> list:
-    try:
-        lat1, lon1, lat2, lon2 = (float(v) for v in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected LAT1,LON1,LAT2,LON2") from None
-    if not (-90 <= lat1 <= 90 and -90 <= lat2 <= 90 and -180 <= lon1 <= 180 and -180 <= lon2 <= 180):
-        raise click.BadParameter(f"{text!r}: latitude must be within ±90 and longitude within ±180")
-    return [[lat1, lon1], [lat2, lon2]]
-
-
-@ingest.command()
-@click.option("--bbox", "bboxes", multiple=True, required=True,
-              help="Bounding box LAT1,LON1,LAT2,LON2 (latitude first, as aisstream wants); repeatable.")
-@click.option("--types", default=None, help="Comma-separated aisstream message types, e.g. PositionReport,ShipStaticData.")
-@click.option("--mmsi", "mmsis", multiple=True, help="Only these MMSIs; repeatable.")
-@click.option("--api-key-file", default=None, help="File holding the API key (else env AISSTREAM_API_KEY).")
-@click.option("--url", default="wss://stream.aisstream.io/v0/stream", show_default=True)
-@common_options
-def aisstream(ctx, opts, bboxes, types, mmsis, api_key_file, url):
-    """Subscribe to the aisstream.io websocket (key from AISSTREAM_API_KEY or --api-key-file)."""
-    from aiswatch.config import read_secret
-    from aiswatch.ingest.sources.aisstream import AisstreamSource
-
-    key = read_secret("AISSTREAM_API_KEY", api_key_file)   # a missing key file: one Error: line
-    if not key:
-        raise click.ClickException("no aisstream API key: set AISSTREAM_API_KEY or pass --api-key-file")
-    boxes = [_parse_bbox(b) for b in bboxes]
-    type_list = [t.strip() for t in types.split(",")] if types else None
-    _run(ctx, opts, lambda counters: [AisstreamSource(api_key=key, bboxes=boxes, message_types=type_list,
-                                                      mmsis=[int(m) for m in mmsis] or None, url=url,
-                                                      counters=counters)])
-
-
-def _open_demod_source(make):
-    """Build a demod source before anything starts: a missing dongle or a bad file is a clear error."""
-    from aiswatch.demod.decode import SDRUnavailable
-    from aiswatch.demod.iqfile import IQFormatError
-
-    try:
-        return make()
-    except SDRUnavailable as err:
-        click.echo(f"Error: {err}", err=True)
-        sys.exit(2)
-    except (IQFormatError, OSError) as err:
-        raise click.ClickException(str(err)) from None
-
-
-@ingest.command()
-@click.option("--device-index", type=int, default=0, show_default=True, help="RTL-SDR device index.")
-@click.option("--rate", type=float, default=288_000, show_default=True, help="Sample rate in S/s.")
-@click.option("--center", type=float, default=162_000_000, show_default=True,
-              help="Tuned frequency in Hz (between the two AIS channels).")
-@click.option("--gain", default="auto", show_default=True, help="Tuner gain in dB, or 'auto' (AGC).")
-@click.option("--ppm", type=int, default=0, show_default=True, help="Frequency correction of the dongle (ppm).")
-@click.option("--station", default=None, help="Station name for the s: tag (the receiver field of documents).")
-@common_options
-def sdr(ctx, opts, device_index, rate, center, gain, ppm, station):
-    """Receive live from an RTL-SDR with aiswatch's own demodulator (no rtl_ais needed)."""
-    from aiswatch.demod.sources import SDRSource
-
-    try:
-        gain_value = gain if gain == "auto" else float(gain)
-    except ValueError:
-        raise click.BadParameter(f"gain must be a number of dB or 'auto', got {gain!r}") from None
-    source = _open_demod_source(lambda: SDRSource(device_index=device_index, rate=rate, center=center,
-                                                  gain=gain_value, ppm=ppm, station=station))
-    _run(ctx, opts, lambda counters: [source])
-
-
-@ingest.command()
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(IQ_FORMATS), default=None,
-              help="Sample format (default: from the file extension).")
-@click.option("--rate", type=float, default=None, help="Sample rate in S/s (WAV: from the header).")
-@click.option("--center", type=float, default=None, help="Centre frequency in Hz (default 162000000).")
-@click.option("--ppm", type=float, default=0.0, show_default=True, help="Known receiver frequency error (ppm).")
-@click.option("--start-time", type=float, default=None,
-              help="Unix time of the first sample (default: file modification time minus its duration).")
-@click.option("--station", default=None, help="Station name for the s: tag.")
-@common_options
-def iq(ctx, opts, path, fmt, rate, center, ppm, start_time, station):
-    """Demodulate an IQ recording (or discriminator audio) into Elasticsearch; stops at the end."""
-    from aiswatch.demod.sources import IQFileSource
-
-    source = _open_demod_source(lambda: IQFileSource(path, fmt=fmt, rate=rate, center=center, ppm=ppm,
-                                                     start_time=start_time, station=station))
-    opts.replay = True
-    return _run(ctx, opts, lambda counters: [source],
-                report=lambda: " ".join(f"{k}={v}" for k, v in source.stats.items()))
+    """Ingest from one source: udp, tcp, file, aisstream, sdr, iq, simulate."""

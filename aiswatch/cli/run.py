@@ -10,9 +10,11 @@ import logging
 
 import click
 
-from aiswatch.ingest.counters import Counters
+from aiswatch.cli.options import cluster_options
 from aiswatch.common.secrets import redact_url
+from aiswatch.ingest.counters import Counters
 from aiswatch.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
+from aiswatch.sources import make_source
 
 log = logging.getLogger(__name__)
 
@@ -22,39 +24,17 @@ DEFAULT_SOURCES = [
 ]
 
 
-def make_sources_from_config(specs: list[dict], counters: Counters) -> list:
-    """One source per config entry (types: udp, tcp, file, aisstream, sdr, iq, simulate)."""
-    sources = []
-    for spec in specs:
-        spec = dict(spec)
-        kind = spec.pop("type", None)
-        if kind == "simulate":
-            from aiswatch.ingest.sources.simulate import SimulatedTrafficSource
-            sources.append(SimulatedTrafficSource(counters=counters, **spec))
-        elif kind == "iq":
-            from aiswatch.demod.sources import IQFileSource
-            sources.append(IQFileSource(**spec))
-        elif kind == "sdr":
-            from aiswatch.demod.sources import SDRSource
-            sources.append(SDRSource(**spec))
-        else:
-            from aiswatch.ingest.sources import make_source
-            sources.append(make_source({"type": kind, **spec}, counters))
-    return sources
-
-
 @click.command()
-@click.option("--es", "es_url", envvar="ES_URL", default=None,
-              help="Elasticsearch URL (default: config, else the embedded server).")
-@click.option("--namespace", default=None, help="Prefix for every index name.")
+@cluster_options
+@click.option("--spool-dir", default=None, help="Disk spool for documents while Elasticsearch is slow or down.")
 @click.option("--simulate/--no-simulate", default=None,
               help="Also play simulated traffic (default: only when no sources are configured).")
 @click.pass_context
-def run(ctx, es_url, namespace, simulate):
+def run(ctx, es_url, namespace, spool_dir, simulate):
     """Run the daemon: every source in the config (embedded server + simulator when nothing is configured)."""
     from aiswatch.cli import load_config_from
 
-    cfg = load_config_from(ctx)   # a ConfigError is one Error: line (ingest.cli.LazyGroup.invoke)
+    cfg = load_config_from(ctx)   # a ConfigError is one Error: line (aiswatch.cli.LazyGroup.invoke)
     specs = list(cfg.get("sources") or [])
     if not specs:
         specs = [dict(s) for s in DEFAULT_SOURCES]
@@ -63,8 +43,16 @@ def run(ctx, es_url, namespace, simulate):
         click.echo("no sources configured: listening on UDP 127.0.0.1:10110"
                    + (" and playing simulated traffic (source 'simulate:sim')" if simulate is not False else ""),
                    err=True)
-    elif simulate:
-        specs.append(dict(DEFAULT_SOURCES[1]))
+    else:
+        if simulate and not any(s.get("type") == "simulate" for s in specs):
+            specs.append(dict(DEFAULT_SOURCES[1]))
+        playing = any(s.get("type") == "simulate" for s in specs)
+        click.echo(f"sources from {cfg.source}: " + ", ".join(_describe(s) for s in specs)
+                   + ("" if playing else "; no simulated traffic (--simulate, or a source of type simulate, adds it)"),
+                   err=True)
+    counters = Counters()
+    # built now, before the cluster: a port in use, a missing file or key is one line at once
+    sources = [make_source(spec, counters) for spec in specs]
 
     def ready(cluster):
         names = cluster.names
@@ -78,7 +66,16 @@ def run(ctx, es_url, namespace, simulate):
             f"  behaviour detection:    aiswatch detect run --since 24h\n"
             f"Stop with Ctrl-C (everything buffered is flushed or spooled first).\n", err=True)
 
-    opts = IngestOptions(es_url=es_url, namespace=namespace)
-    counters = run_sources(cfg, lambda c: make_sources_from_config(specs, c), opts, on_ready=ready)
+    opts = IngestOptions(es_url=es_url, namespace=namespace, spool_dir=spool_dir)
+    counters = run_sources(cfg, lambda c: sources, opts, counters=counters, on_ready=ready)
     click.echo("\n".join(summary_lines(counters)), err=True)
     exit_on_failure(counters, opts)
+
+
+def _describe(spec: dict) -> str:
+    """``udp 127.0.0.1:10110``, ``file a.nmea``: a source entry in a few words."""
+    details = {k: v for k, v in spec.items() if k != "type"}
+    if {"host", "port"} <= set(details):
+        return f"{spec['type']} {details['host']}:{details['port']}"
+    shown = ", ".join(f"{k}={v}" for k, v in list(details.items())[:3])
+    return f"{spec['type']} ({shown})" if shown else str(spec["type"])

@@ -1,5 +1,6 @@
-"""The bottom layer every folder may use: errors, secrets, durations, times, host:port, geodesy.
+"""The bottom layer every folder may use: errors, secrets, durations, times, host:port, settings
+models, merging.
 
-Standard library only (and nothing of aiswatch): each module does one small thing, once, for the
-whole project.
+The standard library and pydantic only, nothing else of aiswatch: each module does one small
+thing, once, for the whole project.
 """

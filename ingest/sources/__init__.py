@@ -1,27 +1,29 @@
-"""Receiver sources: where NMEA lines come from.
+"""Receiver sources: where NMEA lines come from, and how each kind is described.
 
 Every source only says how to get lines; reassembly, decoding and indexing never know where a
 line came from (the shape of pyais's ``AssembleMessages`` subclasses). A source is any object with
 
 * ``id``: a stable name (``udp:127.0.0.1:10110``, ``tcp:host:port``, ``file:feed.nmea``, ``aisstream``)
   used in ``Line.source`` and in counter names ``source.<id>.*``;
-* ``lines()``: a blocking generator of ``ingest.lines.Line``; it ends at the end of a file, or
-  soon after ``close()`` is called from another thread;
+* ``lines()``: a blocking generator of ``aiswatch.ingest.lines.Line`` (or of already decoded
+  ``aiswatch.ingest.documents.Report`` items, for feeds that arrive decoded); it ends at the end of
+  a file, or soon after ``close()`` is called from another thread;
 * ``close()``.
 
-``make_source`` builds one from a config entry (the ``sources:`` list of aiswatch.yaml).
+A kind of source is one module that ends with ``SOURCE = SourceType(...)``: its settings (a
+``SourceSettings`` model: the ``sources:`` entry of aiswatch.yaml and the options of ``aiswatch
+ingest <name>``, one schema for both) and how to build it. The shell's registry
+(``aiswatch.sources``) lists the modules; nothing else needs to change to add one.
 """
 from __future__ import annotations
 
-from typing import Iterator, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Protocol, runtime_checkable
 
-from aiswatch.common.errors import ConfigError
-from aiswatch.common.hostport import check_port, parse_hostport
-from aiswatch.common.secrets import read_secret
+
+from aiswatch.common.schema import Settings
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.lines import Line
-
-AISSTREAM_KEY_ENV = "AISSTREAM_API_KEY"
 
 
 @runtime_checkable
@@ -33,62 +35,35 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def _udp(spec: dict, counters: Counters):
-    from aiswatch.ingest.sources.udp import UDPSource
-    if "address" in spec:
-        host, port = parse_hostport(spec["address"], 10110, allow_zero=True)
-    else:
-        host = spec.get("host", "127.0.0.1")
-        port = check_port(spec.get("port", 10110), "udp source", allow_zero=True)
-    return UDPSource(host, port, counters)
+class SourceSettings(Settings):
+    """The settings of one kind of source: unknown keys are refused, values checked and converted.
+
+    A field's ``description`` is its help text; ``json_schema_extra`` may say ``{"cli": "argument"}``
+    (a positional argument of ``aiswatch ingest <name>``), ``{"cli": None}`` (configuration only),
+    ``{"cli": "--name"}`` (an option named otherwise than the key) and ``{"multiple": True}``
+    (a repeatable option)."""
 
 
-def _tcp(spec: dict, counters: Counters):
-    from aiswatch.ingest.sources.tcp import TCPSource
-    if "address" in spec:
-        host, port = parse_hostport(spec["address"])
-    elif "host" in spec and "port" in spec:
-        host, port = spec["host"], spec["port"]       # TCPSource checks the port
-    else:
-        raise ConfigError("tcp source needs address: host:port")
-    return TCPSource(host, port, counters, backoff_initial=float(spec.get("backoff_initial", 1.0)),
-                     backoff_max=float(spec.get("backoff_max", 60.0)))
+@dataclass(frozen=True)
+class SourceType:
+    """One kind of source.
 
-
-def _file(spec: dict, counters: Counters):
-    from aiswatch.ingest.sources.file import FileSource
-    paths = spec.get("paths") or ([spec["path"]] if spec.get("path") else None)
-    if not paths:
-        raise ConfigError("file source needs paths: [...]")
-    return FileSource(paths, rate=spec.get("rate", "max"), counters=counters, progress=bool(spec.get("progress", False)))
-
-
-def _aisstream(spec: dict, counters: Counters):
-    key = read_secret(AISSTREAM_KEY_ENV, spec.get("api_key_file"))
-    if not key:
-        raise ConfigError(f"aisstream source needs an API key: set {AISSTREAM_KEY_ENV} or api_key_file")
-    bboxes = spec.get("bboxes")
-    if not bboxes:
-        raise ConfigError("aisstream source needs bboxes: [[[lat, lon], [lat, lon]], ...]")
-    from aiswatch.ingest.sources.aisstream import DEFAULT_URL, AisstreamSource
-    options = {k: spec[k] for k in ("ping_interval", "silence_timeout", "backoff_initial", "backoff_max") if k in spec}
-    return AisstreamSource(key, bboxes, message_types=spec.get("types") or spec.get("message_types"),
-                           mmsis=spec.get("mmsis"), url=spec.get("url", DEFAULT_URL), counters=counters, **options)
-
-
-_FACTORIES = {"udp": _udp, "tcp": _tcp, "file": _file, "aisstream": _aisstream}
-
-
-def make_source(spec: dict, counters: Counters) -> Source:
-    """A source from one config entry such as ``{type: udp, host: 127.0.0.1, port: 10110}``.
-
-    Types: udp (host, port | address), tcp (address: host:port), file (paths, rate: max|realtime),
-    aisstream (bboxes, types, mmsis, api_key_file; the key else from $AISSTREAM_API_KEY).
+    name: the ``type:`` of a config entry and the ``aiswatch ingest <name>`` command.
+    summary: one line for help texts.
+    settings: its SourceSettings model.
+    build: (settings, counters) -> a Source; may raise ConfigError (a key file missing, say).
+    finite: it ends by itself (a file, a recording): the run waits for the writer instead of
+        spooling, refreshes the indices at the end and exits 1 if documents are left in the spool.
     """
-    if not isinstance(spec, dict) or "type" not in spec:
-        raise ValueError(f"a source entry needs a type, got {spec!r}")
-    kind = spec["type"]
-    factory = _FACTORIES.get(kind)
-    if factory is None:
-        raise ValueError(f"unknown source type {kind!r}; known: {', '.join(sorted(_FACTORIES))}")
-    return factory(spec, counters)
+
+    name: str
+    summary: str
+    settings: type[SourceSettings]
+    build: Callable[[Any, Counters], Source]
+    finite: bool = False
+
+    def make(self, entry: dict[str, Any], counters: Counters) -> Source:
+        """A source from a config entry or command-line values (``type`` aside); pydantic's
+        ValidationError when an entry does not fit the settings."""
+        values = {k: v for k, v in entry.items() if k != "type"}
+        return self.build(self.settings.model_validate(values), counters)

@@ -31,12 +31,16 @@ import threading
 import time
 from typing import Any, Iterable, Iterator
 
+from pydantic import AliasChoices, Field, field_validator
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.sync.client import connect
 
+from aiswatch.common.errors import ConfigError
+from aiswatch.common.secrets import read_secret
 from aiswatch.ingest.aisstream_map import AisstreamEncoder, BadMessage, UnmappedMessage
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.lines import Line
+from aiswatch.ingest.sources import SourceSettings, SourceType
 from aiswatch.ingest.sources.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -283,3 +287,64 @@ class AisstreamSource:
 
     def __repr__(self) -> str:
         return f"AisstreamSource(url={self.url!r}, bboxes={self.bboxes!r}, api_key=***)"
+
+
+KEY_ENV = "AISSTREAM_API_KEY"
+
+
+def _box(text: str) -> list[list[float]]:
+    """``LAT1,LON1,LAT2,LON2`` (latitude first, as aisstream wants) -> [[lat, lon], [lat, lon]]."""
+    try:
+        lat1, lon1, lat2, lon2 = (float(v) for v in str(text).split(","))
+    except ValueError:
+        raise ValueError(f"bounding box {text!r}: expected LAT1,LON1,LAT2,LON2") from None
+    return [[lat1, lon1], [lat2, lon2]]
+
+
+class AisstreamSettings(SourceSettings):
+    bboxes: list = Field(description="Bounding box LAT1,LON1,LAT2,LON2 (latitude first, as aisstream wants); "
+                         "in the config [[lat, lon], [lat, lon]] also.",
+                         json_schema_extra={"cli": "--bbox", "multiple": True})
+    types: list[str] | None = Field(None, validation_alias=AliasChoices("types", "message_types"),
+                                    description="aisstream message types, e.g. PositionReport,ShipStaticData.")
+    mmsis: list[str] | None = Field(None, description="Only these MMSIs.",
+                                    json_schema_extra={"cli": "--mmsi", "multiple": True})
+    api_key_file: str | None = Field(None, description=f"File holding the API key (else env {KEY_ENV}).")
+    url: str = Field(DEFAULT_URL, description="The websocket's URL.")
+    ping_interval: float = Field(20, gt=0, description="Seconds between pings.", json_schema_extra={"cli": None})
+    silence_timeout: float = Field(60, gt=0, description="Reconnect after this many seconds without a message.",
+                                   json_schema_extra={"cli": None})
+    backoff_initial: float = Field(1, gt=0, json_schema_extra={"cli": None})
+    backoff_max: float = Field(60, gt=0, json_schema_extra={"cli": None})
+
+    @field_validator("bboxes", mode="before")
+    @classmethod
+    def _boxes(cls, value):
+        boxes = [value] if isinstance(value, str) else list(value or [])
+        return _check_bboxes([_box(b) if isinstance(b, str) else b for b in boxes])
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _types(cls, value):
+        if isinstance(value, str):
+            value = [t.strip() for t in value.split(",") if t.strip()]
+        return _check_types(value) or None
+
+    @field_validator("mmsis", mode="before")
+    @classmethod
+    def _mmsis(cls, value):
+        return _check_mmsis([value] if isinstance(value, (str, int)) else value) or None
+
+
+def _aisstream(settings: AisstreamSettings, counters: Counters) -> AisstreamSource:
+    key = read_secret(KEY_ENV, settings.api_key_file)
+    if not key:
+        raise ConfigError(f"aisstream needs an API key: set {KEY_ENV} or api_key_file (--api-key-file)")
+    return AisstreamSource(key, settings.bboxes, message_types=settings.types, mmsis=settings.mmsis, url=settings.url,
+                           counters=counters, ping_interval=settings.ping_interval,
+                           silence_timeout=settings.silence_timeout, backoff_initial=settings.backoff_initial,
+                           backoff_max=settings.backoff_max)
+
+
+SOURCE = SourceType("aisstream", f"Subscribe to the aisstream.io websocket (key from {KEY_ENV} or --api-key-file).",
+                    AisstreamSettings, _aisstream)

@@ -29,10 +29,13 @@ import threading
 import time
 import zlib
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Literal
+
+from pydantic import AliasChoices, Field, field_validator
 
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.lines import Line
+from aiswatch.ingest.sources import SourceSettings, SourceType
 from aiswatch.ingest.sources.framing import MAX_LINE_BYTES, LineDecoder, split_datagram
 from aiswatch.ingest.timeprefix import split_time_prefix
 
@@ -403,3 +406,22 @@ class _Pacer:
         delay = self._first_wall + (message_time - self._first_time) - time.monotonic()
         if delay > 0:
             self._closed.wait(delay)
+
+
+class FileSettings(SourceSettings):
+    paths: list[str] = Field(min_length=1, validation_alias=AliasChoices("paths", "path"),
+                             description="NMEA log files, plain or gzip.", json_schema_extra={"cli": "argument"})
+    rate: Literal["max", "realtime"] = Field("max", description="Replay as fast as possible, or at the pace "
+                                             "of the message times.")
+    progress: bool = Field(False, description="A progress bar on standard error (on the command line: by "
+                           "default when it is a terminal).")
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _one_path(cls, value):
+        return [value] if isinstance(value, str) else value
+
+
+SOURCE = SourceType("file", "Replay NMEA log files (plain or .gz); stops at the end and prints a summary.",
+                    FileSettings, lambda s, counters: FileSource(s.paths, rate=s.rate, counters=counters,
+                                                                 progress=s.progress), finite=True)

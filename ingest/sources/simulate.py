@@ -5,9 +5,12 @@ from __future__ import annotations
 import threading
 import time
 
+from pydantic import Field, field_validator
+
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.lines import Line
 from aiswatch.ingest.simulation import Simulator, random_fleet
+from aiswatch.ingest.sources import SourceSettings, SourceType
 
 
 class SimulatedTrafficSource:
@@ -39,3 +42,25 @@ class SimulatedTrafficSource:
 
     def close(self) -> None:
         self._closed.set()
+
+
+class SimulateSettings(SourceSettings):
+    vessels: int = Field(60, ge=0, description="Random vessels in the fleet.")
+    seed: int = Field(1, description="Random seed: same seed, same traffic.")
+    bbox: tuple[float, float, float, float] | None = Field(None, description="Area lat1,lon1,lat2,lon2 "
+                                                           "(default: the North Sea).")
+    station: str = Field("sim", description="Station id of the tag blocks (s:).")
+    duration_s: float = Field(30 * 86400, gt=0, description="How long the fleet sails, seconds.",
+                              json_schema_extra={"cli": None})
+    speedup: float = Field(1.0, gt=0, description="Faster than real time by this factor.")
+
+    @field_validator("bbox", mode="before")
+    @classmethod
+    def _bbox(cls, value):
+        return [float(v) for v in value.split(",")] if isinstance(value, str) else value
+
+
+SOURCE = SourceType("simulate", "Play simulated North Sea traffic in real time (station 'sim').", SimulateSettings,
+                    lambda s, counters: SimulatedTrafficSource(vessels=s.vessels, seed=s.seed, bbox=s.bbox,
+                                                               station=s.station, duration_s=s.duration_s,
+                                                               speedup=s.speedup, counters=counters))

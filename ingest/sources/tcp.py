@@ -14,9 +14,12 @@ import threading
 import time
 from typing import Iterator
 
-from aiswatch.common.hostport import check_port
+from pydantic import Field, field_validator, model_validator
+
+from aiswatch.common.hostport import check_port, parse_hostport
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.lines import Line
+from aiswatch.ingest.sources import SourceSettings, SourceType
 from aiswatch.ingest.sources.backoff import Backoff
 from aiswatch.ingest.sources.framing import LineDecoder, StreamSplitter
 
@@ -112,3 +115,35 @@ class TCPSource:
 
     def __repr__(self) -> str:
         return f"TCPSource({self.host!r}, {self.port})"
+
+
+class TCPSettings(SourceSettings):
+    address: str = Field(description="The feed's HOST:PORT ([IPv6]:PORT too); or host and port as two keys.",
+                         json_schema_extra={"cli": "argument"})
+    backoff_initial: float = Field(1.0, gt=0, description="First wait before reconnecting, seconds.",
+                                   json_schema_extra={"cli": None})
+    backoff_max: float = Field(60.0, gt=0, description="Longest wait between reconnections, seconds.",
+                               json_schema_extra={"cli": None})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _host_and_port(cls, data):
+        if isinstance(data, dict) and "address" not in data and ("host" in data or "port" in data):
+            rest = {k: v for k, v in data.items() if k not in ("host", "port")}
+            host, port = str(data.get("host", "")), data.get("port", "")
+            return {**rest, "address": f"[{host}]:{port}" if ":" in host else f"{host}:{port}"}
+        return data
+
+    @field_validator("address")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        parse_hostport(value)
+        return value
+
+
+def _tcp(settings: TCPSettings, counters: Counters) -> TCPSource:
+    host, port = parse_hostport(settings.address)
+    return TCPSource(host, port, counters, backoff_initial=settings.backoff_initial, backoff_max=settings.backoff_max)
+
+
+SOURCE = SourceType("tcp", "Read NMEA from a TCP feed at HOST:PORT (reconnects with backoff).", TCPSettings, _tcp)

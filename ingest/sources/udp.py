@@ -18,8 +18,12 @@ import threading
 import time
 from typing import Iterator
 
+from pydantic import Field, field_validator, model_validator
+
+from aiswatch.common.hostport import check_port, parse_hostport
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.lines import Line
+from aiswatch.ingest.sources import SourceSettings, SourceType
 from aiswatch.ingest.sources.framing import LineDecoder, split_datagram
 
 log = logging.getLogger(__name__)
@@ -129,3 +133,27 @@ class UDPSource:
 
     def __repr__(self) -> str:
         return f"UDPSource({self.host!r}, {self.port})"
+
+
+class UDPSettings(SourceSettings):
+    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0: every interface).")
+    port: int = Field(10110, description="UDP port (rtl_ais and AIS-catcher send to 10110; 0: any free port).")
+    address: str | None = Field(None, description="HOST:PORT in one key, instead of host and port.",
+                                json_schema_extra={"cli": None})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _address(cls, data):
+        if isinstance(data, dict) and data.get("address") is not None:
+            host, port = parse_hostport(data["address"], 10110, allow_zero=True)
+            data = {**data, "host": host, "port": port, "address": None}
+        return data
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port(cls, value):
+        return check_port(value, allow_zero=True)
+
+
+SOURCE = SourceType("udp", "Receive NMEA datagrams from rtl_ais / AIS-catcher.", UDPSettings,
+                    lambda s, counters: UDPSource(s.host, s.port, counters))

@@ -1,0 +1,75 @@
+"""The registry of source kinds: one line each, the module that defines it (its ``SourceType``).
+
+``aiswatch run`` builds the config's ``sources:`` entries from here, ``aiswatch ingest <name>``
+makes one command per kind from the same settings, and the configuration check validates each
+entry against its kind's settings. Modules are imported only when their kind is used, so
+``aiswatch ingest udp`` never loads the radio (numpy, scipy).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pydantic import ValidationError
+
+from aiswatch.common.errors import ConfigError, did_you_mean
+from aiswatch.common.schema import describe_errors, dotted
+from aiswatch.ingest.counters import Counters
+from aiswatch.ingest.sources import Source, SourceType
+
+# name -> where its SourceType is (imported on use)
+KINDS: dict[str, str] = {
+    "udp": "aiswatch.ingest.sources.udp:SOURCE",
+    "tcp": "aiswatch.ingest.sources.tcp:SOURCE",
+    "file": "aiswatch.ingest.sources.file:SOURCE",
+    "aisstream": "aiswatch.ingest.sources.aisstream:SOURCE",
+    "simulate": "aiswatch.ingest.sources.simulate:SOURCE",
+    "sdr": "aiswatch.demod.sources:SDR",
+    "iq": "aiswatch.demod.sources:IQ",
+}
+# one line each for help listings, which should not import every kind's module (and numpy)
+SUMMARIES: dict[str, str] = {
+    "udp": "Receive NMEA datagrams from rtl_ais / AIS-catcher (UDP 127.0.0.1:10110).",
+    "tcp": "Read NMEA from a TCP feed at HOST:PORT (reconnects with backoff).",
+    "file": "Replay NMEA log files (plain or .gz); stops at the end with a summary.",
+    "aisstream": "Subscribe to the aisstream.io websocket (API key from AISSTREAM_API_KEY).",
+    "simulate": "Play simulated North Sea traffic in real time.",
+    "sdr": "Receive from an RTL-SDR with aiswatch's own demodulator (no rtl_ais needed).",
+    "iq": "Demodulate an IQ recording (or discriminator audio); stops at the end.",
+}
+
+
+def source_type(name: Any) -> SourceType:
+    """The kind named ``name``; ConfigError naming the known ones (and the nearest) otherwise."""
+    target = KINDS.get(str(name)) if isinstance(name, str) else None
+    if target is None:
+        raise ConfigError(f"unknown source type {name!r}{did_you_mean(str(name), KINDS)}; "
+                          f"known: {', '.join(sorted(KINDS))}")
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def check_entry(entry: Any) -> list[tuple[tuple, str]]:
+    """The problems of one ``sources:`` entry as (path inside the entry, message); [] if none."""
+    if not isinstance(entry, dict):
+        return [((), f"expected a mapping with a type (one of {', '.join(sorted(KINDS))}), got {entry!r}")]
+    if "type" not in entry:
+        return [((), f"needs a type: one of {', '.join(sorted(KINDS))}")]
+    try:
+        kind = source_type(entry["type"])
+    except ConfigError as exc:
+        return [(("type",), str(exc))]
+    try:
+        kind.settings.model_validate({k: v for k, v in entry.items() if k != "type"})
+    except ValidationError as exc:
+        return describe_errors(exc, kind.settings)
+    return []
+
+
+def make_source(entry: Any, counters: Counters) -> Source:
+    """One source from a config entry such as ``{type: udp, host: 127.0.0.1, port: 10110}``;
+    ConfigError saying what is wrong with the entry."""
+    problems = check_entry(entry)
+    if problems:
+        raise ConfigError("; ".join(f"{dotted(loc)}: {message}" if loc else message for loc, message in problems))
+    return source_type(entry["type"]).make(entry, counters)
