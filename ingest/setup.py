@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 
 import click
 from elasticsearch import ApiError, Elasticsearch
@@ -66,6 +67,21 @@ def prune_daily_indices(client: Elasticsearch, names: IndexNames, retention_days
     return deleted
 
 
+def kibana_credentials(cfg, environ=None) -> dict:
+    """Credentials for Kibana's API: none here when ``KIBANA_*`` ones are in the environment (the
+    import reads those), else the Elasticsearch ones as the cluster connection reads them, key files
+    (``password_file``, ``api_key_file``) included."""
+    from ingest.config import read_secret
+
+    environ = os.environ if environ is None else environ
+    if any(environ.get(k) for k in ("KIBANA_API_KEY", "KIBANA_USERNAME", "KIBANA_PASSWORD")):
+        return {}
+    es_cfg = cfg["elasticsearch"]
+    return {"api_key": read_secret("ES_API_KEY", es_cfg.get("api_key_file"), environ),
+            "username": es_cfg.get("username") or environ.get("ES_USERNAME"),
+            "password": read_secret("ES_PASSWORD", es_cfg.get("password_file"), environ)}
+
+
 @click.command()
 @click.option("--es", "es_url", envvar="ES_URL", help="Elasticsearch URL (default: config, else the embedded server).")
 @click.option("--namespace", default=None, help="Prefix for every index and template name.")
@@ -89,7 +105,7 @@ def setup(ctx, es_url, namespace, kibana_url, kibana_wait, kibana_space):
         from kibana.saved_objects import import_saved_objects
 
         results = import_saved_objects(kibana_url, wait_seconds=kibana_wait, space=kibana_space,
-                                       namespace=namespace)
+                                       namespace=namespace, **kibana_credentials(cfg))
         failed = 0
         for row in results:
             ok = row.get("success", False)
