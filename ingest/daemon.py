@@ -84,8 +84,10 @@ def make_sources_from_config(specs: list[dict], counters: Counters) -> list:
 @click.option("--namespace", default=None, help="Prefix for every index name.")
 @click.option("--simulate/--no-simulate", default=None,
               help="Also play simulated traffic (default: only when no sources are configured).")
+@click.option("--no-setup", is_flag=True,
+              help="Do not install index templates first (they are installed by `aiswatch setup`, as another user).")
 @click.pass_context
-def run(ctx, es_url, namespace, simulate):
+def run(ctx, es_url, namespace, simulate, no_setup):
     """Run the daemon: every source in the config (embedded server + simulator when nothing is configured)."""
     from ingest.cli import load_config_from
 
@@ -113,7 +115,7 @@ def run(ctx, es_url, namespace, simulate):
             f"  behaviour detection:    aiswatch detect run --since 24h\n"
             f"Stop with Ctrl-C (everything buffered is flushed or spooled first).\n", err=True)
 
-    opts = IngestOptions(es_url=es_url, namespace=namespace)
+    opts = IngestOptions(es_url=es_url, namespace=namespace, setup=not no_setup)
     counters = run_sources(cfg, lambda c: make_sources_from_config(specs, c), opts, on_ready=ready)
     click.echo("\n".join(summary_lines(counters)), err=True)
     exit_on_failure(counters, opts)
