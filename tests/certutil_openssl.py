@@ -61,7 +61,8 @@ def make_certs(out: Path, instances: Path, ca_crt: Path, ca_key: Path) -> None:
             key, csr, crt, ext = (Path(tmp) / f"{name}.{s}" for s in ("key", "csr", "crt", "ext"))
             san = [f"DNS:{d}" for d in inst.get("dns", [])] + [f"IP:{a}" for a in inst.get("ip", [])]
             ext.write_text(f"subjectAltName={','.join(san)}\n" if san else "")
-            openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(csr))
+            openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                    "-keyout", str(key), "-out", str(csr))
             openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
                     "-CAserial", str(Path(tmp) / "ca.srl"), "-CAcreateserial",
                     "-days", "3", "-out", str(crt), "-extfile", str(ext))

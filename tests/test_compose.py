@@ -212,7 +212,8 @@ def test_the_image_is_built_in_two_stages_and_ships_no_sources():
     assert "gcc" in build_runs and "pip wheel" in build_runs and "--no-index" in build_runs
     # the image: only the virtualenv from the builder and the stack's config; no compiler, no pip install
     copies = [a for i, a in final if i in ("COPY", "ADD")]
-    assert copies == [f"--from={build_name} /opt/aiswatch /opt/aiswatch", "docker/aiswatch.yaml /etc/aiswatch/aiswatch.yaml"]
+    assert copies == [f"--from={build_name} /opt/aiswatch /opt/aiswatch",
+                      "docker/aiswatch.yaml /etc/aiswatch/aiswatch.yaml"]
     final_runs = " ".join(a for i, a in final if i == "RUN")
     assert "gcc" not in final_runs and "pip install" not in final_runs and "/src" not in final_runs
     assert "librtlsdr0" in final_runs
@@ -292,7 +293,6 @@ def test_no_secret_in_tracked_files():
         findings += [f"{rel}: {hit}" for hit in secrets_in(text)]
     assert len(tracked_files()) > 20, "git ls-files found too little: the scan is not looking"
     assert not findings, "possible secrets in tracked files: " + "; ".join(findings)
-
 
 
 # -- es01 refuses the placeholder password ------------------------------------------------------------
@@ -478,7 +478,8 @@ def test_certs_job_makes_a_ca_and_es01s_certificate_once(stack_certs, tmp_path):
     # a rerun keeps everything; losing es01's certificate makes it again with the same CA
     home = stack_certs["home"]
     again = run_certs_job(home, ca_dir, stack_certs["log"])
-    assert again.returncode == 0 and files_under(certs) == made and len(stack_certs["log"].read_text().splitlines()) == 2
+    assert again.returncode == 0 and files_under(certs) == made
+    assert len(stack_certs["log"].read_text().splitlines()) == 2, "certutil ran again"
     (certs / "es01/es01.crt").unlink()
     remade = run_certs_job(home, ca_dir, stack_certs["log"])
     assert remade.returncode == 0, remade.stderr
@@ -521,7 +522,8 @@ def test_tls_settings_and_ca_paths_agree_across_the_services(rendered, stack_cer
     check = in_container(" ".join(compose_file()["services"]["es01"]["healthcheck"]["test"]))
     cacert = re.search(r"--cacert (\S+)", check).group(1)
     assert "/usr/share/elasticsearch/" + cacert == mount(s["es01"], "certs") + "/ca/ca.crt"
-    assert "https://localhost:9200/" in check and "DNS:localhost" in subject_alt_names(stack_certs["certs"] / "es01/es01.crt")
+    assert "https://localhost:9200/" in check
+    assert "DNS:localhost" in subject_alt_names(stack_certs["certs"] / "es01/es01.crt")
     # Kibana
     kb = s["kibana"]["environment"]
     assert json.loads(kb["ELASTICSEARCH_HOSTS"]) == ["https://es01:9200"]
@@ -544,7 +546,8 @@ def test_aiswatch_verifies_es01_with_the_ca_the_certs_job_made(stack_certs, peer
     from ingest.esclient import make_client
 
     certs = stack_certs["certs"]
-    info = {"name": "es01", "cluster_name": "aiswatch", "version": {"number": "8.15.3"}, "tagline": "You Know, for Search"}
+    info = {"name": "es01", "cluster_name": "aiswatch", "version": {"number": "8.15.3"},
+            "tagline": "You Know, for Search"}
     es01 = peers(lambda *a: (200, info), certfile=str(certs / "es01/es01.crt"), keyfile=str(certs / "es01/es01.key"))
     old = os.environ.get("ES_CA_CERTS")
     os.environ["ES_CA_CERTS"] = str(stack_certs["ca_dir"] / "ca.crt")
@@ -574,7 +577,8 @@ def test_aiswatch_verifies_es01_with_the_ca_the_certs_job_made(stack_certs, peer
 def other_ca_certificate(tmp_path: Path) -> tuple[str, str]:
     cert, key = tmp_path / "other.crt", tmp_path / "other.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,DNS:es01,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                    "-addext", "subjectAltName=DNS:localhost,DNS:es01,IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
                    check=True, capture_output=True)
     return str(cert), str(key)
 
@@ -802,7 +806,8 @@ def test_each_job_logs_in_as_its_own_user_with_its_own_password_file(rendered):
         target = mount(s[name], f"{job}-credentials")
         assert target and env["AISWATCH_ELASTICSEARCH__PASSWORD_FILE"] == target + "/password"
         assert str(own[0]).endswith(":ro") or (isinstance(own[0], dict) and own[0].get("read_only"))
-        assert not {"ES_PASSWORD", "ES_API_KEY", "ELASTIC_PASSWORD", "KIBANA_PASSWORD", "KIBANA_USERNAME"} & set(env), name
+        secrets = {"ES_PASSWORD", "ES_API_KEY", "ELASTIC_PASSWORD", "KIBANA_PASSWORD", "KIBANA_USERNAME"}
+        assert not secrets & set(env), name
     # the superuser's password goes to es01 and the users job only (and Kibana's own to Kibana)
     holders = {name for name, svc in s.items()
                if env_example()["ELASTIC_PASSWORD"] in json.dumps(svc.get("environment", {}))}
@@ -945,7 +950,8 @@ class AuthorizingProxy(ThreadingHTTPServer):
                 for k, v in headers:
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):
                         self.send_header(k, v)
-                self.send_header("content-length", head_length if self.command == "HEAD" and head_length else str(len(data)))
+                head = self.command == "HEAD" and head_length
+                self.send_header("content-length", head_length if head else str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
