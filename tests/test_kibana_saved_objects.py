@@ -402,6 +402,30 @@ def test_aiswatch_setup_imports_into_kibana(kibana, es_url, names, monkeypatch):
     assert vega and all(names.namespace in obj["attributes"]["visState"] for obj in vega)
 
 
+def test_aiswatch_setup_logs_in_to_kibana_with_the_password_file(kibana, es_url, names, monkeypatch, tmp_path):
+    """The compose stack's setup user has its password in a file (elasticsearch.password_file): the
+    Kibana import uses the same credentials as the cluster connection; KIBANA_* still come first."""
+    from click.testing import CliRunner
+
+    from aiswatch.cli import main
+
+    server = kibana(not_ready=0)
+    secret = tmp_path / "password"
+    secret.write_text("s3cret-for-test\n")
+    for name in ("KIBANA_API_KEY", "KIBANA_USERNAME", "KIBANA_PASSWORD", "ES_API_KEY", "ES_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ES_USERNAME", "elastic")
+    monkeypatch.setenv("AISWATCH_ELASTICSEARCH__PASSWORD_FILE", str(secret))
+    args = ["setup", "--es", es_url, "--namespace", names.namespace, "--kibana", server.url, "--kibana-wait", "10"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "kibana dashboard aiswatch-dashboard: ok" in result.output and "s3cret-for-test" not in result.output
+    monkeypatch.setenv("KIBANA_USERNAME", "elastic")
+    monkeypatch.setenv("KIBANA_PASSWORD", "not-the-file")
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code != 0 and "refused the credentials" in str(refused.exception)
+
+
 def test_the_peer_refuses_objects_without_migration_versions(kibana):
     """The peer is strict where real Kibana's behaviour matters, so the import tests above can fail."""
     server = kibana(not_ready=0, accepts={**MIGRATION_VERSIONS, "lens": "8.6.0"})

@@ -29,8 +29,10 @@ DEFAULT_SOURCES = [
 @click.option("--spool-dir", default=None, help="Disk spool for documents while Elasticsearch is slow or down.")
 @click.option("--simulate/--no-simulate", default=None,
               help="Also play simulated traffic (default: only when no sources are configured).")
+@click.option("--no-setup", is_flag=True,
+              help="Do not install index templates first (they are installed by `aiswatch setup`, as another user).")
 @click.pass_context
-def run(ctx, es_url, namespace, spool_dir, simulate):
+def run(ctx, es_url, namespace, spool_dir, simulate, no_setup):
     """Run the daemon: every source in the config (embedded server + simulator when nothing is configured)."""
     from aiswatch.cli import load_config_from
 
@@ -66,7 +68,7 @@ def run(ctx, es_url, namespace, spool_dir, simulate):
             f"  behaviour detection:    aiswatch detect run --since 24h\n"
             f"Stop with Ctrl-C (everything buffered is flushed or spooled first).\n", err=True)
 
-    opts = IngestOptions(es_url=es_url, namespace=namespace, spool_dir=spool_dir)
+    opts = IngestOptions(es_url=es_url, namespace=namespace, spool_dir=spool_dir, setup=not no_setup)
     counters = run_sources(cfg, lambda c: sources, opts, counters=counters, on_ready=ready)
     click.echo("\n".join(summary_lines(counters)), err=True)
     exit_on_failure(counters, opts)
