@@ -15,8 +15,9 @@ picture matches what the dashboard shows:
 2. The response value at ``format.property`` (``hits.hits``, ``aggregations.x.buckets``) becomes the
    data's rows; here they are inlined as ``values``, so Vega never touches the network.
 3. In map mode (``config.kibana.type == "map"``) Kibana supplies a Mercator projection named
-   ``projection`` that follows the map view; here it is fitted to the data's bounds. No tiles are
-   available offline, so a graticule is drawn underneath instead of a base map.
+   ``projection`` that follows the map view; here it is fitted to the data's bounds. Kibana's base
+   map needs the internet, so here the land comes from Natural Earth's 1:10m polygons shipped with
+   the package (``kibana.land``; only in the rendered copy, the specs stay Kibana's), with a graticule.
 
 The result is rendered by the real Vega library (vl-convert-python) to SVG, PNG or a self-contained
 HTML page (inline SVG plus the source spec).
@@ -34,9 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
-
-from aiswatch.kibana import SPEC_NAMES, load_spec
+from aiswatch.common.times import iso_from_ms
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +68,6 @@ class RenderError(RuntimeError):
     """A spec that cannot be resolved (unknown placeholder, failed query, bad format.property)."""
 
 
-def parse_duration(text: str) -> dt.timedelta:
-    """'90s', '30m', '6h', '2d', '1w' -> timedelta."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*", text or "")
-    if not m:
-        raise ValueError(f"not a duration: {text!r} (expected e.g. 30m, 6h, 2d)")
-    return dt.timedelta(milliseconds=float(m.group(1)) * UNIT_MS[m.group(2)])
-
-
 def round_interval(ms: float) -> str:
     """Kibana's automatic date-histogram interval for a raw interval of ``ms`` (EsQueryParser._roundInterval)."""
     for limit, name in ROUND_INTERVAL:
@@ -100,14 +91,6 @@ def date_histogram_interval(interval: str) -> dict[str, str]:
 def _js_falsy(value: Any) -> bool:
     # what `if (!subObj) continue` skips in Kibana: JS objects and arrays are truthy even when empty
     return value is None or value is False or value == "" or (type(value) in (int, float) and value == 0)
-
-
-def _iso_ms(ms: float) -> str:
-    return _iso(dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc))
-
-
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -150,7 +133,7 @@ class KibanaContext:
 
     def _range(self, sub: dict) -> dict:
         """``{"%timefilter%": true, ...}`` in place of itself, as Kibana's _createRangeFilter."""
-        gte, lte = _iso_ms(self._bound(sub, "min")), _iso_ms(self._bound(sub, "max"))
+        gte, lte = iso_from_ms(self._bound(sub, "min")), iso_from_ms(self._bound(sub, "max"))
         for key in (TIMEFILTER, "shift", "unit"):
             sub.pop(key, None)
         sub.update(gte=gte, lte=lte, format="strict_date_optional_time")
@@ -355,28 +338,54 @@ def _nice_step(span: float) -> float:
     return 30
 
 
-def add_map_projection(spec: dict, width: int = 960, height: int = 640, padding: int = 30) -> dict:
+# the offline base map: sea, land, coastline and the graticule over both
+SEA, LAND, COAST, GRATICULE, GRATICULE_LABEL = "#d6e6f2", "#f4f1e8", "#8a9ba8", "#9fb3c2", "#5f7482"
+LEGEND_OFFSET = 18  # Vega's default distance of a legend from the view's edge
+
+
+def legend_room(spec: dict) -> float:
+    """Pixels the spec's right-hand legends take from the right edge of the view (0 without any).
+
+    Estimated from the legend's title and its scale's domain (labels at ~0.62 em a character), so
+    the data can be fitted to the rest of the view and no ship hides under a legend.
+    """
+    domains = {s.get("name"): s.get("domain") for s in spec.get("scales", [])}
+    width = 0.0
+    for legend in spec.get("legends", []):
+        if legend.get("orient", "right") not in ("right", "top-right", "bottom-right"):
+            continue
+        scale = next((legend[k] for k in ("fill", "shape", "stroke", "size", "symbol") if k in legend), None)
+        labels = domains.get(scale) if isinstance(domains.get(scale), list) else ["x" * 12]
+        font = legend.get("labelFontSize", 10)
+        label_w = max(len(str(v)) for v in labels) * 0.62 * font + 16 + 4  # symbol and its gap
+        title_w = len(str(legend.get("title", ""))) * 0.68 * legend.get("titleFontSize", 11)
+        width = max(width, max(label_w, title_w) + 2 * legend.get("padding", 5))
+    return LEGEND_OFFSET + width + 8 if width else 0.0
+
+
+def add_map_projection(spec: dict, width: int = 960, height: int = 640, padding: int = 30, land: bool = True) -> dict:
     """What Kibana's map mode provides: a Mercator projection named ``projection``, here fitted to the data.
 
-    Without data the view comes from ``config.kibana`` (latitude, longitude, zoom) as in Kibana.
-    A graticule (shape mark ``basemap-graticule``, data ``graticule-lines``) is drawn under the spec's own marks.
+    Without data the view comes from ``config.kibana`` (latitude, longitude, zoom) as in Kibana. The
+    data are fitted beside any right-hand legend. In place of Kibana's base map, under the spec's own
+    marks: the sea (rect mark ``basemap-sea``), the view's land from Natural Earth (path mark
+    ``basemap-land``, data ``land-polygons``; ``land=False`` leaves it out) and a graticule over
+    them (shape mark ``basemap-graticule``).
     """
     spec = copy.deepcopy(spec)
     kib = (spec.get("config") or {}).pop("kibana", {}) or {}
     spec["width"], spec["height"] = width, height
     spec["autosize"] = "none"
-    spec.setdefault("background", "#e3edf5")
+    spec.setdefault("background", "#ffffff")
     spec.setdefault("padding", 0)
     if any(p.get("name") == "projection" for p in spec.get("projections", [])):
         return spec
+    from aiswatch.kibana.land import LandDataError, Mercator, land_paths, load_land
+
     bounds = data_bounds(spec)
     if bounds is None:
-        lat, lon, zoom = float(kib.get("latitude", 0)), float(kib.get("longitude", 0)), float(kib.get("zoom", 2))
-        # web-mercator tiles: 256 px for the whole world at zoom 0
-        projection = {"name": "projection", "type": "mercator", "center": [lon, lat],
-                      "scale": 256 * 2 ** zoom / (2 * math.pi), "translate": [width / 2, height / 2]}
-        half = 180 / 2 ** zoom * max(width, height) / 256
-        bounds = (lon - half, lat - half / 2, lon + half, lat + half / 2)
+        view = Mercator.centred(float(kib.get("longitude", 0)), float(kib.get("latitude", 0)),
+                                float(kib.get("zoom", 2)), width, height)
     else:
         min_lon, min_lat, max_lon, max_lat = bounds
         # a lone ship still gets a few kilometres of sea around it
@@ -384,53 +393,68 @@ def add_map_projection(spec: dict, width: int = 960, height: int = 640, padding:
             min_lon, max_lon = min_lon - 0.025, max_lon + 0.025
         if max_lat - min_lat < 0.03:
             min_lat, max_lat = min_lat - 0.015, max_lat + 0.015
-        bounds = (min_lon, min_lat, max_lon, max_lat)
-        corners = {"type": "Feature", "properties": {},
-                   "geometry": {"type": "MultiPoint", "coordinates": [[min_lon, min_lat], [max_lon, max_lat]]}}
-        projection = {"name": "projection", "type": "mercator", "fit": corners,
-                      "extent": [[padding, padding], [width - padding, height - padding]]}
-    spec["projections"] = [projection] + list(spec.get("projections", []))
-    min_lon, min_lat, max_lon, max_lat = bounds
-    span = max(max_lon - min_lon, max_lat - min_lat)
-    step = _nice_step(span)
-    grow = span * 1.5  # the view's aspect differs from the data's: cover it, the mark is clipped
-    extent = [[max(-180, min_lon - grow), max(-85, min_lat - grow)], [min(180, max_lon + grow), min(85, max_lat + grow)]]
-    spec["data"] = [{"name": "graticule-lines",
+        right = max(width - padding - legend_room(spec), width / 2)
+        view = Mercator.fit((min_lon, min_lat, max_lon, max_lat), padding, padding, right, height - padding)
+    spec["projections"] = [view.vega()] + list(spec.get("projections", []))
+    (west, east), (north, south) = view.invert([0, width], [0, height])
+    west, east, south, north = max(-180.0, float(west)), min(180.0, float(east)), float(south), float(north)
+    step = max(_nice_step(min(east - west, north - south)), _nice_step(max(east - west, north - south) / 8))
+    extent = [[max(-180, west - step), max(-85, south - step)], [min(180, east + step), min(85, north + step)]]
+    basemap_data = [{"name": "graticule-lines",
                      "transform": [{"type": "graticule", "extent": extent, "step": [step, step],
-                                    "precision": min(2.5, step / 4)}]}] + spec.get("data", [])
+                                    "precision": min(2.5, step / 4)}]}]
+    basemap_marks: list[dict] = [{"name": "basemap-sea", "type": "rect", "interactive": False, "encode": {"update": {
+        "x": {"value": 0}, "y": {"value": 0}, "width": {"signal": "width"}, "height": {"signal": "height"},
+        "fill": {"value": SEA}}}}]
+    if land:
+        try:
+            paths = land_paths(load_land(), view, width, height)
+        except LandDataError as exc:
+            raise RenderError(str(exc)) from None
+        basemap_data.append({"name": "land-polygons", "values": [{"path": path} for path in paths]})
+        basemap_marks.append({"name": "basemap-land", "type": "path", "clip": True, "interactive": False,
+                              "from": {"data": "land-polygons"},
+                              "encode": {"update": {"path": {"field": "path"}, "fill": {"value": LAND},
+                                                    "stroke": {"value": COAST}, "strokeWidth": {"value": 0.7},
+                                                    "strokeJoin": {"value": "round"}}}})
     # degree labels where the grid lines leave the view: meridians along the bottom, parallels on the left
     first_lon = math.ceil(extent[0][0] / step) * step
     first_lat = math.ceil(extent[0][1] / step) * step
-    ticks = [{"lon": round(first_lon + i * step, 6), "lat": min_lat, "axis": "lon"}
+    ticks = [{"lon": round(first_lon + i * step, 6), "lat": south, "axis": "lon"}
              for i in range(int((extent[1][0] - first_lon) / step) + 1)]
-    ticks += [{"lon": min_lon, "lat": round(first_lat + i * step, 6), "axis": "lat"}
+    ticks += [{"lon": west, "lat": round(first_lat + i * step, 6), "axis": "lat"}
               for i in range(int((extent[1][1] - first_lat) / step) + 1)]
-    spec["data"].insert(1, {"name": "graticule-ticks", "values": ticks, "transform": [
+    basemap_data.append({"name": "graticule-ticks", "values": ticks, "transform": [
         {"type": "geopoint", "projection": "projection", "fields": ["lon", "lat"], "as": ["tx", "ty"]},
         {"type": "filter", "expr": "datum.axis === 'lon' ? (datum.tx > 20 && datum.tx < width - 20)"
                                    " : (datum.ty > 12 && datum.ty < height - 20)"}]})
-    label = ("datum.axis === 'lon' ? format(abs(datum.lon), '~g') + '°' + (datum.lon < 0 ? 'W' : 'E')"
-             " : format(abs(datum.lat), '~g') + '°' + (datum.lat < 0 ? 'S' : 'N')")
-    spec["marks"] = [{"name": "basemap-graticule", "type": "shape", "clip": True,
-                      "from": {"data": "graticule-lines"},
-                      "encode": {"update": {"stroke": {"value": "#b0bec5"}, "strokeWidth": {"value": 0.5}}},
-                      "transform": [{"type": "geoshape", "projection": "projection"}]},
-                     {"name": "basemap-labels", "type": "text", "from": {"data": "graticule-ticks"},
-                      "encode": {"update": {
-                          "x": {"signal": "datum.axis === 'lon' ? datum.tx + 3 : 3"},
-                          "y": {"signal": "datum.axis === 'lon' ? height - 4 : datum.ty - 3"},
-                          "text": {"signal": label}, "fill": {"value": "#78909c"}, "fontSize": {"value": 10}}}},
-                     ] + spec.get("marks", [])
+    spec["data"] = basemap_data + spec.get("data", [])
+    label = ("datum.axis === 'lon'"
+             " ? format(abs(datum.lon), '~g') + '°' + (datum.lon < 0 ? 'W' : datum.lon > 0 ? 'E' : '')"
+             " : format(abs(datum.lat), '~g') + '°' + (datum.lat < 0 ? 'S' : datum.lat > 0 ? 'N' : '')")
+    spec["marks"] = basemap_marks + [
+        {"name": "basemap-graticule", "type": "shape", "clip": True, "interactive": False,
+         "from": {"data": "graticule-lines"},
+         "encode": {"update": {"stroke": {"value": GRATICULE}, "strokeWidth": {"value": 0.5},
+                               "strokeOpacity": {"value": 0.6}}},
+         "transform": [{"type": "geoshape", "projection": "projection"}]},
+        {"name": "basemap-labels", "type": "text", "from": {"data": "graticule-ticks"}, "interactive": False,
+         "encode": {"update": {
+             "x": {"signal": "datum.axis === 'lon' ? datum.tx + 3 : 3"},
+             "y": {"signal": "datum.axis === 'lon' ? height - 4 : datum.ty - 3"},
+             "text": {"signal": label}, "fill": {"value": GRATICULE_LABEL}, "fontSize": {"value": 10}}}},
+    ] + spec.get("marks", [])
     return spec
 
 
 def prepare(spec: dict, client, ctx: KibanaContext, namespace: str = "", width: int = 960,
-            height: int = 640, title: str | None = None) -> tuple[dict, dict[str, int]]:
-    """The spec as Vega would see it inside Kibana: data fetched and inlined, map projection supplied."""
+            height: int = 640, title: str | None = None, land: bool = True) -> tuple[dict, dict[str, int]]:
+    """The spec as Vega would see it inside Kibana: data fetched and inlined, map projection supplied
+    (with Natural Earth land under it unless ``land`` is false)."""
     resolved, counts = resolve_data(spec, client, ctx, namespace)
     is_map = ((spec.get("config") or {}).get("kibana") or {}).get("type") == "map"
     if is_map:
-        resolved = add_map_projection(resolved, width, height)
+        resolved = add_map_projection(resolved, width, height, land=land)
     else:
         resolved.setdefault("width", width)
         resolved.setdefault("height", height)
@@ -491,7 +515,8 @@ def undrawn_marks(spec: dict, svg: str, counts: dict[str, int]) -> list[str]:
 
 
 def render_spec(spec: dict, client, ctx: KibanaContext, out: str | Path, namespace: str = "",
-                width: int = 960, height: int = 640, title: str | None = None) -> tuple[dict[str, int], list[str]]:
+                width: int = 960, height: int = 640, title: str | None = None,
+                land: bool = True) -> tuple[dict[str, int], list[str]]:
     """Render ``spec`` with live data to ``out`` (.png, .svg or .html).
 
     Returns (rows per data entry, problems found in the picture, see ``undrawn_marks``)."""
@@ -499,7 +524,7 @@ def render_spec(spec: dict, client, ctx: KibanaContext, out: str | Path, namespa
     kind = out.suffix.lower()
     if kind not in (".png", ".svg", ".html", ".htm"):
         raise RenderError(f"{out}: the output must end in .png, .svg or .html")
-    vega_spec, counts = prepare(spec, client, ctx, namespace, width, height, title)
+    vega_spec, counts = prepare(spec, client, ctx, namespace, width, height, title, land)
     svg = to_svg(vega_spec)
     problems = undrawn_marks(spec, svg, counts)
     if kind == ".png":
@@ -509,70 +534,3 @@ def render_spec(spec: dict, client, ctx: KibanaContext, out: str | Path, namespa
     else:
         out.write_text(to_html(vega_spec, spec, title or "aiswatch map", svg))
     return counts, problems
-
-
-@click.command()
-@click.option("--es", "es_url", envvar="ES_URL", default=None,
-              help="Elasticsearch URL (default: config, else the embedded server).")
-@click.option("--namespace", default=None, help="Prefix of every index name.")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
-              help="Output file: .png, .svg or .html (a self-contained page).")
-@click.option("--spec", "spec_name", default="vessel_map", show_default=True, type=click.Choice(SPEC_NAMES),
-              help="Which Kibana Vega spec to render.")
-@click.option("--since", default="1h", show_default=True, help="Time range ending now (30m, 6h, 2d).")
-@click.option("--start", default=None, help="Start of the time range (ISO 8601, UTC if no zone); overrides --since.")
-@click.option("--end", default=None, help="End of the time range (ISO 8601; default now).")
-@click.option("--width", default=960, show_default=True)
-@click.option("--height", default=640, show_default=True)
-@click.pass_context
-def map_command(ctx, es_url, namespace, out, spec_name, since, start, end, width, height):
-    """Render the vessel map (the Kibana Vega spec) from live data to PNG/SVG/HTML."""
-    from aiswatch.cli import load_config_from
-    from aiswatch.cluster import connect
-    from aiswatch.common.secrets import redact_url
-
-    def when(text):
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
-
-    try:
-        t_end = when(end) if end else dt.datetime.now(dt.timezone.utc)
-        t_start = when(start) if start else t_end - parse_duration(since)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    kctx = KibanaContext(t_start, t_end)
-    try:
-        vl_convert()  # before any query: a missing library is a setup problem, not a data one
-    except RenderError as exc:
-        raise click.ClickException(str(exc)) from None
-    # an unreachable cluster is one line, not the transport's retry tracebacks (as in aiswatch status)
-    logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)
-    cfg = load_config_from(ctx)
-    try:
-        # nothing configured: the embedded server's data, as aiswatch ingest left it (started
-        # here if no daemon runs it)
-        cluster = connect(cfg, es_url, namespace)
-    except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from None
-    except ValueError:  # the client's message repeats the URL, password included
-        url = redact_url(str(es_url or cfg["elasticsearch"].get("url")))
-        raise click.ClickException(f"not a valid Elasticsearch URL: {url} (expected e.g. http://localhost:9200)") from None
-    try:
-        try:
-            cluster.client.options(request_timeout=10, max_retries=0).info()
-        except Exception as exc:
-            raise click.ClickException(f"Elasticsearch at {redact_url(cluster.url)} is not reachable "
-                                       f"({type(exc).__name__})") from None
-        title = f"aiswatch {spec_name.replace('_', ' ')}  {_iso(t_start)[:16]} .. {_iso(t_end)[:16]} UTC"
-        counts, problems = render_spec(load_spec(spec_name), cluster.client, kctx, out, cluster.names.namespace,
-                                       width, height, title)
-    except RenderError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        cluster.close()
-    rows = ", ".join(f"{name}: {n}" for name, n in counts.items())
-    click.echo(f"wrote {out} ({rows})")
-    for problem in problems:
-        click.echo(f"warning: {problem}", err=True)
-    if not any(counts.values()):
-        click.echo(f"warning: no data in {_iso(t_start)} .. {_iso(t_end)}; try a longer --since", err=True)

@@ -65,9 +65,9 @@ def test_example_config_documents_every_option_with_its_default():
     import yaml
 
     from aiswatch.behavior.settings import DEFAULTS as DETECT_DEFAULTS
-    from aiswatch.config import defaults
+    from aiswatch.config import defaults as config_defaults
 
-    DEFAULTS = defaults()
+    DEFAULTS = config_defaults()
 
     example = yaml.safe_load((Path(__file__).parent.parent / "aiswatch.example.yaml").read_text())
     assert set(example) == set(DEFAULTS)

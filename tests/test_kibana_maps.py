@@ -6,7 +6,9 @@ shaped by ``es_templates/events.json`` at simulated ship positions. Each test re
 with vl-convert and checks the picture against what the index holds, counted independently:
 one glyph per ship with the right rotation, colour, size ordering and a Mercator position; one trail
 per vessel with one vertex per position; one symbol per event with its type's shape. A spec with a
-wrong field name fails these checks (tested by corrupting the specs on purpose).
+wrong field name fails these checks (tested by corrupting the specs on purpose). The offline
+render's land is checked in the PNG: land-coloured where Natural Earth has land (Rotterdam, the
+harbour mouth when zoomed to it), sea-coloured offshore, at positions found from the ships' glyphs.
 """
 from __future__ import annotations
 
@@ -14,10 +16,13 @@ import datetime as dt
 import json
 import math
 import re
+import struct
 import uuid
 import xml.etree.ElementTree as ET
+import zlib
 from collections import defaultdict
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -27,8 +32,8 @@ from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.esclient import make_client
 from aiswatch.ingest.lines import Line
 from aiswatch.kibana import SPEC_NAMES, load_spec, spec_text
-from aiswatch.kibana.render import (KibanaContext, RenderError, date_histogram_interval, prepare, round_interval, to_svg,
-                           undrawn_marks)
+from aiswatch.kibana.render import (LAND, SEA, KibanaContext, RenderError, add_map_projection, date_histogram_interval, prepare,
+                           round_interval, to_png, to_svg, undrawn_marks)
 
 SVG = "{http://www.w3.org/2000/svg}"
 START = dt.datetime(2026, 3, 14, 10, 0, tzinfo=dt.timezone.utc)
@@ -156,6 +161,55 @@ def assert_mercator(pixels: list[tuple[float, float]], lonlats: list[tuple[float
     return lambda lon, lat: tuple(b + f((lon, lat)) * a for f, b, a in fit)
 
 
+def png_pixels(data: bytes) -> np.ndarray:
+    """An 8-bit, non-interlaced RGB(A) PNG (what vl-convert writes) as an (height, width, channels) array."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + size]
+        pos += 12 + size
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+    width, height, depth, colour, _, _, interlace = header
+    assert depth == 8 and interlace == 0 and colour in (2, 6), header
+    ch = 4 if colour == 6 else 3
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(height, 1 + width * ch)
+    out = np.zeros((height, width * ch), np.int64)
+    prev = np.zeros(width * ch, np.int64)
+    for y in range(height):
+        kind, line = raw[y, 0], raw[y, 1:].astype(np.int64)
+        if kind == 0:
+            cur = line
+        elif kind == 1:  # Sub: each byte plus the one a pixel to its left
+            cur = line.reshape(width, ch).cumsum(axis=0).ravel() % 256
+        elif kind == 2:  # Up
+            cur = (line + prev) % 256
+        else:  # Average, Paeth: pixel by pixel
+            cur = np.zeros_like(line)
+            for i in range(len(line)):
+                a = cur[i - ch] if i >= ch else 0
+                b, c = prev[i], (prev[i - ch] if i >= ch else 0)
+                if kind == 3:
+                    cur[i] = (line[i] + (a + b) // 2) % 256
+                else:
+                    pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                    cur[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) % 256
+        out[y], prev = cur, cur
+    return out.reshape(height, width, ch).astype(np.uint8)
+
+
+def rgb(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def colour_at(pixels: np.ndarray, x: float, y: float) -> tuple[int, int, int]:
+    assert 0 <= x < pixels.shape[1] and 0 <= y < pixels.shape[0], f"({x:.0f}, {y:.0f}) is outside the picture"
+    return tuple(int(v) for v in pixels[int(y), int(x), :3])
+
+
 def scale_map(spec: dict, name: str) -> dict:
     scale = next(s for s in spec["scales"] if s["name"] == name)
     return dict(zip(scale["domain"], scale["range"]))
@@ -223,7 +277,114 @@ def test_vessel_map_with_a_wrong_field_name_fails(world, good, bad):
         check_vessel_map(broken, world)
 
 
-# -- the tracks map ---------------------------------------------------------------------------------------
+# -- the land under the offline render --------------------------------------------------------------------
+
+# (lat, lon): inland in Natural Earth's 1:10m land, and well offshore (none on a graticule line)
+ROTTERDAM_CITY, LONDON, MAASSLUIS = (51.922, 4.478), (51.51, -0.13), (51.923, 4.233)
+OPEN_NORTH_SEA, DOGGER_BANK, OFF_THE_MAAS = (53.37, 3.23), (54.73, 2.27), (52.023, 3.947)
+
+
+def glyph_projection(svg: str, rows: list[dict]):
+    """(lon, lat) -> pixel, as Vega placed the ships' glyphs (independent of how the land was drawn)."""
+    pixels = [transform_of(m)[:2] for m in mark_items(svg, "ship")]
+    lonlats = [(r["_source"]["location"]["lon"], r["_source"]["location"]["lat"]) for r in rows]
+    return assert_mercator(pixels, lonlats, 960, 640)
+
+
+def assert_land_aligned(svg: str, project, width: int = 960, height: int = 640) -> int:
+    """Every Natural Earth vertex inside the view is drawn within a pixel of where the ships' projection
+    puts it (the paths snap to a half-pixel grid). Returns how many vertices were checked."""
+    from aiswatch.kibana.land import load_land
+
+    drawn = np.array([pt for el in mark_items(svg, "basemap-land") for pt in path_points(el.get("d"))])
+    land = load_land()
+    # the projection is x = a + b lon, y = c + d mercator(lat): read a..d off it, then project every vertex at once
+    (a, c), (a1, c1) = project(0.0, 0.0), project(1.0, 45.0)
+    px = a + (a1 - a) * land.lon
+    py = c + (c1 - c) / merc_y(45.0) * np.log(np.tan(np.pi / 4 + np.radians(np.clip(land.lat, -85, 85)) / 2))
+    inside = (px > 1) & (px < width - 1) & (py > 1) & (py < height - 1)
+    expected = np.stack([px[inside], py[inside]], axis=1)
+    assert len(expected) >= 20 and len(drawn), "too few coastline vertices in view to check"
+    for x, y in expected[:: max(1, len(expected) // 400)]:
+        off = np.min(np.hypot(drawn[:, 0] - x, drawn[:, 1] - y))
+        assert off < 0.75, f"coastline vertex drawn {off:.1f} px from where the ships' projection puts it"
+    return len(expected)
+
+
+def test_vessel_map_draws_land_under_the_ships(world):
+    """The offline render: Natural Earth land where there is land, sea elsewhere, in the PNG, aligned with
+    the ships; Vega fetches nothing (every URL is refused), so this is the whole picture offline."""
+    vega, counts = prepare(load_spec("vessel_map"), world["client"], world["ctx"], world["names"].namespace, 960, 640)
+    svg = to_svg(vega)
+    land_paths = mark_items(svg, "basemap-land")
+    assert land_paths, "no land drawn"
+    order = [m for m in re.findall(r'role-mark (basemap-sea|basemap-land|basemap-graticule|ship)"', svg)]
+    assert order == ["basemap-sea", "basemap-land", "basemap-graticule", "ship"], "land is not under the ships"
+    project = glyph_projection(svg, next(d for d in vega["data"] if d["name"] == "ships")["values"])
+    assert_land_aligned(svg, project)
+    pixels = png_pixels(to_png(vega))
+    assert pixels.shape[:2] == (640, 960)
+    for name, (lat, lon) in {"Rotterdam": ROTTERDAM_CITY, "London": LONDON}.items():
+        assert colour_at(pixels, *project(lon, lat)) == rgb(LAND), f"{name} is not drawn as land"
+    for name, (lat, lon) in {"the open North Sea": OPEN_NORTH_SEA, "the Dogger Bank": DOGGER_BANK}.items():
+        assert colour_at(pixels, *project(lon, lat)) == rgb(SEA), f"{name} is not drawn as sea"
+    # --no-land: the same view, all sea
+    bare, _ = prepare(load_spec("vessel_map"), world["client"], world["ctx"], world["names"].namespace, 960, 640,
+                      land=False)
+    assert bare["projections"] == vega["projections"]
+    assert colour_at(png_pixels(to_png(bare)), *project(*ROTTERDAM_CITY[::-1])) == rgb(SEA)
+
+
+def ship_hit(mmsi: int, lat: float, lon: float, heading: float, length: int = 120) -> dict:
+    """A ships-seen hit as Elasticsearch returns it for the vessel map's query."""
+    return {"_index": "ships-seen", "_id": str(mmsi), "_source": {
+        "mmsi": str(mmsi), "name": f"SHIP {mmsi}", "location": {"lat": lat, "lon": lon}, "heading": heading,
+        "length": length, "ship_category": "cargo", "@timestamp": "2026-03-14T10:00:00Z"}}
+
+
+def with_rows(rows: list[dict]) -> dict:
+    """The vessel map with its query's answer in place (what resolve_data makes of a response)."""
+    spec = load_spec("vessel_map")
+    ships = spec["data"][0]
+    del ships["url"], ships["format"]
+    ships["values"] = rows
+    return spec
+
+
+def test_map_zoomed_to_a_harbour_shows_its_coast():
+    """Ships at Rotterdam's harbour mouth: the map zooms to ~30 km and the 1:10m coast is drawn there
+    (the Maasvlakte and the shore north of it in tens of vertices, not the few of a 1:50m map)."""
+    rows = [ship_hit(244123010, 51.985, 3.930, 80), ship_hit(244123011, 51.990, 3.950, 95),
+            ship_hit(244660001, 51.950, 4.100, 270), ship_hit(244660002, 51.890, 4.440, 0)]
+    vega = add_map_projection(with_rows(rows), 960, 640)
+    svg = to_svg(vega)
+    project = glyph_projection(svg, rows)
+    (west, _), (east, _) = project(3.93, 51.9), project(4.44, 51.9)
+    assert east - west > 600, "not zoomed in to the harbour"
+    coast = [pt for el in mark_items(svg, "basemap-land") for pt in path_points(el.get("d"))
+             if 0 < pt[0] < 960 and 0 < pt[1] < 640]
+    assert len(coast) >= 20, f"{len(coast)} coastline vertices in view: not 1:10m"
+    assert assert_land_aligned(svg, project) >= 20
+    pixels = png_pixels(to_png(vega))
+    for name, (lat, lon) in {"Rotterdam": ROTTERDAM_CITY, "Maassluis": MAASSLUIS}.items():
+        assert colour_at(pixels, *project(lon, lat)) == rgb(LAND), f"{name} is not drawn as land"
+    assert colour_at(pixels, *project(OFF_THE_MAAS[1], OFF_THE_MAAS[0])) == rgb(SEA), "the anchorage is not sea"
+
+
+def test_ships_are_fitted_beside_the_legend():
+    """A ship in the data's north-east corner would sit under the top-right legend if the data filled the
+    view (wide data: the fit is set by the width, the top reaches the legend's height)."""
+    rows = [ship_hit(1, 52.2, 0.0, 0), ship_hit(2, 53.0, 4.0, 0), ship_hit(3, 53.7, 8.0, 45)]
+    svg = to_svg(add_map_projection(with_rows(rows), 960, 640))
+    legend = re.search(r'role-legend".*?<g transform="translate\(([-\d.]+),([-\d.]+)\)"><path class="background"'
+                       r'[^>]*d="M0,0h([\d.]+)v([\d.]+)h', svg)
+    assert legend, "no legend found"
+    lx, ly, lw, lh = map(float, legend.groups())
+    for mark in mark_items(svg, "ship"):
+        x, y, _ = transform_of(mark)
+        assert not (lx - 10 < x < lx + lw + 10 and ly - 10 < y < ly + lh + 10), f"a ship under the legend at {x},{y}"
+    xs = sorted(transform_of(m)[0] for m in mark_items(svg, "ship"))
+    assert xs[-1] > lx - 100, "the data no longer reach the legend's side: the test checks nothing"
 
 # d3's category20, the scheme the tracks map's vessel scale uses
 CATEGORY20 = ["#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896", "#9467bd",
@@ -666,7 +827,8 @@ def test_map_with_a_bad_url_is_one_line(tmp_path):
 
 
 def test_map_with_no_data_says_so_and_still_draws(es_url, names, tmp_path):
-    """An empty time range is not an error: the map (graticule only) is written, with a hint."""
+    """An empty time range is not an error: the map (the spec's own view, land and graticule) is written,
+    with a hint."""
     out = tmp_path / "empty.svg"
     result = run_aiswatch(["map", "--es", es_url, "--namespace", names.namespace, "--out", str(out),
                            "--start", "2026-03-14T08:00:00Z", "--end", "2026-03-14T10:00:00Z"], tmp_path)
@@ -675,4 +837,22 @@ def test_map_with_no_data_says_so_and_still_draws(es_url, names, tmp_path):
         f"wrote {out} (ships: 0)",
         "warning: no data in 2026-03-14T08:00:00.000Z .. 2026-03-14T10:00:00.000Z; try a longer --since"]
     svg = out.read_text()
-    assert mark_items(svg, "ship") == [] and mark_items(svg, "basemap-graticule")
+    assert mark_items(svg, "ship") == []
+    assert mark_items(svg, "basemap-graticule") and mark_items(svg, "basemap-land")
+
+
+def test_map_without_its_land_data_is_one_clear_line(es_url, names, tmp_path):
+    """A broken install (the land file gone) is one line naming the file and the way out; --no-land draws."""
+    prelude = "import aiswatch.kibana.land, pathlib; aiswatch.kibana.land.DATA_PATH = pathlib.Path('/nonexistent/ne_10m_land.npz')"
+    args = ["map", "--es", es_url, "--namespace", names.namespace, "--start", "2026-03-14T08:00:00Z",
+            "--end", "2026-03-14T10:00:00Z"]
+    result = run_aiswatch(args + ["--out", str(tmp_path / "x.png")], tmp_path, prelude=prelude)
+    assert result.returncode == 1
+    assert terminal_lines(result) == ["Error: the land data /nonexistent/ne_10m_land.npz is missing: reinstall "
+                                      "aiswatch, or rebuild it with tools/natural_earth_land.py (or draw without "
+                                      "land: --no-land)"]
+    assert not (tmp_path / "x.png").exists()
+    result = run_aiswatch(args + ["--no-land", "--out", str(tmp_path / "y.svg")], tmp_path, prelude=prelude)
+    assert result.returncode == 0, result.stderr
+    svg = (tmp_path / "y.svg").read_text()
+    assert mark_items(svg, "basemap-graticule") and not mark_items(svg, "basemap-land")

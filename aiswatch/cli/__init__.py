@@ -20,7 +20,7 @@ COMMANDS = {
     "demod": ("aiswatch.cli.demod:demod", "Software AIS receiver: IQ recording or RTL-SDR in, NMEA out."),
     "detect": ("aiswatch.cli.detect:detect", "Behaviour detection: gaps, loitering, encounters, spoofing, identity."),
     "config": ("aiswatch.cli.config:config_command", "Check a configuration file and show the effective configuration."),
-    "map": ("aiswatch.kibana.render:map_command", "Render the vessel map (the Kibana Vega spec) from live data to PNG/SVG/HTML."),
+    "map": ("aiswatch.cli.map:map_command", "Render the vessel map (the Kibana Vega spec) from live data to PNG/SVG/HTML."),
 }
 
 
