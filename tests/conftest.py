@@ -18,6 +18,7 @@ import pytest
 from aiswatch.es_templates import IndexNames
 from aiswatch.embedded import EmbeddedServer
 from aiswatch.ingest.esclient import make_client
+from helpers import delete_namespace
 
 
 @pytest.fixture(scope="session")
@@ -40,22 +41,6 @@ def es(es_url):
     client = make_client(es_url)
     yield client
     client.close()
-
-
-def delete_namespace(client, namespace: str) -> None:
-    """Delete every index and template of a namespace by explicit name (ES 8 refuses wildcard deletes)."""
-    try:
-        rows = client.cat.indices(index=namespace + "*", format="json", expand_wildcards="all")
-    except Exception:
-        rows = []
-    for row in rows:
-        client.indices.delete(index=row["index"], ignore_unavailable=True)
-    try:
-        templates = client.indices.get_index_template(name=namespace + "*").get("index_templates", [])
-    except Exception:
-        templates = []
-    for t in templates:
-        client.indices.delete_index_template(name=t["name"])
 
 
 @pytest.fixture

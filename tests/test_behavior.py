@@ -32,7 +32,7 @@ from aiswatch.behavior.scenarios import DURATION_HOURS, SCENARIOS, TRAP_FILTERS,
 from aiswatch.behavior.tracks import ByteMeter
 from aiswatch.es_templates import IndexNames
 from aiswatch.ingest.esclient import make_client
-from conftest import delete_namespace
+from helpers import delete_namespace
 
 HOUR_MS = 3_600_000
 # on top of one reporting interval: the simulator's times are whole seconds, the tag block's too

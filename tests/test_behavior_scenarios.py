@@ -22,7 +22,7 @@ from helpers import load_simulation
 from aiswatch.behavior.runner import Detector
 from aiswatch.behavior.scenarios import SCENARIOS
 from aiswatch.behavior.tracks import ByteMeter
-from conftest import delete_namespace
+from helpers import delete_namespace
 from aiswatch.es_templates import IndexNames
 from aiswatch.ingest.esclient import make_client
 from aiswatch.ingest.simulation import RouteTrack, Segments, VesselSpec

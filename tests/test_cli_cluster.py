@@ -29,7 +29,7 @@ from aiswatch.ingest.esclient import make_client
 from aiswatch.runner import IngestOptions, run_sources
 from aiswatch.ingest.lines import Line
 from helpers import reply_json
-from test_sink_pipeline import nmea_traffic
+from helpers import nmea_traffic
 
 SECRET = "pw-S3cr3t"
 
@@ -305,6 +305,6 @@ def test_the_daemon_prints_where_the_data_is_without_the_password(tmp_path, es_u
         es.indices.refresh(index="daemon-ais-*")
         assert es.count(index="daemon-ais-*")["count"] == sum(per_day.values())
     finally:
-        from conftest import delete_namespace
+        from helpers import delete_namespace
         delete_namespace(es, "daemon-")
         es.close()

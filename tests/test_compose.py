@@ -1116,7 +1116,7 @@ def test_each_job_works_with_its_role_and_uses_all_of_it(rendered, es_url, tmp_p
     from aiswatch.embedded import free_port
     from aiswatch.ingest.esclient import make_client
 
-    from conftest import delete_namespace
+    from helpers import delete_namespace
 
     s, roles = rendered["services"], role_files()
     names = IndexNames(f"tj{uuid.uuid4().hex[:6]}-")

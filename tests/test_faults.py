@@ -27,7 +27,7 @@ from aiswatch.ingest.lines import Line
 from aiswatch.ingest.pipeline import Pipeline
 from aiswatch.ingest.sink import ElasticsearchSink
 from aiswatch.ingest.spool import DiskSpool
-from test_sink_pipeline import MIDNIGHT, assert_ships, nmea_traffic, tag
+from helpers import MIDNIGHT, assert_ships, nmea_traffic, tag
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("ES_URL")),
                                 reason="stops and restarts its own Elasticsearch-compatible server")

@@ -46,7 +46,7 @@ SPEC_INDEX = {"vessel_map": "ships-seen", "tracks_map": "ais", "events_map": "ev
 
 @pytest.fixture(scope="module")
 def world(es_url, tmp_path_factory):
-    from conftest import delete_namespace
+    from helpers import delete_namespace
     from aiswatch.ingest import simulation as simulate
     from aiswatch.ingest.pipeline import Pipeline
     from aiswatch.es_templates.install import install_templates

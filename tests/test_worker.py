@@ -73,7 +73,7 @@ def test_two_processes_give_what_one_gives(es_url, es, tmp_path):
         results[mode] = ({k: counters.get(k, 0) for k in COUNTED},
                          {k: v for k, v in counters.items() if k.startswith(("rejected.", "source."))},
                          index_ids(es, namespace + "ais-*"), index_ids(es, namespace + "ships-seen"))
-    from conftest import delete_namespace
+    from helpers import delete_namespace
     delete_namespace(es, "w2-")
     delete_namespace(es, "w1-")
     two, one = results["--parallel"], results["--no-parallel"]
