@@ -1,40 +1,44 @@
-"""aisstream.io JSON messages -> AIVDM NMEA lines, so they flow through the same parser, assembler,
-decoder and document builder as every radio feed (one decoding path, one document schema).
+"""aisstream.io JSON messages -> ``Report`` items for the document builder (``documents.build_report``).
+
+aisstream's messages arrive decoded, so they are mapped straight to the decoder's field names (the
+fields a decoded AIVDM message has) and become the same documents as radio messages, with no NMEA
+round trip.
 
 aisstream sends ``{"MessageType": "PositionReport", "MetaData": {"MMSI", "ShipName", "latitude",
 "longitude", "time_utc": "2022-12-29 18:22:32.318353 +0000 UTC"}, "Message": {"PositionReport":
 {...}}}`` with fields named as in its published schema (github.com/aisstream/ais-message-models,
-type-definition.yaml). Each mapped message is re-encoded with ``pyais.encode_dict`` and prefixed
-with an NMEA 4.10 tag block ``\\s:aisstream,c:<unix seconds of time_utc>*hh\\`` (plus ``g:`` on
-multi-sentence messages), so the message time is the one aisstream reports.
+type-definition.yaml). The message time is aisstream's ``time_utc``; the document's ``raw`` is the
+JSON as received; its ``_id`` hashes the message body and that time, so a repeated delivery
+overwrites itself.
 
 Values as aisstream sends them: positions in degrees, Sog/Cog in knots/degrees, draught in
 metres; RateOfTurn is the raw ROT indicator (-128..127, the 8-bit field of ITU-R M.1371), which
-pyais wants as degrees per minute, hence ``pyais.messages.to_turn``. Text is put into the 6-bit
-AIS character set (upper case; other characters become ``?``) because that is all AIS can carry.
+the decoder gives as degrees per minute, hence ``pyais.messages.to_turn``. Text is put into the
+6-bit AIS character set (upper case; other characters become ``?``), as a radio receiver would
+have received it.
 
 Message types without a mapping here (binary messages, interrogations, channel management, ...)
 raise ``UnmappedMessage``; the source counts them and logs each type once.
 """
 from __future__ import annotations
 
-import functools
-import operator
+import json
 import re
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from pyais import encode_dict
 from pyais.messages import SIX_BIT_ENCODING, to_turn
+
+from aiswatch.ingest.documents import Report
 
 STATION = "aisstream"
 
 
 class UnmappedMessage(ValueError):
-    """An aisstream message type that has no AIVDM mapping here."""
+    """An aisstream message type that has no mapping here."""
 
     def __init__(self, message_type: str) -> None:
-        super().__init__(f"aisstream message type {message_type!r} is not mapped to AIVDM")
+        super().__init__(f"aisstream message type {message_type!r} is not mapped")
         self.message_type = message_type
 
 
@@ -55,6 +59,11 @@ def _tenths(value: Any) -> float:
     return round(float(value), 1)
 
 
+def _degrees(value: Any) -> float:
+    # as the decoder gives positions: 6 decimals (AIS carries 1/10000 minute, ~0.17 m)
+    return round(float(value), 6)
+
+
 def _turn(value: Any) -> float:
     return to_turn(int(value))
 
@@ -68,8 +77,8 @@ COMMON = {
     "MessageID": ("msg_type", int),
     "RepeatIndicator": ("repeat", int),
     "UserID": ("mmsi", int),
-    "Latitude": ("lat", float),
-    "Longitude": ("lon", float),
+    "Latitude": ("lat", _degrees),
+    "Longitude": ("lon", _degrees),
     "PositionAccuracy": ("accuracy", bool),
     "Raim": ("raim", bool),
     "Timestamp": ("second", int),
@@ -151,8 +160,8 @@ def _dimensions(dimension: Any) -> dict:
     return {name: int(dimension[key]) for key, name in DIMENSION.items() if dimension.get(key) is not None}
 
 
-def pyais_fields(message: dict) -> dict:
-    """The pyais ``encode_dict`` fields of one aisstream message (raises UnmappedMessage/BadMessage)."""
+def message_fields(message: dict) -> dict:
+    """The decoder's fields of one aisstream message (raises UnmappedMessage/BadMessage)."""
     message_type = message.get("MessageType")
     if not isinstance(message_type, str):
         raise BadMessage("aisstream message without MessageType")
@@ -201,7 +210,7 @@ def _has_field(msg_type: int, name: str) -> bool:
     return name == "turn" and msg_type in (1, 2, 3)
 
 
-# --- time and tag blocks ----------------------------------------------------------------------
+# --- time ----------------------------------------------------------------------
 
 _GO_TIME = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:\.(\d+))?\s*(Z|[+-]\d\d:?\d\d)?")
 
@@ -224,40 +233,9 @@ def message_time(metadata: dict | None) -> float | None:
     return moment.astimezone(timezone.utc).timestamp()
 
 
-def _checksum(text: str) -> str:
-    return f"{functools.reduce(operator.xor, text.encode('ascii'), 0):02X}"
-
-
-def tag_block(fields: list[str]) -> str:
-    body = ",".join(fields)
-    return f"\\{body}*{_checksum(body)}\\"
-
-
-class AisstreamEncoder:
-    """Turns aisstream messages into NMEA lines; keeps the rolling sequence and group ids."""
-
-    def __init__(self, station: str = STATION, channel: str = "A") -> None:
-        self.station = station
-        self.channel = channel
-        self._seq = 0
-        self._group = 0
-
-    def lines(self, message: dict) -> list[str]:
-        """The tag-blocked AIVDM lines of one aisstream message (1 line, 2 for type 5)."""
-        fields = pyais_fields(message)
-        seconds = message_time(message.get("MetaData"))
-        self._seq = (self._seq + 1) % 10
-        try:
-            sentences = encode_dict(fields, talker_id="AI", sentence_type="VDM", radio_channel=self.channel,
-                                    seq_id=self._seq)
-        except (KeyError, ValueError, TypeError, OverflowError) as exc:
-            raise BadMessage(f"aisstream {message.get('MessageType')}: cannot encode ({exc})") from None
-        tags = [f"s:{self.station}"]
-        if seconds is not None:
-            tags.append(f"c:{int(seconds)}")
-        if len(sentences) == 1:
-            return [tag_block(tags) + sentences[0]]
-        self._group = self._group % 9999 + 1
-        total = len(sentences)
-        return [tag_block(tags + [f"g:{i}-{total}-{self._group}"]) + sentence
-                for i, sentence in enumerate(sentences, start=1)]
+def report_of(message: dict, received_at: float, raw: str, station: str = STATION) -> Report:
+    """The Report of one aisstream message (raises UnmappedMessage/BadMessage)."""
+    fields = message_fields(message)
+    body = message["Message"][message["MessageType"]]
+    key = message["MessageType"] + json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return Report(fields, message_time(message.get("MetaData")), received_at, station, station, raw, key)

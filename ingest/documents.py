@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import time
 from hashlib import blake2b
+from typing import NamedTuple
 
 from aiswatch.ingest import geohash
 from aiswatch.ingest.assembler import SentenceGroup
@@ -275,6 +276,49 @@ _BY_TYPE = {19: _class_b_extended, 27: _long_range, 9: _sar_aircraft,
             21: _aid_to_navigation}
 
 
+def _message_fields(doc: dict, msg_type: int, fields: dict) -> dict:
+    """The fields of one message type added to ``doc`` (position reports inline: most of the traffic)."""
+    if msg_type <= 3 or msg_type == 18:   # class A and B position reports, inline
+        lat = fields.get("lat")
+        lon = fields.get("lon")
+        # 91 / 181 mean "not available"; anything else outside the globe is garbage, dropped too.
+        if lat is not None and lon is not None and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
+            doc["location"] = {"lat": lat, "lon": lon}
+            doc["lat"] = lat
+            doc["lon"] = lon
+            doc["cell"] = geohash.encode(lat, lon, CELL_PRECISION)
+        value = fields.get("accuracy")
+        if value is not None:
+            doc["accuracy"] = value
+        value = fields.get("speed")
+        if value is not None and value < 102.25:
+            doc["sog"] = value
+        value = fields.get("course")
+        if value is not None and value < 360.0:
+            doc["cog"] = value
+        value = fields.get("heading")
+        if value is not None and value < 360:
+            doc["heading"] = value
+        if msg_type != 18:
+            value = fields.get("turn")
+            if value is not None and value not in _TURN_NOT_AVAILABLE:
+                doc["rot"] = value
+            value = fields.get("status")
+            if value is not None:
+                doc["nav_status"] = value
+                doc["nav_status_text"] = NAV_STATUS_TEXT.get(value)
+        if doc["repeat"] is None:    # only a truncated payload lacks it
+            del doc["repeat"]
+    else:
+        extract = _BY_TYPE.get(msg_type)
+        if extract is not None:
+            extract(fields, doc)
+        # Missing is absent, not null: drop the Nones the helpers leave behind.
+        if None in doc.values():
+            doc = {k: v for k, v in doc.items() if v is not None}
+    return doc
+
+
 def document_id(group: SentenceGroup, ts_ms: int, has_msg_time: bool) -> str:
     """Content-derived id: the payload plus when (message time, ``ts_ms``) or where (source, line
     offset) it was seen, else the receive time in ms (``ts_ms``) for live, untimed lines.
@@ -351,46 +395,62 @@ def build_document(group: SentenceGroup, fields: dict) -> dict | None:
         if signal:
             doc["signal"] = signal
 
-    if msg_type <= 3 or msg_type == 18:   # class A and B position reports, inline
-        lat = fields.get("lat")
-        lon = fields.get("lon")
-        # 91 / 181 mean "not available"; anything else outside the globe is garbage, dropped too.
-        if lat is not None and lon is not None and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
-            doc["location"] = {"lat": lat, "lon": lon}
-            doc["lat"] = lat
-            doc["lon"] = lon
-            doc["cell"] = geohash.encode(lat, lon, CELL_PRECISION)
-        value = fields.get("accuracy")
-        if value is not None:
-            doc["accuracy"] = value
-        value = fields.get("speed")
-        if value is not None and value < 102.25:
-            doc["sog"] = value
-        value = fields.get("course")
-        if value is not None and value < 360.0:
-            doc["cog"] = value
-        value = fields.get("heading")
-        if value is not None and value < 360:
-            doc["heading"] = value
-        if msg_type != 18:
-            value = fields.get("turn")
-            if value is not None and value not in _TURN_NOT_AVAILABLE:
-                doc["rot"] = value
-            value = fields.get("status")
-            if value is not None:
-                doc["nav_status"] = value
-                doc["nav_status_text"] = NAV_STATUS_TEXT.get(value)
-        if doc["repeat"] is None:    # only a truncated payload lacks it
-            del doc["repeat"]
-    else:
-        extract = _BY_TYPE.get(msg_type)
-        if extract is not None:
-            extract(fields, doc)
-        # Missing is absent, not null: drop the Nones the helpers leave behind.
-        if None in doc.values():
-            doc = {k: v for k, v in doc.items() if v is not None}
-
+    doc = _message_fields(doc, msg_type, fields)
     doc["_ts"] = ts_ms
     key = f"{payload}\x00{sentences[-1].fill}\x00{seen}"
     doc["_id"] = blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return doc
+
+
+class Report(NamedTuple):
+    """A message that arrives already decoded (aisstream.io's JSON), for ``build_report``: no
+    NMEA to parse, reassemble or decode.
+
+    fields: the message's fields under the decoder's names (``msg_type``, ``mmsi``, ``lat``,
+        ``speed``, ``shipname``, ...), "not available" as the AIS sentinels.
+    msg_time: unix seconds the feed says the message was received (None: unknown).
+    received_at: unix seconds this process received it.
+    source / station: as for lines (``aisstream`` / the feed's station name).
+    raw: the message as received (the JSON text), kept in ``raw``.
+    key: what makes it this message and no other (the JSON of its body), hashed into the ``_id``
+        with the message time, so a replayed or repeated delivery overwrites itself.
+    """
+
+    fields: dict
+    msg_time: float | None
+    received_at: float
+    source: str
+    station: str | None
+    raw: str
+    key: str
+
+
+def build_report(report: Report) -> dict | None:
+    """The ``ais-*`` document (plus ``_id`` and ``_ts``) of a Report; None without type or MMSI."""
+    fields = report.fields
+    msg_type = fields.get("msg_type")
+    mmsi = fields.get("mmsi")
+    if msg_type is None or mmsi is None:
+        return None
+    received_ms = int(report.received_at * 1000.0 + 0.5)
+    ts_ms = received_ms if report.msg_time is None else int(report.msg_time * 1000.0 + 0.5)
+    doc = {
+        "@timestamp": iso_millis(ts_ms),
+        "received_at": iso_millis(received_ms),
+        "mmsi": _mmsi_cache.get(mmsi) or mmsi_text(mmsi),
+        "msg_type": msg_type,
+        "msg_kind": MSG_KIND.get(msg_type, "other"),
+        "repeat": fields.get("repeat"),
+        "source": report.source,
+        "raw": [report.raw],
+    }
+    vessel_class = VESSEL_CLASS.get(msg_type)
+    if vessel_class is not None:
+        doc["class"] = vessel_class
+    if report.station is not None:
+        doc["station"] = report.station
+    doc = _message_fields(doc, msg_type, fields)
+    doc["_ts"] = ts_ms
+    seen = f"r{ts_ms}" if report.msg_time is None else f"t{ts_ms}"
+    doc["_id"] = blake2b(f"{report.key}\x00{seen}".encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
     return doc

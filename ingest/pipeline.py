@@ -2,6 +2,7 @@
 
     Line -> nmea.parse_line -> Sentence -> FragmentAssembler -> SentenceGroup
          -> decoder.decode -> fields -> documents.build_document -> document -> sink.submit
+    Report (a feed that arrives decoded) -> documents.build_report -> document -> sink.submit
 
 ``Pipeline.feed`` runs the stages for one line in the calling thread. ``Pipeline.run`` reads any
 number of sources, each in its own thread, through one bounded queue into a single processing
@@ -25,7 +26,7 @@ from typing import Iterable, Protocol
 from aiswatch.ingest.assembler import FragmentAssembler
 from aiswatch.ingest.counters import CountBatch, Counters
 from aiswatch.ingest.decoder import decode
-from aiswatch.ingest.documents import build_document
+from aiswatch.ingest.documents import Report, build_document, build_report
 from aiswatch.ingest.lines import Line
 from aiswatch.ingest.nmea import parse_line
 
@@ -99,10 +100,17 @@ class Pipeline:
         self._next_expiry = 0.0
         self._batch_counts = CountBatch(self.counters)
 
-    def feed(self, line: Line, counts: Counters | CountBatch | None = None) -> None:
-        """Run the stages for one line; ``counts``: where parsing and decoding count (default: the counters)."""
+    def feed(self, line: Line | Report, counts: Counters | CountBatch | None = None) -> None:
+        """Run the stages for one line (or Report); ``counts``: where parsing and decoding count
+        (default: the counters)."""
         if counts is None:
             counts = self.counters
+        if isinstance(line, Report):   # arrived decoded (aisstream): straight to the document
+            counts.add(("lines_in", 1), ("sentences_in", 1), ("messages_decoded", 1), ("sentences_decoded", 1))
+            report_doc = build_report(line)
+            if report_doc is not None:
+                self.sink.submit(report_doc)
+            return
         sentence = parse_line(line, counts)
         if sentence is None:
             return

@@ -1,6 +1,6 @@
-"""aisstream.io websocket source: subscribe, keep the connection healthy, turn JSON into NMEA lines.
+"""aisstream.io websocket source: subscribe, keep the connection healthy, turn JSON into Reports.
 
-What the service needs and what goes wrong with it (see NOTES.md):
+What the service needs and what goes wrong with it:
 
 * the subscription ``{"APIKey", "BoundingBoxes": [[[lat, lon], [lat, lon]], ...],
   "FiltersShipMMSI": ["9 digits", ...], "FilterMessageTypes": [...]}`` must arrive within 3 s of
@@ -14,9 +14,9 @@ What the service needs and what goes wrong with it (see NOTES.md):
   a message that is not JSON, or not a usable AIS message, is rejected here
   (``rejected.aisstream_bad_json`` / ``aisstream_bad_message``) and counts as one of ``lines_in``.
 
-Each message becomes AIVDM lines via ``ingest.aisstream_map`` (tag block ``s:aisstream,c:<time>``),
-so it is parsed, assembled, decoded and indexed exactly like a radio feed. Unmapped message types
-are counted (``source.aisstream.unmapped.<type>``) and logged once per type.
+Each message becomes a ``documents.Report`` via ``ingest.aisstream_map`` (already decoded: no NMEA
+round trip) and then the same document as a radio message; its time is aisstream's ``time_utc``.
+Unmapped message types are counted (``source.aisstream.unmapped.<type>``) and logged once per type.
 
 The API key is a secret: it is only ever sent in the subscription. It is kept out of repr, log
 lines (ours and the websockets library's frame logs at DEBUG), exception messages and counters;
@@ -37,9 +37,9 @@ from websockets.sync.client import connect
 
 from aiswatch.common.errors import ConfigError
 from aiswatch.common.secrets import read_secret
-from aiswatch.ingest.aisstream_map import AisstreamEncoder, BadMessage, UnmappedMessage
+from aiswatch.ingest.aisstream_map import BadMessage, UnmappedMessage, report_of
 from aiswatch.ingest.counters import Counters
-from aiswatch.ingest.lines import Line
+from aiswatch.ingest.documents import Report
 from aiswatch.ingest.sources import SourceSettings, SourceType
 from aiswatch.ingest.sources.backoff import Backoff
 
@@ -168,7 +168,6 @@ class AisstreamSource:
         self.id = "aisstream"
         self._backoff = Backoff(backoff_initial, backoff_max)
         self._rate_limit_wait = min(backoff_max, 10 * backoff_initial)
-        self._encoder = AisstreamEncoder()
         self._closed = threading.Event()
         self._unmapped_seen: set[str] = set()
         self._ws_logger = _ScrubbingLogger(logging.getLogger(__name__ + ".websocket"), self._scrub)
@@ -184,7 +183,7 @@ class AisstreamSource:
             message["FilterMessageTypes"] = self.message_types
         return message
 
-    def lines(self) -> Iterator[Line]:
+    def lines(self) -> Iterator[Report]:
         while not self._closed.is_set():
             delay_floor = 0.0
             try:
@@ -228,8 +227,8 @@ class AisstreamSource:
             log.info("aisstream: reconnecting in %.1f s", delay)
             self._closed.wait(delay)
 
-    def _receive(self, ws) -> Iterator[Line]:
-        """Lines from one connection until it closes, goes silent, or close() is called."""
+    def _receive(self, ws) -> Iterator[Report]:
+        """Reports from one connection until it closes, goes silent, or close() is called."""
         last_message = time.monotonic()
         while not self._closed.is_set():
             try:
@@ -245,41 +244,42 @@ class AisstreamSource:
             last_message = time.monotonic()
             self._count("bytes", len(raw) if isinstance(raw, bytes) else len(raw.encode()))
             self._count("messages")
-            for text in self._to_lines(raw):
-                self._count("lines")
-                yield Line(text, received_at, self.id)
+            report = self._to_report(raw, received_at)
+            if report is not None:
+                self._count("reports")
+                yield report
 
-    def _to_lines(self, raw: str | bytes) -> list[str]:
+    def _to_report(self, raw: str | bytes, received_at: float) -> Report | None:
         try:
             message = json.loads(raw)
         except (UnicodeDecodeError, ValueError):
             self.counters.reject_line("aisstream_bad_json")
             log.warning("aisstream: message is not JSON: %s", self._scrub(repr(raw[:200])))
-            return []
+            return None
         if not isinstance(message, dict):
             self.counters.reject_line("aisstream_bad_message")
             log.warning("aisstream: message is not a JSON object: %s", self._scrub(repr(raw[:200])))
-            return []
+            return None
         if "error" in message:
             self._count("errors")
             log.error("aisstream: server error: %s", self._scrub(message["error"]))
-            return []
+            return None
         try:
-            lines = self._encoder.lines(message)
+            report = report_of(message, received_at, raw if isinstance(raw, str) else raw.decode())
         except UnmappedMessage as exc:
             self._count("unmapped")
             self._count(f"unmapped.{exc.message_type}")
             if exc.message_type not in self._unmapped_seen:
                 self._unmapped_seen.add(exc.message_type)
-                log.info("aisstream: %s messages are not mapped to AIVDM; counting, not indexing them "
+                log.info("aisstream: %s messages are not mapped; counting, not indexing them "
                          "(logged once)", exc.message_type)
-            return []
+            return None
         except BadMessage as exc:
             self.counters.reject_line("aisstream_bad_message")
             log.warning("aisstream: %s", self._scrub(exc))
-            return []
+            return None
         self._backoff.reset()      # a message made it through: this connection is good
-        return lines
+        return report
 
     def close(self) -> None:
         """Stop; ``lines()`` ends within about POLL_SECONDS (or at once if it is backing off)."""
