@@ -13,7 +13,7 @@ from aisstream_server import FakeAisstream, meta, sample_messages
 from aiswatch.ingest.aisstream_map import message_time
 from aiswatch.ingest.counters import Counters
 from aiswatch.sources import make_source
-from aiswatch.ingest.sources.aisstream import AisstreamSource
+from aiswatch.ingest.sources.aisstream import AisstreamSource, KeyRefused
 from helpers import collect
 
 KEY = "f3e1c2d4b5a69788a1b2c3d4e5f60718293a4b5c"     # made up; the shape of an aisstream key
@@ -120,10 +120,10 @@ def test_the_key_never_reaches_logs_output_repr_errors_or_counters(caplog, capsy
         # A server that rejects the key and echoes it back in its error, then a 429, a drop, a stream.
         with FakeAisstream("another-key", [], echo_key_in_errors=True) as server:
             src = AisstreamSource(KEY, [[[0, 0], [1, 1]]], url=server.url, counters=counters, **FAST)
-            timer = threading.Timer(1.0, src.close)
-            timer.start()
-            assert list(src.lines()) == []
-            timer.cancel()
+            with pytest.raises(KeyRefused) as refused:   # a key that never worked: no retrying for ever
+                list(src.lines())
+            logging.getLogger("test").error("%s", refused.value)
+            assert server.attempts == 1
         with FakeAisstream(KEY, sample_messages()[:3], plan=["429", "drop", "stream"]) as server:
             src = AisstreamSource(KEY, [[[0, 0], [1, 1]]], url=server.url, counters=counters, **FAST)
             assert len(collect(src, 4)) == 4

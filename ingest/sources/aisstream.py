@@ -11,6 +11,8 @@ What the service needs and what goes wrong with it:
 * reconnect storms earn HTTP 429: reconnects back off exponentially with jitter
   (``backoff_initial`` .. ``backoff_max``), and a 429 waits at least 10x the initial delay;
 * errors come inline as ``{"error": "..."}``: logged and counted (``source.aisstream.errors``);
+  "Api Key Is Not Valid" before any message ever arrived ends the source (``KeyRefused``: a wrong
+  key is not retried for ever); after messages have come it is taken as the service's hiccup;
   a message that is not JSON, or not a usable AIS message, is rejected here
   (``rejected.aisstream_bad_json`` / ``aisstream_bad_message``) and counts as one of ``lines_in``.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -147,6 +150,14 @@ def _check_types(types: Iterable | None) -> list[str]:
     return out
 
 
+KEY_ENV = "AISSTREAM_API_KEY"
+_KEY_REFUSED = re.compile(r"api ?key.*(not valid|invalid)|(invalid|unknown|bad) api ?key", re.IGNORECASE)
+
+
+class KeyRefused(ConfigError):
+    """aisstream says the API key is not valid, and no message ever came with it."""
+
+
 class AisstreamSource:
     """Yields NMEA lines re-encoded from the aisstream.io websocket, reconnecting until closed."""
 
@@ -170,6 +181,7 @@ class AisstreamSource:
         self._rate_limit_wait = min(backoff_max, 10 * backoff_initial)
         self._closed = threading.Event()
         self._unmapped_seen: set[str] = set()
+        self._reports_ever = 0
         self._ws_logger = _ScrubbingLogger(logging.getLogger(__name__ + ".websocket"), self._scrub)
 
     def _count(self, name: str, n: int = 1) -> None:
@@ -247,6 +259,7 @@ class AisstreamSource:
             report = self._to_report(raw, received_at)
             if report is not None:
                 self._count("reports")
+                self._reports_ever += 1
                 yield report
 
     def _to_report(self, raw: str | bytes, received_at: float) -> Report | None:
@@ -262,7 +275,11 @@ class AisstreamSource:
             return None
         if "error" in message:
             self._count("errors")
-            log.error("aisstream: server error: %s", self._scrub(message["error"]))
+            text = self._scrub(message["error"])
+            if self._reports_ever == 0 and _KEY_REFUSED.search(str(text)):
+                # a key that never worked will not start working by retrying: stop, say why
+                raise KeyRefused(f"aisstream refused the API key ({text}): check {KEY_ENV} or api_key_file")
+            log.error("aisstream: server error: %s", text)
             return None
         try:
             report = report_of(message, received_at, raw if isinstance(raw, str) else raw.decode())
@@ -289,7 +306,6 @@ class AisstreamSource:
         return f"AisstreamSource(url={self.url!r}, bboxes={self.bboxes!r}, api_key=***)"
 
 
-KEY_ENV = "AISSTREAM_API_KEY"
 
 
 def _box(text: str) -> list[list[float]]:
