@@ -64,11 +64,12 @@ class MetricsReporter:
         self.names = names
         self.log_seconds = log_seconds
         self.index_seconds = index_seconds
-        self.status_file = Path(status_file) if status_file else None
+        self.status_file = _own_status_file(Path(status_file)) if status_file else None
         self.status_seconds = status_seconds
         self.host = socket.gethostname()
         self.process = process_name or f"aiswatch-{os.getpid()}"
         self.started_at = time.time()
+        self.stopped_at: float | None = None
         self._stop = threading.Event()
         self._last_log = (time.monotonic(), counters.snapshot())
         self._last_index = (time.monotonic(), counters.snapshot())
@@ -104,6 +105,7 @@ class MetricsReporter:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        self.stopped_at = time.time()
         if self.status_file:
             try:
                 self.write_status()
@@ -133,8 +135,8 @@ class MetricsReporter:
 
     def status(self) -> dict:
         """The status file's content: identity, times and every counter."""
-        return {"written_at": time.time(), "started_at": self.started_at, "host": self.host,
-                "process": self.process, "pid": os.getpid(), "counters": self.counters.snapshot()}
+        return {"written_at": time.time(), "started_at": self.started_at, "stopped_at": self.stopped_at,
+                "host": self.host, "process": self.process, "pid": os.getpid(), "counters": self.counters.snapshot()}
 
     def write_status(self) -> None:
         tmp = self.status_file.with_name(self.status_file.name + ".tmp")
@@ -206,17 +208,42 @@ class MetricsReporter:
         return len(docs) - len(failed)
 
 
-def render_status(snapshot: dict) -> str:
-    """The status file as a table for ``aiswatch status``."""
+def _own_status_file(path: Path) -> Path:
+    """``path``, unless another live process on this host writes it: then ``<stem>-<pid><suffix>``
+    beside it, so a backfill next to the daemon does not overwrite the daemon's status."""
+    try:
+        other = orjson.loads(path.read_bytes())
+        pid = int(other.get("pid") or 0)
+        if (not other.get("stopped_at") and other.get("host") == socket.gethostname() and pid != os.getpid()
+                and pid and _pid_alive(pid)):
+            return path.with_name(f"{path.stem}-{os.getpid()}{path.suffix}")
+    except (OSError, ValueError, AttributeError):
+        pass
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def render_status(snapshot: dict, live: bool = True) -> str:
+    """The status file as a table for ``aiswatch status`` (``live``: the process still runs)."""
     counters = snapshot.get("counters", {})
     lines = []
     started = snapshot.get("started_at")
     if started:
-        up = time.time() - float(started)
+        up = (time.time() if live else float(snapshot.get("stopped_at") or time.time())) - float(started)
         lines.append(f"  process {snapshot.get('process', '?')} on {snapshot.get('host', '?')}, "
-                     f"up {int(up // 3600)}h{int(up % 3600 // 60):02d}m")
-    es = "up" if counters.get("es_up", 1) else "DOWN (documents are being spooled)"
-    lines.append(f"  elasticsearch {es}")
+                     f"{'up' if live else 'ran'} {int(up // 3600)}h{int(up % 3600 // 60):02d}m")
+    if live:
+        es = "reachable" if counters.get("es_up", 1) else "NOT reachable (documents are being spooled)"
+        lines.append(f"  elasticsearch, as this process sees it: {es}")
     groups = [
         ("input", ["sentences_in", "rejected", "rejected.bad_checksum"]),
         ("assembly", ["fragments_pending", "fragments_expired", "fragments_dropped"]),

@@ -53,7 +53,7 @@ def test_status_file_and_render(tmp_path):
     assert snap["counters"]["sentences_in"] == 1205 and snap["pid"] > 0
     table = render_status(snap)
     assert "sentences_in" in table and "1205" in table
-    assert "rejected.bad_checksum" in table and "elasticsearch up" in table
+    assert "rejected.bad_checksum" in table and "elasticsearch, as this process sees it: reachable" in table
     assert "udp:127.0.0.1:10110" in table and "1200 lines" in table and "last message" in table
     assert not list(tmp_path.glob("*.tmp"))
 

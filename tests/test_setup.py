@@ -61,9 +61,10 @@ def test_status_shows_the_counters_and_the_indices(es_url, es, names, tmp_path):
     n_docs = es.count(index=names.messages_pattern)["count"]
     assert n_docs > 0
     status = _aiswatch(["status", "--es", es_url, "--namespace", names.namespace], tmp_path)
-    assert status.returncode == 0, status.stderr
+    assert status.returncode == 1, status.stderr   # the replay has ended: nothing runs
     out = status.stdout
-    assert "daemon status" in out and "Traceback" not in out + status.stderr
+    assert "not running (stopped" in out and "Traceback" not in out + status.stderr
+    assert f"messages_decoded{'':>8}" in out or "messages_decoded" in out
     day_index = names.messages(dt.datetime.fromtimestamp(t0, dt.timezone.utc).strftime("%Y.%m.%d"))
     row = next(line for line in out.splitlines() if line.strip().startswith(day_index))
     assert int(row.split()[1]) == n_docs
@@ -72,7 +73,7 @@ def test_status_shows_the_counters_and_the_indices(es_url, es, names, tmp_path):
 
 def test_status_with_an_unreachable_cluster_is_one_line(tmp_path):
     status = _aiswatch(["status", "--es", "http://user:pw-secret@127.0.0.1:9"], tmp_path)
-    assert status.returncode == 0
+    assert status.returncode == 1
     text = status.stdout + status.stderr
     assert "not reachable" in text and "Traceback" not in text and "pw-secret" not in text
     assert "no aiswatch indices" not in text
@@ -99,3 +100,38 @@ def test_a_finished_replay_is_searchable_at_once(noida, tmp_path):
         assert client.count(index="ships-seen")["count"] == 4
     finally:
         client.close()
+
+
+def test_status_tells_a_running_process_from_a_dead_one(es_url, names, tmp_path):
+    """A daemon that runs is shown running (exit 0); the same daemon killed with SIGKILL (no chance
+    to say goodbye) is shown as not running, and the exit status says so (1)."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    home = tmp_path
+    env = dict(os.environ, AISWATCH_HOME=str(home), AISWATCH_METRICS__STATUS_FILE=str(home / "status.json"))
+    env.pop("ES_URL", None)
+    daemon = subprocess.Popen([sys.executable, "-c", "from aiswatch.cli import main; main()", "ingest", "udp",
+                               "--port", "0", "--es", es_url, "--namespace", names.namespace,
+                               "--spool-dir", str(tmp_path / "spool")], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 30
+        while not (home / "status.json").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        running = _aiswatch(["status", "--es", es_url, "--namespace", names.namespace], tmp_path)
+        assert running.returncode == 0, running.stdout + running.stderr
+        assert f"(pid {daemon.pid}): running" in running.stdout
+        as_json = json.loads(_aiswatch(["status", "--json", "--es", es_url], tmp_path).stdout)
+        assert [p["state"] for p in as_json["processes"]] == ["running"] and as_json["cluster_reachable"]
+    finally:
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait(timeout=30)
+    dead = _aiswatch(["status", "--es", es_url, "--namespace", names.namespace], tmp_path)
+    assert dead.returncode == 1
+    assert f"(pid {daemon.pid}): not running (it did not stop cleanly" in dead.stdout
+    assert "cluster" in dead.stdout and "reachable" in dead.stdout
