@@ -1,8 +1,9 @@
 """Which Elasticsearch to talk to: ``--es URL``, else ``ES_URL``, else the config, else the embedded server.
 
 With no cluster configured aiswatch uses its embedded ES-compatible server (noida-db, data on disk
-under ``embedded.data_dir``): it reuses one already answering on ``embedded.port`` (a running daemon's)
-or starts one that lives as long as this process.
+under ``embedded.data_dir``), shared by every aiswatch process on that directory
+(``embedded.SharedServer``): the one recorded as running there is reused, else one is started on
+``embedded.port`` (any free port if that is taken), and the last process to leave stops it.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from elasticsearch import Elasticsearch
 
 from aiswatch.es_templates import IndexNames
 from aiswatch.config import Config, read_secret
-from aiswatch.embedded import EmbeddedServer
+from aiswatch.embedded import EmbeddedServerError, SharedServer
 from aiswatch.common.secrets import redact_url
 from aiswatch.ingest.esclient import make_client
 
@@ -25,12 +26,12 @@ class Cluster:
     client: Elasticsearch
     names: IndexNames
     url: str
-    embedded: EmbeddedServer | None = None
+    embedded: SharedServer | None = None
 
     def close(self) -> None:
         self.client.close()
         if self.embedded is not None:
-            self.embedded.stop()
+            self.embedded.release()
 
 
 def connect(cfg: Config, es_url: str | None = None, namespace: str | None = None,
@@ -42,16 +43,17 @@ def connect(cfg: Config, es_url: str | None = None, namespace: str | None = None
     embedded = None
     if not url:
         emb_cfg = cfg["embedded"]
-        candidate = EmbeddedServer(emb_cfg["data_dir"], port=int(emb_cfg["port"]))
-        if candidate.healthy():
-            log.info("using the embedded Elasticsearch-compatible server already running at %s", candidate.url)
-        elif start_embedded:
-            log.info("no Elasticsearch configured: starting the embedded server (data in %s)", candidate.data_dir)
-            embedded = candidate.start()
-        else:
-            raise RuntimeError("no Elasticsearch configured (--es, ES_URL or elasticsearch.url) "
-                               f"and no embedded server answers at {candidate.url}")
-        url = candidate.url
+        shared = SharedServer(emb_cfg["data_dir"], port=int(emb_cfg["port"]))
+        try:
+            url = shared.acquire(start=start_embedded)
+        except EmbeddedServerError as exc:
+            if not start_embedded:
+                raise RuntimeError("no Elasticsearch configured (--es, ES_URL or elasticsearch.url) "
+                                   f"and no embedded server runs for {shared.data_dir}") from None
+            raise
+        log.info("no Elasticsearch configured: the embedded server at %s (%s, data in %s)", url,
+                 "started" if shared.started_here else "already running", shared.data_dir)
+        embedded = shared
     client = make_client(
         url,
         api_key=read_secret("ES_API_KEY", es_cfg.get("api_key_file")),

@@ -71,7 +71,7 @@ class ElasticsearchSection(Settings):
 
 class EmbeddedSection(Settings):
     data_dir: str = str(DATA_HOME / "es")
-    port: int = Field(9200, ge=1, le=65535)
+    port: int = Field(9250, ge=1, le=65535)   # not 9200: a real Elasticsearch's port (the compose stack's)
 
     _dir = field_validator("data_dir")(classmethod(lambda cls, v: _expand(v)))
 
