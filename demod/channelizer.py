@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import firwin
 
 CENTER_HZ = 162_000_000.0
 CHANNEL_HZ = {"A": 161_975_000.0, "B": 162_025_000.0}
@@ -24,6 +23,15 @@ MID_RATE_MIN = 96_000.0
 OUT_RATE_MIN = 48_000.0
 CHANNEL_CUTOFF_HZ = 9_000.0  # room kept around each channel (signal + carrier offset)
 CHANNEL_FILTER_HZ = 6_000.0  # channel low-pass cutoff: the GMSK main lobe (+-5 kHz) and ~1 kHz of residual offset
+
+
+def lowpass_taps(numtaps: int, cutoff_hz: float, rate: float, beta: float = 6.0) -> np.ndarray:
+    """Windowed-sinc low-pass (Kaiser window, unit DC gain): scipy's ``firwin(numtaps, cutoff,
+    fs=rate, window=('kaiser', beta))``, written out so the receiver starts without importing
+    scipy (most of a second)."""
+    m = np.arange(numtaps) - (numtaps - 1) / 2
+    taps = np.sinc(2 * cutoff_hz / rate * m) * np.kaiser(numtaps, beta)
+    return taps / taps.sum()
 
 
 class StreamingDecimator:
@@ -110,11 +118,10 @@ class Channelizer:
             rate_out = rate_in / factor
             stop_edge = rate_out - pass_edge
             numtaps = int(math.ceil(3.8 * rate_in / (stop_edge - pass_edge))) | 1
-            taps = firwin(numtaps, (pass_edge + stop_edge) / 2, fs=rate_in, window=("kaiser", 6.0))
+            taps = lowpass_taps(numtaps, (pass_edge + stop_edge) / 2, rate_in)
             self._stage1.append(StreamingDecimator(taps, factor))
             rate_in = rate_out
-        ch_taps = firwin(int(math.ceil(4.0 * self.mid_rate / 6_000)) | 1, CHANNEL_FILTER_HZ,
-                         fs=self.mid_rate, window=("kaiser", 6.0))
+        ch_taps = lowpass_taps(int(math.ceil(4.0 * self.mid_rate / 6_000)) | 1, CHANNEL_FILTER_HZ, self.mid_rate)
         self._stage2 = {name: StreamingDecimator(ch_taps, self.d2) for name in self.channels}
         self._phase = {name: 0.0 for name in self.channels}
         self._lo: dict[str, tuple[float, np.ndarray]] = {}

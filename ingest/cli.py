@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 
 import click
 
@@ -38,13 +39,17 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx):
         """Run the subcommand; a configuration problem found on the way (a bad URL, a secret in the
-        config file, a missing key file) is one ``Error:`` line, never a traceback."""
-        from ingest.config import ConfigError
-        from ingest.esclient import redact_url
-
+        config file, a missing key file) is one ``Error:`` line, never a traceback. The config
+        module is not imported for this: a command that never loaded it cannot raise its error
+        (``aiswatch demod`` starts without YAML and the Elasticsearch client)."""
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
+        except Exception as exc:
+            config = sys.modules.get("ingest.config")
+            if config is None or not isinstance(exc, config.ConfigError):
+                raise
+            from ingest.esclient import redact_url
+
             raise click.ClickException(redact_url(str(exc))) from None
 
     def format_commands(self, ctx, formatter):

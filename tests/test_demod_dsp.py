@@ -195,3 +195,11 @@ def test_spectral_offset_finds_a_tone_and_bursts_at_known_offsets():
     ch = Channelizer(rate)
     assert ch.spectral_offset(ch.decimate(channel.make_capture([], rate, 0.5, noise_power=0.01, seed=3))) is None
     assert ch.spectral_offset(ch.decimate(noise[:3000])) is None  # too short to average
+
+
+def test_lowpass_taps_are_scipys_firwin():
+    from demod.channelizer import lowpass_taps
+
+    for numtaps, cutoff, rate in ((51, 40_000, 288_000), (65, 6_000, 96_000), (1025, 6_000, 1_536_000)):
+        assert np.allclose(lowpass_taps(numtaps, cutoff, rate), firwin(numtaps, cutoff, fs=rate, window=("kaiser", 6.0)),
+                           atol=1e-12)
