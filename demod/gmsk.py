@@ -44,14 +44,15 @@ def lowpass(freq: np.ndarray, taps: np.ndarray) -> np.ndarray:
 def centred_window_sums(c: np.ndarray, width: int) -> np.ndarray:
     """Sums over a centred window of ``width`` samples (edges use what exists) from ``c``, the
     running sum of the samples with a leading 0: ``c[min(i+half+1, n)] - c[max(i-half, 0)]``
-    for every i, by slicing (a gather with index arrays cost twice as much, on every sample)."""
+    for every i, by slicing (a gather with index arrays cost twice as much, on every sample).
+    Along the first axis, so the columns of a 2-D array are summed each on its own."""
     n = len(c) - 1
     if n <= 0:
-        return np.zeros(0, dtype=c.dtype)
+        return np.zeros((0,) + c.shape[1:], dtype=c.dtype)
     half = width // 2
     start = min(half + 1, n)
-    hi = np.concatenate([c[start:], np.full(start - 1, c[n])])
-    lo = np.concatenate([np.full(min(half, n), c[0]), c[:max(n - half, 0)]])
+    hi = np.concatenate([c[start:], np.repeat(c[n:n + 1], start - 1, axis=0)])
+    lo = np.concatenate([np.repeat(c[:1], min(half, n), axis=0), c[:max(n - half, 0)]])
     return hi - lo
 
 
