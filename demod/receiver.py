@@ -1,8 +1,13 @@
 """The receive chain composed: complex samples in, CRC-checked AIS frames out.
 
-    samples -> Channelizer (A, B) -> per channel: FM discriminator -> matched low-pass
-            -> carrier offset removal -> symbol timing (tracked clock + fixed phases)
-            -> slicer -> NRZI decode -> HDLC flags / destuff / CRC (+ soft repair) -> Frame
+    samples -> Channelizer (A, B) -> per channel, coherent (I/Q input):
+                 training detector (bursts, each one's carrier offset) -> segments derotated
+                 -> Gaussian receive filter -> fixed timing phases, turned back by j^-k
+                 -> phase search -> decision-directed phase -> soft symbols
+            or non-coherent (discriminator audio, or ``coherent=False``):
+                 FM discriminator -> matched low-pass -> carrier offset removal
+                 -> symbol timing (tracked clock + fixed phases) -> slicer
+            -> NRZI decode -> HDLC flags / destuff / CRC (+ soft repair) -> Frame
 
 Streaming: each channel keeps the last ``HISTORY_SYMBOLS`` of baseband and re-examines them with the
 next block, so a burst that straddles a block edge is decoded whole; a frame is emitted once (the
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from demod import coherent as coh
 from demod import gmsk, hdlc, timing
 from demod.channelizer import CENTER_HZ, Channelizer
 from demod.settings import check_center, check_ppm, check_rate
@@ -60,9 +66,7 @@ class Frame:
 class _Window:
     """What one decoding pass over a channel's window needs to turn a found message into a Frame."""
 
-    freq: np.ndarray            # discriminator output (Hz, or audio units)
-    power: np.ndarray | None    # |x|^2, None for discriminator audio
-    offset: np.ndarray          # local carrier offset estimate per sample
+    samples: np.ndarray         # the window: complex baseband, or discriminator audio
     start_abs: int              # absolute index of window[0]
     limit: int                  # frames must end before this index (the rest waits for the next block)
     frames: list
@@ -78,23 +82,29 @@ class ChannelStats:
 class ChannelDecoder:
     """One AIS channel: baseband (or, with ``input_is_frequency``, discriminator audio) in, frames out.
 
-    rate: samples/s of the input; n_phases: fixed timing phases tried besides the tracked clock
-    (default: one per sample of a symbol); input_is_frequency: the input is discriminator audio
-    (its scale and sign do not matter: NRZI is polarity-free and the slicer works at zero);
-    tracked: also sample with the tracked symbol clock; repair: try soft-decision repair of frames
-    that fail the CRC (one or two flipped symbols among the least reliable, fixed-length types only).
+    rate: samples/s of the input; n_phases: fixed timing phases per symbol (default: one per
+    sample of a symbol); input_is_frequency: the input is discriminator audio (its scale and sign
+    do not matter: NRZI is polarity-free and the slicer works at zero); coherent: demodulate
+    complex input coherently (default; False: the discriminator path, as for audio); tracked:
+    the discriminator path also samples with the tracked symbol clock; repair: try soft-decision
+    repair of frames that fail the CRC (one or two flipped symbols among the least reliable,
+    fixed-length types only).
     """
 
     def __init__(self, name: str, rate: float, *, n_phases: int | None = None, input_is_frequency: bool = False,
-                 tracked: bool = True, repair: bool = True):
+                 coherent: bool = True, tracked: bool = True, repair: bool = True):
         self.name = name
         self.rate = float(rate)
         self.sps = self.rate / BAUD
         self.n_phases = n_phases if n_phases is not None else max(1, int(round(self.sps)))
         self.input_is_frequency = input_is_frequency
+        self.coherent = coherent and not input_is_frequency
         self.tracked = tracked
         self.repair = repair
         self.taps = gmsk.matched_taps(self.sps)
+        if self.coherent:
+            self.detector = coh.TrainingDetector(self.rate)
+            self.coherent_taps = coh.gaussian_taps(self.sps)
         self.history = int(HISTORY_SYMBOLS * self.sps)
         self.guard = int(GUARD_SYMBOLS * self.sps)
         self._hist = np.zeros(0, dtype=np.float32 if input_is_frequency else np.complex64)
@@ -103,20 +113,18 @@ class ChannelDecoder:
         # twice within a window (a repeated or relayed transmission), and each is a reception
         self._recent: dict[bytes, list[int]] = {}
         self.stats = ChannelStats()
-        # (first absolute sample, correction in Hz the channelizer had already removed from it)
-        self._corrections: list[tuple[int, float]] = [(0, 0.0)]
+        self.correction_hz = 0.0  # what the channelizer removes from the samples pushed now
 
     def set_correction(self, hz: float) -> None:
-        """The channelizer removes ``hz`` from the samples pushed from now on (AFC / ppm)."""
-        if hz != self._corrections[-1][1]:
-            self._corrections.append((self._consumed, hz))
-            self._corrections = self._corrections[-64:]
-
-    def correction_at(self, sample: int) -> float:
-        for start, hz in reversed(self._corrections):
-            if start <= sample:
-                return hz
-        return self._corrections[0][1]
+        """The channelizer removes ``hz`` from the samples pushed from now on (AFC / ppm). The
+        history is moved by the same step (phase-continuous at the change, as the mixer is), so a
+        window always looks as if mixed with one frequency: a burst across the change keeps one
+        carrier offset, which coherent detection needs."""
+        step = hz - self.correction_hz
+        if step and len(self._hist) and not self.input_is_frequency:
+            back = np.arange(-len(self._hist), 0) * (-2 * math.pi * step / self.rate)
+            self._hist = self._hist * np.exp(1j * back).astype(np.complex64)
+        self.correction_hz = hz
 
     def push(self, samples: np.ndarray, final: bool = False) -> list[Frame]:
         window = np.concatenate([self._hist, samples]) if len(self._hist) else np.asarray(samples)
@@ -137,14 +145,52 @@ class ChannelDecoder:
     def _decode_window(self, window: np.ndarray, start_abs: int, limit: int) -> list[Frame]:
         if len(window) < 64 * self.sps:
             return []
+        ctx = _Window(window, start_abs, limit, [])
+        if self.coherent:
+            self._decode_coherent(ctx)
+        else:
+            self._decode_discriminator(ctx)
+        return sorted(ctx.frames, key=lambda f: f.sample)
+
+    def _known_ends(self, ctx: _Window) -> list[int]:
+        """Window indices where a frame emitted lately ended (this pass's and earlier blocks')."""
+        return [e - ctx.start_abs for ends in self._recent.values() for e in ends
+                if ctx.start_abs <= e < ctx.start_abs + len(ctx.samples)]
+
+    def _decode_coherent(self, ctx: _Window) -> None:
+        bursts = self.detector.find(ctx.samples)
+        if not bursts:
+            return
+        segs = coh.gather(ctx.samples, bursts, self.rate, gap=int(64 * self.sps))
+        soft, instants = coh.demodulate(segs.samples, self.sps, self.n_phases, self.coherent_taps)
+        decoded = []
+        for p in range(soft.shape[1]):
+            bits = coh.data_bits(soft[:, p])
+            decoded.append((p, bits))
+            for end_bit, message, _ in hdlc.find_messages(bits):
+                self._emit_coherent(ctx, segs, message, instants[min(end_bit, len(instants) - 1), p], f"phase{p}")
+        if self.repair:
+            for p, bits in decoded:
+                known = [pos for w in self._known_ends(ctx) for pos in segs.positions_of(w)]
+                found_ends = np.searchsorted(instants[:, p], sorted(known)).tolist()
+                for body_start, body_end in hdlc.repair_candidates(bits, found_ends):
+                    message = hdlc.repair_body(bits, body_start, body_end, np.abs(soft[:, p]), span=2)
+                    if message is not None:
+                        self._emit_coherent(ctx, segs, message, instants[min(body_end, len(instants) - 1), p],
+                                            f"phase{p}+repair")
+
+    def _emit_coherent(self, ctx: _Window, segs: coh.Segments, message: bytes, position: float, label: str) -> None:
+        k, end = segs.locate(position)
+        self._emit(ctx, message, end, label, freq_hz=float(segs.freqs[k]))
+
+    def _decode_discriminator(self, ctx: _Window) -> None:
+        window = ctx.samples
         if self.input_is_frequency:
             freq = window.astype(np.float32)
             weight = None
-            pw = None
         else:
             freq = gmsk.discriminator(window, self.rate)
-            pw = gmsk.power(window)
-            weight = pw
+            weight = gmsk.power(window)
         y = gmsk.lowpass(freq, self.taps)
         offset = gmsk.frequency_offset(y, weight, int(128 * self.sps))
         y = y - offset
@@ -153,7 +199,6 @@ class ChannelDecoder:
             streams.append(("tracked", timing.tracked_instants(y, self.sps)))
         for p in range(self.n_phases):
             streams.append((f"phase{p}", timing.phase_instants(len(y), self.sps, p * self.sps / self.n_phases)))
-        ctx = _Window(freq, pw, offset, start_abs, limit, [])
         decoded = []  # per stream: (label, instants, symbols, bits)
         for label, instants in streams:
             if len(instants) < 100:
@@ -162,22 +207,23 @@ class ChannelDecoder:
             bits = hdlc.nrzi_decode((symbols > 0).astype(np.uint8))
             decoded.append((label, instants, symbols, bits))
             for end_bit, message, _ in hdlc.find_messages(bits):
-                self._emit(ctx, message, instants, end_bit, label)
+                self._emit(ctx, message, int(instants[min(end_bit, len(instants) - 1)]), label, offset=offset)
         if self.repair:
             # second chance, only where no timing path found a frame: soft-decision repair
-            known = [e - start_abs for ends in self._recent.values() for e in ends
-                     if start_abs <= e < start_abs + len(window)]
+            known = self._known_ends(ctx)
             for label, instants, symbols, bits in decoded:
                 found_ends = np.searchsorted(instants, known).tolist()
                 for body_start, body_end in hdlc.repair_candidates(bits, found_ends):
                     message = hdlc.repair_body(bits, body_start, body_end, np.abs(symbols))
                     if message is not None:
-                        self._emit(ctx, message, instants, body_end, label + "+repair")
-        return sorted(ctx.frames, key=lambda f: f.sample)
+                        self._emit(ctx, message, int(instants[min(body_end, len(instants) - 1)]), label + "+repair",
+                                   offset=offset)
 
-    def _emit(self, ctx: _Window, message: bytes, instants: np.ndarray, end_bit: int, label: str) -> None:
-        """Add a frame found in the window being decoded, unless it is a duplicate or too late."""
-        end = int(instants[min(end_bit, len(instants) - 1)])
+    def _emit(self, ctx: _Window, message: bytes, end: int, label: str, *, offset: np.ndarray | None = None,
+              freq_hz: float | None = None) -> None:
+        """Add a frame that ends at window index ``end``, unless it is a duplicate or too late.
+        The carrier offset is ``freq_hz`` (coherent: the burst's) or the mean of the discriminator
+        path's ``offset`` estimate over the frame."""
         if end >= ctx.limit:
             return
         end_abs = ctx.start_abs + end
@@ -190,9 +236,11 @@ class ChannelDecoder:
         nsym = int((len(message) + 2) * 8 * 1.05 + 8)
         lo = max(0, end - int(nsym * self.sps))
         level = cfo = None  # discriminator audio has no absolute level or frequency scale
-        if ctx.power is not None:
-            level = 10 * math.log10(float(np.mean(ctx.power[lo:end])) + 1e-20)
-            cfo = float(np.mean(ctx.offset[lo:end])) + self.correction_at(ctx.start_abs + (lo + end) // 2)
+        if not self.input_is_frequency:
+            body = ctx.samples[lo:end]
+            level = 10 * math.log10(float(np.mean(body.real ** 2 + body.imag ** 2)) + 1e-20)
+            local = freq_hz if freq_hz is not None else float(np.mean(offset[lo:end]))
+            cfo = local + self.correction_hz
         self.stats.frames += 1
         self.stats.by_decoder[label] = self.stats.by_decoder.get(label, 0) + 1
         ctx.frames.append(Frame(self.name, message, end_abs, end_abs / self.rate, level, cfo, label))
@@ -203,8 +251,8 @@ class Receiver:
 
     rate: input samples/s; center_hz: tuned frequency; ppm: known receiver frequency error as
     rtl_sdr's -p takes it (positive = the crystal runs fast, so signals appear ppm * centre Hz low);
-    afc: acquire and track the carrier offset (see the module docstring); n_phases, tracked,
-    repair: see :class:`ChannelDecoder`. A rate, centre or ppm it cannot use raises
+    afc: acquire and track the carrier offset (see the module docstring); n_phases, coherent,
+    tracked, repair: see :class:`ChannelDecoder`. A rate, centre or ppm it cannot use raises
     :class:`~demod.settings.SettingError`, and a capture that does not hold both channels a
     ValueError (SettingError is one too).
     """
@@ -214,12 +262,12 @@ class Receiver:
     ACQUIRE_HZ = 2_000.0     # re-acquire from the spectrum when it disagrees with the AFC by more
 
     def __init__(self, rate: float, center_hz: float = CENTER_HZ, *, ppm: float = 0.0, afc: bool = True,
-                 n_phases: int | None = None, tracked: bool = True, repair: bool = True):
+                 n_phases: int | None = None, coherent: bool = True, tracked: bool = True, repair: bool = True):
         rate, center_hz, ppm = check_rate(rate), check_center(center_hz), check_ppm(ppm)
         self.channelizer = Channelizer(rate, center_hz, freq_correction_hz=-ppm * 1e-6 * center_hz)
         self.afc = afc
-        self.decoders = {name: ChannelDecoder(name, self.channelizer.out_rate, n_phases=n_phases, tracked=tracked,
-                                              repair=repair)
+        self.decoders = {name: ChannelDecoder(name, self.channelizer.out_rate, n_phases=n_phases, coherent=coherent,
+                                              tracked=tracked, repair=repair)
                          for name in self.channelizer.channels}
         self.samples_in = 0
 
