@@ -127,6 +127,8 @@ class ChannelDecoder:
         self.correction_hz = hz
 
     def push(self, samples: np.ndarray, final: bool = False) -> list[Frame]:
+        if not len(samples) and not final:
+            return []  # nothing new (the channelizer waits for a whole segment)
         window = np.concatenate([self._hist, samples]) if len(self._hist) else np.asarray(samples)
         self._consumed += len(samples)
         start_abs = self._consumed - len(window)
@@ -258,7 +260,7 @@ class Receiver:
     """
 
     AFC_GAIN = 0.3           # share of a decoded frame's residual offset corrected per block
-    AFC_LIMIT_HZ = 12_000.0  # the mid-rate band leaves room for this much offset
+    AFC_LIMIT_HZ = 12_000.0  # the spectral search band (+-12 kHz around each channel) and the channelizer's room
     ACQUIRE_HZ = 2_000.0     # re-acquire from the spectrum when it disagrees with the AFC by more
 
     def __init__(self, rate: float, center_hz: float = CENTER_HZ, *, ppm: float = 0.0, afc: bool = True,
@@ -277,21 +279,21 @@ class Receiver:
 
     def process(self, block: np.ndarray) -> list[Frame]:
         self.samples_in += len(block)
-        mid = self.channelizer.decimate(block)
+        spectra = self.channelizer.transform(block)
         if self.afc:
-            coarse = self.channelizer.spectral_offset(mid)
+            coarse = self.channelizer.spectral_offset(spectra)
             if coarse is not None and abs(coarse - self.channelizer.freq_correction_hz) > self.ACQUIRE_HZ:
                 self.channelizer.freq_correction_hz = max(-self.AFC_LIMIT_HZ, min(self.AFC_LIMIT_HZ, coarse))
-        return self._run(self.channelizer.split(mid), final=False)
+        return self._run(self.channelizer.split(spectra), final=False)
 
     def flush(self) -> list[Frame]:
-        return self._run({name: np.zeros(0, dtype=np.complex64) for name in self.decoders}, final=True)
+        return self._run(self.channelizer.flush(), final=True)
 
     def _run(self, channels: dict[str, np.ndarray], final: bool) -> list[Frame]:
         frames = []
         for name, samples in channels.items():
             decoder = self.decoders[name]
-            decoder.set_correction(self.channelizer.freq_correction_hz)
+            decoder.set_correction(self.channelizer.applied_correction(name))
             frames.extend(decoder.push(samples, final=final))
         if self.afc and frames:
             # median: one ship with an off-frequency transmitter must not pull the dongle's correction
