@@ -22,6 +22,7 @@ bursts on; (2) tracking: the offset measured on every decoded frame nudges the c
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -88,11 +89,13 @@ class ChannelDecoder:
     complex input coherently (default; False: the discriminator path, as for audio); tracked:
     the discriminator path also samples with the tracked symbol clock; repair: try soft-decision
     repair of frames that fail the CRC (one or two flipped symbols among the least reliable,
-    fixed-length types only).
+    fixed-length types only); record: the record of frames emitted lately, to share with another
+    decoder of the same channel so that a frame both find is emitted once.
     """
 
     def __init__(self, name: str, rate: float, *, n_phases: int | None = None, input_is_frequency: bool = False,
-                 coherent: bool = True, tracked: bool = True, repair: bool = True):
+                 coherent: bool = True, tracked: bool = True, repair: bool = True,
+                 record: dict[bytes, list[int]] | None = None):
         self.name = name
         self.rate = float(rate)
         self.sps = self.rate / BAUD
@@ -111,9 +114,14 @@ class ChannelDecoder:
         self._consumed = 0  # absolute samples received
         # end positions of each message emitted lately: a list, because one message can arrive
         # twice within a window (a repeated or relayed transmission), and each is a reception
-        self._recent: dict[bytes, list[int]] = {}
+        self._recent: dict[bytes, list[int]] = record if record is not None else {}
         self.stats = ChannelStats()
         self.correction_hz = 0.0  # what the channelizer removes from the samples pushed now
+
+    @property
+    def record(self) -> dict[bytes, list[int]]:
+        """Messages emitted lately and where they ended (absolute samples)."""
+        return self._recent
 
     def set_correction(self, hz: float) -> None:
         """The channelizer removes ``hz`` from the samples pushed from now on (AFC / ppm). The
@@ -137,8 +145,12 @@ class ChannelDecoder:
         self._hist = window[-self.history:] if len(window) > self.history else window
         # forget duplicates that can no longer reappear
         horizon = self._consumed - self.history - int(DEDUP_SYMBOLS * self.sps) * 2
-        recent = {k: [e for e in ends if e >= horizon] for k, ends in self._recent.items()}
-        self._recent = {k: ends for k, ends in recent.items() if ends}
+        for message in list(self._recent):  # in place: the record may be shared (DiscriminatorReceiver)
+            ends = [e for e in self._recent[message] if e >= horizon]
+            if ends:
+                self._recent[message] = ends
+            else:
+                del self._recent[message]
         return frames
 
     def flush(self) -> list[Frame]:
@@ -262,6 +274,7 @@ class Receiver:
     AFC_GAIN = 0.3           # share of a decoded frame's residual offset corrected per block
     AFC_LIMIT_HZ = 12_000.0  # the spectral search band (+-12 kHz around each channel) and the channelizer's room
     ACQUIRE_HZ = 2_000.0     # re-acquire from the spectrum when it disagrees with the AFC by more
+    IMAGE_DB = 15.0          # a copy on the other channel this much weaker, at the same time, is a mirror image
 
     def __init__(self, rate: float, center_hz: float = CENTER_HZ, *, ppm: float = 0.0, afc: bool = True,
                  n_phases: int | None = None, coherent: bool = True, tracked: bool = True, repair: bool = True):
@@ -272,6 +285,7 @@ class Receiver:
                                               tracked=tracked, repair=repair)
                          for name in self.channelizer.channels}
         self.samples_in = 0
+        self.images = 0  # frames dropped as the I/Q imbalance's mirror of a strong burst on the other channel
 
     @property
     def freq_correction_hz(self) -> float:
@@ -295,6 +309,7 @@ class Receiver:
             decoder = self.decoders[name]
             decoder.set_correction(self.channelizer.applied_correction(name))
             frames.extend(decoder.push(samples, final=final))
+        frames = self._without_images(frames)
         if self.afc and frames:
             # median: one ship with an off-frequency transmitter must not pull the dongle's correction
             residual = float(np.median([f.freq_offset_hz for f in frames])) - self.channelizer.freq_correction_hz
@@ -303,25 +318,58 @@ class Receiver:
         frames.sort(key=lambda f: f.time_offset)
         return frames
 
+    def _without_images(self, frames: list[Frame]) -> list[Frame]:
+        """Drop mirror images: a dongle's I/Q imbalance mirrors each channel onto the other
+        (A at -25 kHz onto B at +25 kHz) some 25-35 dB down, and a strong burst's mirror decodes
+        too. A ship sends a message on one channel at a time, so the same message on both channels
+        ending within a few symbols, one at least IMAGE_DB weaker, is one reception."""
+        by_message: dict[bytes, list[Frame]] = {}
+        for frame in frames:
+            by_message.setdefault(frame.message, []).append(frame)
+        images = set()
+        for copies in by_message.values():
+            for a, b in itertools.combinations(copies, 2):
+                if (a.channel != b.channel and a.level_db is not None and b.level_db is not None
+                        and abs(a.time_offset - b.time_offset) < 4 / BAUD
+                        and abs(a.level_db - b.level_db) >= self.IMAGE_DB):
+                    images.add(id(a if a.level_db < b.level_db else b))
+        self.images += len(images)
+        return [f for f in frames if id(f) not in images]
+
 
 class DiscriminatorReceiver:
     """Receiver for FM-discriminator audio (a VHF radio's discriminator tap): one channel per audio
-    channel, named A, B in order (stereo = two radios, as gnuais and AIS-catcher -m 3 expect)."""
+    channel, named A, B in order (stereo = two radios, as gnuais and AIS-catcher -m 3 expect).
 
-    def __init__(self, rate: float, n_channels: int = 1, names=("A", "B")):
+    Each audio channel is decoded as it is and, unless ``deemphasis=False``, also with a radio's
+    de-emphasis undone (:class:`~demod.gmsk.PreEmphasis`): audio from a set's speaker or
+    de-emphasised output decodes with the second, a flat discriminator tap with the first (each
+    fails on the other's audio); the two share their record of frames, so a message is emitted
+    once."""
+
+    def __init__(self, rate: float, n_channels: int = 1, names=("A", "B"), *, deemphasis: bool = True):
         rate = check_rate(rate, audio=True)
         self.decoders = [ChannelDecoder(names[i], rate, input_is_frequency=True) for i in range(n_channels)]
+        self.restored: list[tuple[gmsk.PreEmphasis, ChannelDecoder]] = []
+        if deemphasis:
+            for flat in self.decoders:
+                decoder = ChannelDecoder(flat.name, rate, input_is_frequency=True, record=flat.record)
+                self.restored.append((gmsk.PreEmphasis(rate), decoder))
 
     def process(self, block: np.ndarray) -> list[Frame]:
         """block: float array (samples,) or (samples, channels)."""
         block = block.reshape(len(block), -1)
         frames = []
         for i, decoder in enumerate(self.decoders):
-            frames.extend(decoder.push(block[:, i].astype(np.float32)))
+            audio = block[:, i].astype(np.float32)
+            frames.extend(decoder.push(audio))
+            if self.restored:
+                emphasis, restored = self.restored[i]
+                frames.extend(restored.push(emphasis.process(audio)))
         return sorted(frames, key=lambda f: f.time_offset)
 
     def flush(self) -> list[Frame]:
         frames = []
-        for decoder in self.decoders:
+        for decoder in self.decoders + [decoder for _, decoder in self.restored]:
             frames.extend(decoder.flush())
         return sorted(frames, key=lambda f: f.time_offset)
