@@ -18,7 +18,12 @@ block's spectrum (before the channel filter) gives a coarse offset; when it diff
 current correction by more than 2 kHz the mixer jumps there, before the block is channelised, so
 a dongle tens of ppm off (30 ppm = 4.9 kHz at 162 MHz; up to +-12 kHz) is corrected from its first
 bursts on; (2) tracking: the offset measured on every decoded frame nudges the correction.
-``ppm`` gives it a head start.
+``ppm`` gives it a head start. A decoder moves its history with every step of the correction, so
+a window always has one carrier offset per burst.
+
+A dongle's I/Q imbalance mirrors each channel onto the other; the mirror of a strong burst
+decodes, and is dropped as one (the same message on the other channel at the same time, much
+weaker).
 """
 from __future__ import annotations
 
