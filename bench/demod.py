@@ -126,7 +126,8 @@ def ours(path: str, rate: float, fmt: str = "cu8") -> tuple[set[bytes], float]:
     return messages_in(text), cpu
 
 
-def aiscatcher(binary: str, path: str, rate: float, fmt: str = "CU8", model: str | None = None) -> tuple[set[bytes], float]:
+def aiscatcher(binary: str, path: str, rate: float, fmt: str = "CU8",
+               model: str | None = None) -> tuple[set[bytes], float]:
     text, cpu = run([binary, "-r", fmt, path, "-s", str(int(rate)), "-o", "1"] + (["-m", model] if model else []))
     return messages_in(text), cpu
 
@@ -214,7 +215,8 @@ def side_by_side(args, out_dir: str, binary: str | None):
     for k, cond in enumerate(conditions(args)):
         path = os.path.join(out_dir, f"ais_288k_{k:02d}.cu8")
         # the seed follows the condition, so a point is the same recording whatever the others are
-        seed = args.seed + int(round(10 * cond.ebn0_db)) + 1000 * int(round(cond.ppm)) + 100_000 * int(100 * cond.overlap)
+        seed = (args.seed + int(round(10 * cond.ebn0_db)) + 1000 * int(round(cond.ppm))
+                + 100_000 * int(100 * cond.overlap))
         sent = make_recording(path, cond, args.bursts, seed)
         got, _ = ours(path, RATE)
         row = {"cond": cond, "sent": len(sent), "ours": len(got & set(sent)), "ours_false": len(got - set(sent))}

@@ -47,8 +47,8 @@ FORMATS = tuple(RAW_FORMATS) + ("wav", "disc")
 # float32 value of each byte for the 8-bit formats (raw cu8/cs8 and 8-bit WAV), by (dtype char,
 # offset, scale): (byte - offset) * scale, with the byte read as the format's own type
 _BYTE_TABLES = {
-    (np.dtype(dt).char, offset, scale): ((np.arange(256, dtype=np.uint8).view(dt).astype(np.float32) - np.float32(offset))
-                                         * np.float32(scale))
+    (np.dtype(dt).char, offset, scale):
+        (np.arange(256, dtype=np.uint8).view(dt).astype(np.float32) - np.float32(offset)) * np.float32(scale)
     for dt, offset, scale in ((np.uint8, 127.5, 1 / 127.5), (np.int8, 0.0, 1 / 128.0), (np.uint8, 128.0, 1 / 128.0))}
 EXTENSIONS = {".cu8": "cu8", ".bin": "cu8", ".raw": "cu8", ".cs8": "cs8", ".cs16": "cs16", ".cf32": "cf32",
               ".fc32": "cf32", ".cfile": "cf32", ".wav": "wav"}

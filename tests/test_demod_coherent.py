@@ -85,7 +85,7 @@ def clean_symbols(message, phase=0.7, sps=SPS, rate=RATE):
     # the modulator's symbol k spans samples k*sps..(k+1)*sps; the pseudo-symbol of the levels
     # up to k-1 (the phase pi/2 * (a_0 + ... + a_(k-1))) is where symbol k starts: sampled a
     # little after it (0.4 symbol), u[k] ~ b_(k-1)
-    u, instants = coherent.symbol_samples(y[2:], sps, 1)
+    u, _ = coherent.symbol_samples(y[2:], sps, 1)
     return u[:, 0], levels
 
 

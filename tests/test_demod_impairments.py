@@ -88,7 +88,8 @@ def test_preemphasis_streams_and_inverts_a_first_order_deemphasis():
 
 
 def sound_card(path, messages, audio_rate, **card):
-    bursts = [channel.Burst(m, "A", 0.01 + 0.03 * i, snr_db=16.0, cfo_hz=300.0 * (-1) ** i) for i, m in enumerate(messages)]
+    bursts = [channel.Burst(m, "A", 0.01 + 0.03 * i, snr_db=16.0, cfo_hz=300.0 * (-1) ** i)
+              for i, m in enumerate(messages)]
     x = channel.make_capture(bursts, RATE, 0.03 * len(messages) + 0.03, noise_power=0.005, seed=36)
     audio = channel.discriminator_audio(x, RATE, "A", audio_rate=audio_rate, **card)
     with wave.open(str(path), "wb") as w:
