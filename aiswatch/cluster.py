@@ -46,7 +46,7 @@ def connect(cfg: Config, es_url: str | None = None, namespace: str | None = None
         shared = SharedServer(emb_cfg["data_dir"], port=int(emb_cfg["port"]))
         try:
             url = shared.acquire(start=start_embedded)
-        except EmbeddedServerError as exc:
+        except EmbeddedServerError:
             if not start_embedded:
                 raise RuntimeError("no Elasticsearch configured (--es, ES_URL or elasticsearch.url) "
                                    f"and no embedded server runs for {shared.data_dir}") from None

@@ -191,16 +191,18 @@ def _plausible(stuffed: np.ndarray) -> bool:
 
 
 def repair_body(decoded: np.ndarray, start: int, end: int, reliability: np.ndarray,
-                candidates: int = 8, max_flips: int = 2) -> bytes | None:
-    """Soft-decision repair of a frame that failed its CRC: flip the received level of the
-    ``candidates`` least reliable symbols, one and two at a time, until the CRC passes.
+                candidates: int = 8, max_flips: int = 2, span: int = 1) -> bytes | None:
+    """Soft-decision repair of a frame that failed its CRC: flip the ``candidates`` least
+    reliable symbols, one and two at a time, until the CRC passes.
 
-    A level error at symbol i shows up after NRZI decoding as errors in bits i and i+1, so a flip
-    is an XOR of those two bits. Only fixed-length message types of the right length are tried.
+    A wrong symbol i shows up after NRZI decoding as errors in bits i and i + ``span``: a level
+    from the discriminator changes bits i and i+1 (span 1); a coherent pseudo-symbol c_i changes
+    bits i and i+2 (span 2, see :func:`demod.coherent.data_bits`). Only fixed-length message
+    types of the right length are tried.
     """
     body = decoded[start:end]
     # symbols whose flip stays inside the body (the flags stay as received)
-    rel = reliability[start:end - 1]
+    rel = reliability[start:end - span]
     order = np.argsort(rel)[:candidates]
     trials = [(i,) for i in order]
     if max_flips >= 2:
@@ -209,7 +211,7 @@ def repair_body(decoded: np.ndarray, start: int, end: int, reliability: np.ndarr
         trial = body.copy()
         for i in flips:
             trial[i] ^= 1
-            trial[i + 1] ^= 1
+            trial[i + span] ^= 1
         message = decode_body(trial)
         if message is not None and (8 * len(message)) in FIXED_LENGTHS.get(message[0] >> 2, ()):
             return message

@@ -44,6 +44,12 @@ RAW_FORMATS = {
     "cf32": (np.dtype("<f4"), 0.0, 1.0),
 }
 FORMATS = tuple(RAW_FORMATS) + ("wav", "disc")
+# float32 value of each byte for the 8-bit formats (raw cu8/cs8 and 8-bit WAV), by (dtype char,
+# offset, scale): (byte - offset) * scale, with the byte read as the format's own type
+_BYTE_TABLES = {
+    (np.dtype(dt).char, offset, scale):
+        (np.arange(256, dtype=np.uint8).view(dt).astype(np.float32) - np.float32(offset)) * np.float32(scale)
+    for dt, offset, scale in ((np.uint8, 127.5, 1 / 127.5), (np.int8, 0.0, 1 / 128.0), (np.uint8, 128.0, 1 / 128.0))}
 EXTENSIONS = {".cu8": "cu8", ".bin": "cu8", ".raw": "cu8", ".cs8": "cs8", ".cs16": "cs16", ".cf32": "cf32",
               ".fc32": "cf32", ".cfile": "cf32", ".wav": "wav"}
 
@@ -290,8 +296,12 @@ class IQFile:
                 fh.close()
 
     def _convert(self, raw: bytes, samples: int) -> np.ndarray:
-        values = np.frombuffer(raw, dtype=self.dtype).astype(np.float32)
-        values = (values - np.float32(self.offset)) * np.float32(self.scale)
+        table = _BYTE_TABLES.get((self.dtype.char, self.offset, self.scale))
+        if table is not None:  # 8-bit samples: one table look-up each
+            values = table[np.frombuffer(raw, dtype=np.uint8)]
+        else:
+            values = np.frombuffer(raw, dtype=self.dtype).astype(np.float32)
+            values = (values - np.float32(self.offset)) * np.float32(self.scale)
         if self.is_discriminator:
             return values.reshape(samples, self.channels)
         return values.view(np.complex64)

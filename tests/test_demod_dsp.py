@@ -7,7 +7,7 @@ import pytest
 from scipy.signal import firwin
 
 from aiswatch.demod import channel, gmsk, hdlc, modulator, timing
-from aiswatch.demod.channelizer import Channelizer, StreamingDecimator, plan_rates
+from aiswatch.demod.channelizer import Channelizer, plan_rates
 
 RNG = np.random.default_rng(7)
 MESSAGE = bytes(RNG.integers(0, 256, 21, dtype=np.uint8))
@@ -28,26 +28,35 @@ def test_modulator_is_constant_envelope_gmsk_with_2400_hz_deviation():
     assert np.all(np.sign(f_at) == 2 * levels[12:-12].astype(int) - 1)
 
 
-def test_streaming_decimator_equals_one_shot_filtering():
-    taps = firwin(37, 0.2)
-    x = (RNG.normal(size=5000) + 1j * RNG.normal(size=5000)).astype(np.complex64)
-    one = StreamingDecimator(taps, 4).process(x)
-    dec = StreamingDecimator(taps, 4)
-    parts = np.concatenate([dec.process(x[i:i + 333]) for i in range(0, len(x), 333)])
-    assert len(parts) == len(one)
-    assert np.allclose(parts, one, atol=1e-5)
-    # and it is the full-rate convolution, decimated: taps padded to 40 = 10 per phase, so
-    # output m is convolution sample 4*m - 3
-    full = np.convolve(x, taps)
-    assert np.allclose(one[1:], full[1:4 * len(one) - 3:4], atol=1e-4)
-
-
 def test_plan_rates():
-    assert plan_rates(288_000) == (3, 2, 48_000)
-    assert plan_rates(1_536_000) == (16, 2, 48_000)
-    assert plan_rates(1_600_000)[2] == pytest.approx(50_000)
+    assert plan_rates(288_000) == (6, 48_000)
+    assert plan_rates(1_536_000) == (32, 48_000)
+    assert plan_rates(1_600_000)[1] == pytest.approx(1_600_000 / 33)
     with pytest.raises(ValueError):
         plan_rates(60_000)
+
+
+@pytest.mark.parametrize("rate", [288_000, 1_536_000, 250_000, 2_048_000])
+def test_channelizer_streams_in_blocks_with_a_continuous_phase_and_no_delay(rate):
+    # any block size gives the same samples as one call, the mixer's phase runs on across the
+    # segments (a tone comes out as a clean tone), and output j is input j * d
+    ch = Channelizer(rate)
+    t = np.arange(int(0.2 * rate)) / rate
+    x = np.exp(2j * np.pi * (-25_000 + 1_000) * t).astype(np.complex64)
+    parts = [ch.process(x[i:i + 7_777])["A"] for i in range(0, len(x), 7_777)]
+    a = np.concatenate(parts + [ch.flush()["A"]])
+    one = Channelizer(rate)
+    assert np.allclose(a, np.concatenate([one.process(x)["A"], one.flush()["A"]]), atol=1e-4)
+    assert len(a) == pytest.approx(len(x) / ch.decimation, abs=1)
+    steps = np.diff(np.unwrap(np.angle(a[100:-100])))
+    tone = 1_000 - ch.applied_correction("A")  # at 2.048 MS/s the channel falls between bins
+    assert np.abs(steps - 2 * np.pi * tone / ch.out_rate).max() < 2e-3
+    impulse = np.zeros(int(0.05 * rate), dtype=np.complex64)
+    impulse[1000 * ch.decimation] = 1
+    impulse *= np.exp(2j * np.pi * -25_000 * np.arange(len(impulse)) / rate).astype(np.complex64)
+    one = Channelizer(rate)
+    out = np.concatenate([one.process(impulse)["A"], one.flush()["A"]])
+    assert int(np.argmax(np.abs(out))) == 1000
 
 
 @pytest.mark.parametrize("rate", [288_000, 1_536_000])
@@ -57,7 +66,7 @@ def test_channelizer_separates_a_and_b(rate):
     x = (np.exp(2j * np.pi * (-25_000 + 1_000) * t) + 0.5 * np.exp(2j * np.pi * (25_000 - 2_000) * t)).astype(np.complex64)
     ch = Channelizer(rate)
     out = ch.process(x)
-    assert ch.out_rate == 48_000
+    assert ch.out_rate == 48_000 and ch.applied_correction("A") == ch.applied_correction("B") == 0
     a, b = out["A"][200:], out["B"][200:]
     assert np.mean(np.abs(a) ** 2) == pytest.approx(1.0, rel=0.05)
     assert np.mean(np.abs(b) ** 2) == pytest.approx(0.25, rel=0.05)
@@ -69,7 +78,8 @@ def test_channelizer_frequency_correction_moves_the_mixer():
     rate = 288_000
     t = np.arange(int(0.03 * rate)) / rate
     x = np.exp(2j * np.pi * (-25_000 + 3_000) * t).astype(np.complex64)
-    a = Channelizer(rate, freq_correction_hz=3_000).process(x)["A"][200:]
+    ch = Channelizer(rate, freq_correction_hz=3_000)
+    a = np.concatenate([ch.process(x)["A"], ch.flush()["A"]])[200:]
     assert abs(np.median(gmsk.discriminator(a, 48_000))) < 5
 
 
@@ -114,7 +124,8 @@ def test_tracked_clock_follows_a_known_clock_offset():
     long_message = bytes(RNG.integers(0, 256, 126, dtype=np.uint8))
     x = channel.make_capture([channel.Burst(long_message, "A", 0.005, baud_error_ppm=1000, snr_db=22)], rate, 0.14,
                              noise_power=1.0, seed=0)
-    a = Channelizer(rate).process(x)["A"]
+    ch = Channelizer(rate)
+    a = np.concatenate([ch.process(x)["A"], ch.flush()["A"]])
     y = _demod(a, 48_000)
     instants = timing.tracked_instants(y, 5.0, window_symbols=32)
     start = int(0.005 * 48_000)
@@ -182,7 +193,7 @@ def test_spectral_offset_finds_a_tone_and_bursts_at_known_offsets():
     for offset in (4_700.0, -3_333.0):
         ch = Channelizer(rate)
         tone = (0.1 * np.exp(2j * np.pi * (channel.CHANNEL_HZ["A"] - ch.center_hz + offset) * t)).astype(np.complex64)
-        assert ch.spectral_offset(ch.decimate(tone + noise)) == pytest.approx(offset, abs=100)
+        assert ch.spectral_offset(ch.transform(tone + noise)) == pytest.approx(offset, abs=100)
     rng = np.random.default_rng(5)
     for offset in (0.0, 3_000.0, -9_000.0, 11_000.0):
         for channels in ("AB", "B"):
@@ -190,8 +201,16 @@ def test_spectral_offset_finds_a_tone_and_bursts_at_known_offsets():
                                     0.005 + 0.025 * i, snr_db=15, cfo_hz=offset) for i in range(4)]
             x = channel.make_capture(bursts, rate, 0.12, noise_power=0.01, seed=2)
             ch = Channelizer(rate)
-            estimate = ch.spectral_offset(ch.decimate(x))
+            estimate = ch.spectral_offset(ch.transform(x))
             assert estimate == pytest.approx(offset, abs=max(300.0, 0.12 * abs(offset))), (offset, channels)
     ch = Channelizer(rate)
-    assert ch.spectral_offset(ch.decimate(channel.make_capture([], rate, 0.5, noise_power=0.01, seed=3))) is None
-    assert ch.spectral_offset(ch.decimate(noise[:3000])) is None  # too short to average
+    assert ch.spectral_offset(ch.transform(channel.make_capture([], rate, 0.5, noise_power=0.01, seed=3))) is None
+    assert ch.spectral_offset(ch.transform(noise[:3000])) is None  # too short to average
+
+
+def test_lowpass_taps_are_scipys_firwin():
+    from aiswatch.demod.channelizer import lowpass_taps
+
+    for numtaps, cutoff, rate in ((51, 40_000, 288_000), (65, 6_000, 96_000), (1025, 6_000, 1_536_000)):
+        reference = firwin(numtaps, cutoff, fs=rate, window=("kaiser", 6.0))
+        assert np.allclose(lowpass_taps(numtaps, cutoff, rate), reference, atol=1e-12)

@@ -299,3 +299,16 @@ def test_sdr_source_reads_through_the_same_path(capture, monkeypatch):
         for line in source.lines():
             got.append(line.text)
     assert [t[t.index("!"):] for t in got] == capture[1][:len(got)] and dongle.closed
+
+
+def test_demod_starts_without_scipy_yaml_or_the_elasticsearch_client(cu8_file):
+    # start-up is part of the real-time factor: a recording decodes with numpy and click only
+    heavy = ("scipy", "yaml", "elasticsearch", "elastic_transport")
+    code = ("import sys\nfrom aiswatch.cli import main\n"
+            f"main(['demod', {str(cu8_file)!r}, '--rate', '288000'], standalone_mode=False)\n"
+            f"print(' '.join(sorted(m for m in {heavy!r} if m in sys.modules)), file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert proc.returncode == 0, proc.stderr
+    assert "!AIVDM" in proc.stdout
+    assert proc.stderr.strip().splitlines()[-1:] in ([], [""]), proc.stderr
