@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from aiswatch.demod import modulator
+from aiswatch.demod.settings import BAUD, CENTER_HZ, CHANNEL_HZ
 
-CENTER_HZ = 162_000_000.0
-CHANNEL_HZ = {"A": 161_975_000.0, "B": 162_025_000.0}
 
 
 @dataclass
@@ -64,7 +63,7 @@ def make_capture(bursts, rate: float, duration: float, *, noise_power: float = 0
                                             baud_error_ppm=burst.baud_error_ppm, phase=burst.phase)
         amplitude = burst.amplitude
         if burst.snr_db is not None and noise_power > 0:
-            amplitude = math.sqrt(10 ** (burst.snr_db / 10) * noise_power / rate * modulator.BAUD)
+            amplitude = math.sqrt(10 ** (burst.snr_db / 10) * noise_power / rate * BAUD)
         if burst.level_change_db:
             ramp_db = np.linspace(-burst.level_change_db / 2, burst.level_change_db / 2, len(samples))
             samples = samples * (10 ** (ramp_db / 20)).astype(np.float32)
@@ -140,4 +139,4 @@ def discriminator_audio(samples: np.ndarray, rate: float, channel: str, *, cente
         freq = lfilter(*bilinear([1.0], [deemphasis_us * 1e-6, 1.0], fs=audio_rate), freq)
     if band_hz:
         freq = lfilter(*butter(4, band_hz, fs=audio_rate), freq)
-    return np.clip(np.round(freq / 9600.0 * 32767), -32768, 32767).astype(np.int16)
+    return np.clip(np.round(freq / BAUD * 32767), -32768, 32767).astype(np.int16)

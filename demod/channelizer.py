@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CENTER_HZ = 162_000_000.0
-CHANNEL_HZ = {"A": 161_975_000.0, "B": 162_025_000.0}
+from aiswatch.demod.settings import CENTER_HZ, CHANNEL_HZ
+
 OUT_RATE_MIN = 48_000.0
 CHANNEL_CUTOFF_HZ = 9_000.0  # room kept around each channel (signal + carrier offset)
 CHANNEL_FILTER_HZ = 6_000.0  # channel low-pass cutoff: the GMSK main lobe (+-5 kHz) and ~1 kHz of residual offset

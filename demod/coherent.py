@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aiswatch.demod.settings import BAUD
+
 from aiswatch.demod.gmsk import centred_window_sums
 
-BAUD = 9600.0
 TRAINING_PERIOD = 4  # symbols: the training 0101... is the level pattern ++-- repeated
 
 

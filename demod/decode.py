@@ -19,7 +19,7 @@ import numpy as np
 from aiswatch.demod.iqfile import STDIN, IQFile, IQFormatError
 from aiswatch.demod.nmea_out import NmeaFormatter
 from aiswatch.demod.receiver import DiscriminatorReceiver, Receiver
-from aiswatch.demod.settings import SettingError, check_center, check_ppm, check_rate, check_start_time
+from aiswatch.demod.settings import CENTER_HZ, SDR_RATE, SettingError, check_center, check_ppm, check_rate, check_start_time
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def sdr_block_samples(rate: float) -> int:
     return 1 << max(14, int(math.ceil(math.log2(rate / 2))))
 
 
-def open_sdr(*, device_index: int = 0, rate: float = 288_000, center: float = 162_000_000, gain="auto", ppm: int = 0):
+def open_sdr(*, device_index: int = 0, rate: float = SDR_RATE, center: float = CENTER_HZ, gain="auto", ppm: int = 0):
     """An opened, configured ``rtlsdr.RtlSdr``; raises SDRUnavailable with the reason."""
     try:
         rate, center, ppm = check_rate(rate), check_center(center), check_ppm(ppm)
@@ -132,7 +132,7 @@ class FrameDecoder:
         return cls(receiver, start_time, NmeaFormatter(tags=tags, station=station), iq)
 
     @classmethod
-    def for_stream(cls, *, rate, center=162_000_000, ppm=0.0, station=None, tags=True):
+    def for_stream(cls, *, rate, center=CENTER_HZ, ppm=0.0, station=None, tags=True):
         """Raises SettingError for a rate, centre or ppm the receiver cannot use."""
         return cls(Receiver(rate, center, ppm=ppm), time.time(), NmeaFormatter(tags=tags, station=station))
 

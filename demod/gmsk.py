@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-BAUD = 9600.0
+
 DEVIATION_HZ = 2400.0
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aiswatch.demod.settings import SettingError, check_rate
+from aiswatch.demod.settings import CENTER_HZ, SettingError, check_rate
 
 STDIN = "-"
 RAW_FORMATS = {
@@ -243,7 +243,7 @@ class IQFile:
             self.center_hz = center_hz or info.center_hz
             self.channels = info.channels
         if self.center_hz is None:
-            self.center_hz = 162_000_000.0
+            self.center_hz = CENTER_HZ
         frame = self.dtype.itemsize * self.channels
         if self.data_bytes is None:
             self.truncated_bytes = 0  # known once the stream has ended

@@ -14,9 +14,10 @@ import math
 
 import numpy as np
 
+from aiswatch.demod.settings import BAUD
+
 from aiswatch.demod import hdlc
 
-BAUD = 9600.0
 BT = 0.4
 DEVIATION_HZ = 2400.0  # h = 0.5
 _FINE = 16  # fine-grid points per symbol

@@ -35,10 +35,9 @@ import numpy as np
 
 from aiswatch.demod import coherent as coh
 from aiswatch.demod import gmsk, hdlc, timing
-from aiswatch.demod.channelizer import CENTER_HZ, Channelizer
-from aiswatch.demod.settings import check_center, check_ppm, check_rate
+from aiswatch.demod.channelizer import Channelizer
+from aiswatch.demod.settings import BAUD, CENTER_HZ, check_center, check_ppm, check_rate
 
-BAUD = 9600.0
 HISTORY_SYMBOLS = 1400 + 64  # a 5-slot frame with stuffing, plus margin
 GUARD_SYMBOLS = 24           # frames ending this close to the window end wait for the next block
 DEDUP_SYMBOLS = 128          # the same message twice within half a slot is one reception

@@ -1,4 +1,5 @@
-"""What the receiver accepts: sample rate, centre frequency, ppm and start time, one check each.
+"""The radio's constants (baud, channel and centre frequencies, default sample rate) and what the
+receiver accepts: sample rate, centre frequency, ppm and start time, one check each.
 
 The readers, the receiver, the RTL-SDR opener and the command line all call these, so a value is
 judged the same way wherever it comes from (an option, a WAV header, a config file) and a bad one
@@ -20,6 +21,12 @@ Limits and why:
 from __future__ import annotations
 
 import math
+
+# The AIS radio (ITU-R M.1371): defined here once for the whole receiver.
+BAUD = 9600.0                                           # symbols per second
+CHANNEL_HZ = {"A": 161_975_000.0, "B": 162_025_000.0}    # AIS 1 and AIS 2
+CENTER_HZ = 162_000_000.0                               # tuned between them: both in one capture
+SDR_RATE = 288_000.0                                    # the RTL-SDR's default sample rate here
 
 MAX_IQ_RATE = 20e6
 MIN_AUDIO_RATE = 19_200.0

@@ -65,7 +65,7 @@ class SDRSource:
     Raises demod.decode.SDRUnavailable (a clear message) when librtlsdr or the device is missing.
     """
 
-    def __init__(self, *, device_index: int = 0, rate: float = 288_000, center: float = 162_000_000,
+    def __init__(self, *, device_index: int = 0, rate: float = limits.SDR_RATE, center: float = limits.CENTER_HZ,
                  gain="auto", ppm: int = 0, station: str | None = None):
         self.device = open_sdr(device_index=device_index, rate=rate, center=center, gain=gain, ppm=ppm)
         self.decoder = FrameDecoder.for_stream(rate=self.device.sample_rate, center=center, station=station)
@@ -96,7 +96,7 @@ class IQSettings(SourceSettings):
     fmt: Literal[FORMATS] | None = Field(None, description="Sample format (default: from the file extension).",  # type: ignore[valid-type]
                                           json_schema_extra={"cli": "--format"})
     rate: float | None = Field(None, description="Sample rate in S/s (WAV: from the header).")
-    center: float | None = Field(None, description="Centre frequency in Hz (default 162000000).")
+    center: float | None = Field(None, description=f"Centre frequency in Hz (default {limits.CENTER_HZ:.0f}).")
     ppm: float = Field(0.0, description="Known receiver frequency error (ppm).")
     start_time: float | None = Field(None, description="Unix time of the first sample (default: file modification "
                                      "time minus its duration).")
@@ -110,8 +110,8 @@ class IQSettings(SourceSettings):
 
 class SDRSettings(SourceSettings):
     device_index: int = Field(0, ge=0, description="RTL-SDR device index.")
-    rate: float = Field(288_000, description="Sample rate in S/s.")
-    center: float = Field(162_000_000, description="Tuned frequency in Hz (between the two AIS channels).")
+    rate: float = Field(limits.SDR_RATE, description="Sample rate in S/s.")
+    center: float = Field(limits.CENTER_HZ, description="Tuned frequency in Hz (between the two AIS channels).")
     gain: Union[Literal["auto"], float] = Field("auto", description="Tuner gain in dB, or 'auto' (AGC).")
     ppm: int = Field(0, description="Frequency correction of the dongle (ppm).")
     station: str | None = Field(None, description="Station name for the s: tag (the receiver field of documents).")

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from aiswatch.demod import channel, coherent, hdlc, modulator
+from aiswatch.demod import channel, coherent, hdlc, modulator, settings
 from aiswatch.demod.receiver import Receiver
 
 RATE = 48_000
@@ -26,7 +26,7 @@ def position_report(rng) -> bytes:
 def baseband(bursts, duration, noise_power=0.0, seed=0):
     """Bursts on one channel, at 48 kS/s, centred on it (what the channelizer hands over)."""
     return channel.make_capture(bursts, RATE, duration, noise_power=noise_power,
-                                center_hz=channel.CHANNEL_HZ["A"], seed=seed)
+                                center_hz=settings.CHANNEL_HZ["A"], seed=seed)
 
 
 def test_training_detector_finds_each_burst_and_its_carrier_offset():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.signal import firwin
 
-from aiswatch.demod import channel, gmsk, hdlc, modulator, timing
+from aiswatch.demod import channel, gmsk, hdlc, modulator, settings, timing
 from aiswatch.demod.channelizer import Channelizer, plan_rates
 
 RNG = np.random.default_rng(7)
@@ -86,7 +86,7 @@ def test_channelizer_frequency_correction_moves_the_mixer():
 def test_frequency_offset_estimate_of_a_burst_in_noise():
     rate = 48_000
     x = channel.make_capture([channel.Burst(MESSAGE, "A", 0.01, snr_db=20, cfo_hz=1_700)], rate, 0.06,
-                             noise_power=1.0, center_hz=channel.CHANNEL_HZ["A"], seed=3)
+                             noise_power=1.0, center_hz=settings.CHANNEL_HZ["A"], seed=3)
     y = gmsk.lowpass(gmsk.discriminator(x, rate), gmsk.matched_taps(5))
     off = gmsk.frequency_offset(y, gmsk.power(x), 128 * 5)
     mid = int(0.01 * rate) + 120 * 5  # middle of the burst
@@ -104,7 +104,7 @@ def _demod(x, rate):
 def test_fixed_phases_decode_and_the_eye_is_widest_at_the_symbol_centre():
     rate = 48_000
     # burst starts at sample 494.4: symbol centres at 496.9 + 5k, i.e. phase 1.9 of 5; transitions at 4.4
-    x = channel.make_capture([channel.Burst(MESSAGE, "A", 0.0103)], rate, 0.05, center_hz=channel.CHANNEL_HZ["A"])
+    x = channel.make_capture([channel.Burst(MESSAGE, "A", 0.0103)], rate, 0.05, center_hz=settings.CHANNEL_HZ["A"])
     y = _demod(x, rate)
     eye = []
     for p in range(5):
@@ -156,7 +156,7 @@ def test_gaussian_pulse_has_its_3_db_bandwidth_at_bt_times_the_bit_rate():
     n = 1 << 16
     response = np.abs(np.fft.rfft(taps, n))
     response /= response[0]
-    freqs = np.fft.rfftfreq(n, 1 / (16 * modulator.BAUD))
+    freqs = np.fft.rfftfreq(n, 1 / (16 * settings.BAUD))
     b = freqs[np.argmax(response < 1 / math.sqrt(2))]
     assert b == pytest.approx(0.4 * 9600, rel=0.005)
     # and Gaussian, not just any low-pass through that point: at 2B it is (1/sqrt 2)^4 = -12 dB
@@ -192,7 +192,7 @@ def test_spectral_offset_finds_a_tone_and_bursts_at_known_offsets():
     noise = channel.make_capture([], rate, 0.1, noise_power=0.01, seed=1)
     for offset in (4_700.0, -3_333.0):
         ch = Channelizer(rate)
-        tone = (0.1 * np.exp(2j * np.pi * (channel.CHANNEL_HZ["A"] - ch.center_hz + offset) * t)).astype(np.complex64)
+        tone = (0.1 * np.exp(2j * np.pi * (settings.CHANNEL_HZ["A"] - ch.center_hz + offset) * t)).astype(np.complex64)
         assert ch.spectral_offset(ch.transform(tone + noise)) == pytest.approx(offset, abs=100)
     rng = np.random.default_rng(5)
     for offset in (0.0, 3_000.0, -9_000.0, 11_000.0):

@@ -55,7 +55,7 @@ def _checked(check):
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Sample format (default: from the file extension).")
 @click.option("--rate", type=float, callback=_checked(lambda v: settings.check_rate(v, audio=None)),
               help="Sample rate in S/s (required for raw files; WAV has it in the header; SDR default 288000; at most 20 MS/s).")
-@click.option("--center", type=float, callback=_checked(settings.check_center), help="Tuned centre frequency in Hz (default 162000000).")
+@click.option("--center", type=float, callback=_checked(settings.check_center), help=f"Tuned centre frequency in Hz (default {settings.CENTER_HZ:.0f}).")
 @click.option("--ppm", type=float, default=0.0, show_default=True, callback=_checked(settings.check_ppm),
               help="Known receiver frequency error (ppm, within +-1000).")
 @click.option("--start-time", type=float, callback=_checked(settings.check_start_time),
@@ -93,12 +93,12 @@ def demod(path, fmt, rate, center, ppm, start_time, station, tags, udp_target, s
             except ValueError:
                 raise click.BadParameter(f"gain must be a number of dB or 'auto', got {gain!r}") from None
             try:
-                device = open_sdr(device_index=device_index, rate=rate or 288_000, center=center or 162_000_000,
+                device = open_sdr(device_index=device_index, rate=rate or settings.SDR_RATE, center=center or settings.CENTER_HZ,
                                   gain=gain_value, ppm=ppm)
             except SDRUnavailable as err:
                 click.echo(f"Error: {err}", err=True)
                 sys.exit(2)
-            decoder = FrameDecoder.for_stream(rate=device.sample_rate, center=center or 162_000_000,
+            decoder = FrameDecoder.for_stream(rate=device.sample_rate, center=center or settings.CENTER_HZ,
                                               station=station, tags=tags)
             lines = decoder.nmea_lines(sdr_blocks(device, name=f"RTL-SDR {device_index}"))
         else:
