@@ -17,6 +17,8 @@ import urllib.request
 from importlib.resources import files
 from pathlib import Path
 
+from aiswatch.common.processes import pid_alive
+
 log = logging.getLogger(__name__)
 
 
@@ -104,16 +106,6 @@ RECORD = "server.json"   # where the running server is: {"pid", "port", "url"}
 USERS = "users"          # one file per process using it: the last to leave stops it
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -154,7 +146,7 @@ class SharedServer:
             pid, url = int(record["pid"]), str(record["url"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return None
         probe = EmbeddedServer(self.data_dir, port=int(record["port"]))
         return record if probe.healthy() and probe.url == url else None
@@ -196,7 +188,7 @@ class SharedServer:
         try:
             users = self.data_dir / USERS
             (users / str(os.getpid())).unlink(missing_ok=True)
-            others = [u for u in users.iterdir() if u.name.isdigit() and _pid_alive(int(u.name))] if users.is_dir() else []
+            others = [u for u in users.iterdir() if u.name.isdigit() and pid_alive(int(u.name))] if users.is_dir() else []
             for stale in (users.iterdir() if users.is_dir() else []):
                 if stale.name.isdigit() and stale not in others:
                     stale.unlink(missing_ok=True)
@@ -223,7 +215,7 @@ def _terminate(pid: int, grace: float) -> None:
             if done:
                 return
         except ChildProcessError:   # not our child: poll its existence
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 return
         time.sleep(0.05)
     try:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import orjson
 
+from aiswatch.common.processes import pid_alive
 from aiswatch.common.times import iso_from_seconds
 from aiswatch.ingest.counters import Counters
 
@@ -215,21 +216,11 @@ def _own_status_file(path: Path) -> Path:
         other = orjson.loads(path.read_bytes())
         pid = int(other.get("pid") or 0)
         if (not other.get("stopped_at") and other.get("host") == socket.gethostname() and pid != os.getpid()
-                and pid and _pid_alive(pid)):
+                and pid and pid_alive(pid)):
             return path.with_name(f"{path.stem}-{os.getpid()}{path.suffix}")
     except (OSError, ValueError, AttributeError):
         pass
     return path
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def render_status(snapshot: dict, live: bool = True) -> str:

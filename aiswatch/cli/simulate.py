@@ -13,6 +13,7 @@ from aiswatch.common.hostport import parse_hostport
 from aiswatch.common.times import iso_from_seconds, parse_time
 from aiswatch.ingest.simulation import BASE_STATIONS, DEFAULT_BBOX, Simulator, random_fleet, send_udp, write_file, write_stream
 
+
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
     """'lat1,lon1,lat2,lon2' -> tuple, checked."""
     try:

@@ -9,7 +9,6 @@ runs and the cluster answers, 1 otherwise (so scripts and healthchecks can use i
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
 from pathlib import Path
@@ -17,19 +16,10 @@ from pathlib import Path
 import click
 
 from aiswatch.cli.options import cluster_options
+from aiswatch.common.processes import pid_alive
 
 # a process rewrites its file every 5 s: three missed writes and it is taken as gone
 STALE_SECONDS = 20.0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:   # someone else's process: it exists
-        return True
-    return True
 
 
 def process_state(snapshot: dict, now: float | None = None) -> str:
@@ -40,7 +30,7 @@ def process_state(snapshot: dict, now: float | None = None) -> str:
     fresh = now - float(snapshot.get("written_at") or 0) <= STALE_SECONDS
     pid = int(snapshot.get("pid") or 0)
     if snapshot.get("host") == socket.gethostname():
-        return "running" if pid and _alive(pid) and fresh else "gone"
+        return "running" if pid and pid_alive(pid) and fresh else "gone"
     return "running" if fresh else "gone"
 
 
