@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from aiswatch.ingest.esclient import make_client  # noqa: E402
 from aiswatch.kibana import load_spec  # noqa: E402
-from aiswatch.kibana.render import KibanaContext, prepare, to_png  # noqa: E402
+from aiswatch.kibana.placeholders import KibanaContext  # noqa: E402
+from aiswatch.kibana.render import prepare, to_png  # noqa: E402
 
 START = dt.datetime(2026, 3, 14, 8, 0, tzinfo=dt.timezone.utc)
 END = START + dt.timedelta(hours=2)

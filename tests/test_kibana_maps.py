@@ -32,8 +32,8 @@ from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.esclient import make_client
 from aiswatch.ingest.lines import Line
 from aiswatch.kibana import SPEC_NAMES, load_spec, spec_text
-from aiswatch.kibana.render import (LAND, SEA, KibanaContext, RenderError, add_map_projection, date_histogram_interval, prepare,
-                           round_interval, to_png, to_svg, undrawn_marks)
+from aiswatch.kibana.placeholders import KibanaContext, RenderError, date_histogram_interval, round_interval
+from aiswatch.kibana.render import LAND, SEA, add_map_projection, prepare, to_png, to_svg, undrawn_marks
 
 SVG = "{http://www.w3.org/2000/svg}"
 START = dt.datetime(2026, 3, 14, 10, 0, tzinfo=dt.timezone.utc)

@@ -36,7 +36,8 @@ def map_command(ctx, es_url, namespace, out, spec_name, since, start, end, width
     from aiswatch.cli import load_config_from
     from aiswatch.cluster import connect
     from aiswatch.common.secrets import redact_url
-    from aiswatch.kibana.render import KibanaContext, RenderError, render_spec, vl_convert
+    from aiswatch.kibana.placeholders import KibanaContext, RenderError
+    from aiswatch.kibana.render import render_spec, vl_convert
 
     try:
         t_end = parse_iso(end) if end else dt.datetime.now(dt.timezone.utc)

@@ -52,9 +52,11 @@ def _fmt_time(t: float | None) -> str:
 @click.option("--udp", "udp", default=None, metavar="HOST:PORT", help="Send as UDP datagrams to HOST:PORT.")
 @click.option("--rate", default="max", show_default=True, help="Pacing: max, realtime or messages per second.")
 @click.option("--station", default="sim", show_default=True, help="Tag block station id (s:).")
-@click.option("--scenario", default=None, help="Add a named scenario from behavior.scenarios.SCENARIOS.")
+@click.option("--scenario", default=None, metavar="NAME",
+              help="Add a behaviour scenario: 'planted' (an event of every detector, and traps that must not "
+                   "fire) or 'port' (ships at anchor and moored).")
 @click.option("--base-stations", "n_base", type=click.IntRange(0, len(BASE_STATIONS)), default=0, show_default=True,
-              help="Shore base stations sending type 4 every 10 s (from BASE_STATIONS).")
+              help="Shore base stations (North Sea coast stations) sending type 4 every 10 s.")
 @click.option("--loss", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0, show_default=True,
               help="Fraction of messages randomly lost in reception.")
 @click.option("--group-tags", is_flag=True, help="Tag multi-sentence messages with NMEA 4.10 g:part-total-id.")
