@@ -14,22 +14,22 @@ Every line is ``\\s:<station>,c:<unix seconds>*hh\\!AIVDM,...``, so the message 
 
     vessels.py   VesselSpec and random identities (MIDs, names, IMO numbers)
     geo.py       spherical distances, bearings, offsets
-    tracks.py    TrackState, RouteTrack, AnchoredTrack, MooredTrack, LoiterTrack, Alongside,
-                 Segments, Silence, Jump, Override, Itinerary
+    tracks.py    TrackState, RouteTrack, AnchoredTrack, MooredTrack, LoiterTrack, Alongside
+    compose.py   Segments, Silence, Jump, Override, Itinerary
     encoding.py  AIS payloads and NMEA lines with tag blocks
     simulator.py Simulator: vessels -> time-ordered messages at ITU report intervals
     fleet.py     random_fleet over North Sea sea lanes
     output.py    file / stream / UDP writers
 """
+from aiswatch.ingest.simulation.compose import Itinerary, Jump, Override, Segments, Silence
 from aiswatch.ingest.simulation.encoding import tag_block
 from aiswatch.ingest.simulation.fleet import ANCHORAGES, BASE_STATIONS, DEFAULT_BBOX, SEA_LANES, SEA_NODES, random_fleet
 from aiswatch.ingest.simulation.geo import MS_PER_KNOT, bearing_deg, destination, haversine_m, offset
 from aiswatch.ingest.simulation.output import OutputStats, paced, send_udp, write_file, write_stream
 from aiswatch.ingest.simulation.simulator import STATIC_INTERVAL_S, BaseStation, SimMessage, Simulator, report_interval
 from aiswatch.ingest.simulation.tracks import (AT_ANCHOR, ENGAGED_IN_FISHING, MOORED, UNDER_WAY_SAILING,
-                                               UNDER_WAY_USING_ENGINE, Alongside, AnchoredTrack, Itinerary, Jump,
-                                               LoiterTrack, MooredTrack, Override, RouteTrack, Segments, Silence,
-                                               Track, TrackState, distance_between)
+                                               UNDER_WAY_USING_ENGINE, Alongside, AnchoredTrack, LoiterTrack,
+                                               MooredTrack, RouteTrack, Track, TrackState, distance_between)
 from aiswatch.ingest.simulation.vessels import MIDS, VesselSpec, imo_is_valid, random_mmsi, random_vessel
 
 __all__ = [
