@@ -6,16 +6,19 @@ no size limit. Here a message's fragments are tied together by
 or two stations interleaved on one feed (Norway's public feed does this), may use the same
 sequence id on the same channel at the same time.
 
-Time. Where the lines carry a message time (tag block ``c:`` or a time prefix, ``Sentence.msg_time``),
-the message's whole second is part of its key: fragments join when their times are at most one
-second apart (a message may straddle a second boundary), and a fragment is a copy of another only
-at the same time. So a vessel's identical static message six minutes later under the same
-sequence id is a new message, however fast a log is replayed, and a stray fragment of another
-time never disturbs a message whose fragments it sits between. Lines without a time (live input
-from a plain receiver) fall back to receive time: a copy is one that repeats a fragment within
-``timeout_seconds`` of the message's completion. Sequence ids cycle through 0-9, so two messages
-under one key within the same second are told apart only by their content: a fragment whose
-slot already holds a different payload starts a new message (the old one is dropped).
+Time. Where the lines carry a message time (tag block ``c:`` or a time prefix,
+``Sentence.msg_time``), the message's whole second is part of its key: fragments join when their
+times are at most one second apart (a message may straddle a second boundary) or when only some
+of its lines carry the time, and a fragment is a copy of another only at the same time. So a
+vessel's identical static message six minutes later under the same sequence id is a new message,
+however fast a log is replayed, and a stray fragment of another time never disturbs a message
+whose fragments it sits between. Lines without a time (live input from a plain receiver) fall
+back to receive time: a copy is one that repeats a fragment within ``timeout_seconds`` of the
+message's completion. Sequence ids cycle through 0-9, so two messages under one key within the
+same second are told apart only by their content: a fragment whose slot already holds a
+different payload starts a new message (the old one is dropped), and a stray fragment under the
+key and second of a message, arriving between its lines, can take that message's place (a
+receiver's counter gives the messages around any one other ids).
 
 What can go wrong, and what happens (each case counted, both under its own counter and as a
 ``rejected.<reason>`` per sentence, so every sentence fed ends decoded or counted):
@@ -144,13 +147,16 @@ class FragmentAssembler:
         self.counters = counters
         self.timeout_seconds = float(timeout_seconds)
         self.max_pending = int(max_pending)
-        # Keys: (source, station, channel, sequence id, fragment count, whole second of the message
-        # time or None). OrderedDict, not dict: evicting the oldest must stay O(1) under a flood
-        # of deletions.
+        # Keys: ((source, station, channel, sequence id, fragment count), whole second of the
+        # message time or None). OrderedDict, not dict: evicting the oldest must stay O(1) under
+        # a flood of deletions.
         self._pending: OrderedDict[tuple, _Pending] = OrderedDict()
         # Recently completed groups (key -> payloads, completion receive time), to recognise a
         # late copy of a fragment as a duplicate instead of starting a group that can only expire.
         self._completed: OrderedDict[tuple, tuple[tuple[str, ...], float]] = OrderedDict()
+        # The second of the newest incomplete group with a message time per key without it, for
+        # the lines of a message that carry no time of their own.
+        self._timed_seconds: OrderedDict[tuple, int] = OrderedDict()
         # NMEA 4.10 tag-block groups: often only the first line carries s: and c:. Remember them
         # per (source, group id) so the later lines join the same key and get the same time.
         self._group_heads: OrderedDict[tuple, tuple[str | None, float | None]] = OrderedDict()
@@ -171,15 +177,21 @@ class FragmentAssembler:
 
         msg_time = sentence.msg_time
         second = None if msg_time is None else int(msg_time)
-        key = (sentence.source, sentence.station, sentence.channel, sentence.seq_id, total, second)
+        base = (sentence.source, sentence.station, sentence.channel, sentence.seq_id, total)
+        key: tuple[tuple, int | None] = (base, second)
         index = sentence.number - 1
         pending = self._pending.get(key)
-        if pending is None and second is not None:
-            # A message whose fragments straddle a second boundary: join a group one second
-            # either side that waits for this very fragment.
-            for near_second in (second - 1, second + 1):
-                near_key = (sentence.source, sentence.station, sentence.channel, sentence.seq_id, total,
-                            near_second)
+        if pending is None:
+            # Not at its own second: a message whose fragments straddle a second boundary, or
+            # whose later lines carry no time of their own (or only those do): join a group that
+            # waits for this very fragment.
+            near_keys: list[tuple[tuple, int | None]]
+            if second is None:
+                timed = self._timed_seconds.get(base)
+                near_keys = [] if timed is None else [(base, timed)]
+            else:
+                near_keys = [(base, second - 1), (base, second + 1), (base, None)]
+            for near_key in near_keys:
                 near = self._pending.get(near_key)
                 if near is None:
                     continue
@@ -203,15 +215,17 @@ class FragmentAssembler:
                 self._discard(key, "dropped")
                 pending = None
         if pending is None:
-            if self._is_late_duplicate(sentence, second):
+            if self._is_late_duplicate(sentence, base, second):
                 self._count("duplicate", 1, sentence.raw)
                 return None
-            key = (sentence.source, sentence.station, sentence.channel, sentence.seq_id, total, second)
+            key = (base, second)
             if len(self._pending) >= self.max_pending:
                 oldest = next(iter(self._pending))
                 self._discard(oldest, "dropped")
             pending = _Pending(total, sentence.received_at)
             self._pending[key] = pending
+            if second is not None:
+                self._remember(self._timed_seconds, base, second)
 
         pending.parts[index] = sentence
         pending.filled += 1
@@ -222,7 +236,7 @@ class FragmentAssembler:
         del self._pending[key]
         self._publish_pending()
         parts = cast("tuple[Sentence, ...]", tuple(pending.parts))  # all slots are filled
-        self._remember_completed(key, parts, sentence.received_at)
+        self._remember(self._completed, key, (tuple(s.payload for s in parts), sentence.received_at))
         return SentenceGroup(parts)
 
     def expire(self, now: float) -> int:
@@ -252,6 +266,7 @@ class FragmentAssembler:
         while self._pending:
             dropped += self._discard(next(iter(self._pending)), "expired")
         self._completed.clear()
+        self._timed_seconds.clear()
         self._group_heads.clear()
         self._publish_pending()
         return dropped
@@ -278,31 +293,29 @@ class FragmentAssembler:
         self._count(what, n, key)
         return n
 
-    def _is_late_duplicate(self, sentence: Sentence, second: int | None) -> bool:
+    def _is_late_duplicate(self, sentence: Sentence, base: tuple, second: int | None) -> bool:
         """Is this fragment a copy of one of a message completed before? With a message time: one
         completed under the same key at the same time (to the second either side); without: one
         completed under the same key within ``timeout_seconds`` of receive time."""
         index = sentence.number - 1
         completed = self._completed
         if second is None:
-            done = completed.get((sentence.source, sentence.station, sentence.channel, sentence.seq_id,
-                                  sentence.total, None))
+            done = completed.get((base, None))
             if done is None or sentence.received_at - done[1] > self.timeout_seconds:
                 return False
             return done[0][index] == sentence.payload
         for near_second in (second, second - 1, second + 1):
-            done = completed.get((sentence.source, sentence.station, sentence.channel, sentence.seq_id,
-                                  sentence.total, near_second))
+            done = completed.get((base, near_second))
             if done is not None and done[0][index] == sentence.payload:
                 return True
         return False
 
-    def _remember_completed(self, key: tuple, parts: tuple[Sentence, ...], now: float) -> None:
-        completed = self._completed
-        completed.pop(key, None)
-        completed[key] = (tuple(s.payload for s in parts), now)
-        if len(completed) > self.max_pending:
-            completed.popitem(last=False)
+    def _remember(self, store: OrderedDict, key: tuple, value: object) -> None:
+        """``store[key] = value`` as the newest entry, the oldest forgotten beyond ``max_pending``."""
+        store.pop(key, None)
+        store[key] = value
+        if len(store) > self.max_pending:
+            store.popitem(last=False)
 
     def _inherit_group_head(self, sentence: Sentence) -> None:
         part, _, rest = sentence.group.partition("-")  # type: ignore[union-attr]

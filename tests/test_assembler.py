@@ -248,6 +248,7 @@ def test_a_flood_of_tagged_group_heads_and_completed_messages_keeps_memory_flat(
             assert assembler.pending <= max_pending
             assert len(assembler._group_heads) <= max_pending    # the stores a flood could grow
             assert len(assembler._completed) <= max_pending
+            assert len(assembler._timed_seconds) <= max_pending
     gc.collect()
     growth = process.memory_info().rss - rss_at_checkpoint
     unfinished = total - completed
@@ -345,3 +346,18 @@ def test_timed_group_still_expires_in_receive_time():
     feed.push(timed([first], 1790000000)[0], at=T0)
     assert feed.assembler.expire(T0 + 9) == 0
     assert feed.assembler.expire(T0 + 11) == 1 and feed.count("fragments_expired") == 1
+
+
+def test_a_time_on_some_lines_of_a_message_only():
+    """Loggers that stamp only the first line of a message (or only a later one), without NMEA
+    4.10 groups: the lines still make one message, with the time they carry."""
+    first, second = static_lines(244000408, "STAMPED ONCE", seq_id=7)
+    feed = Feed()
+    feed.push(tag("c:1790000000") + first)
+    feed.push(second)
+    feed.push(first)
+    feed.push("1790000100 " + second)
+    assert feed.names() == ["STAMPED ONCE"] * 2
+    assert [g.msg_time for g in feed.groups] == [1790000000, 1790000100]
+    assert feed.count("rejected") == 0
+
