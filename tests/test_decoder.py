@@ -365,3 +365,28 @@ def test_malformed_messages_are_refused_by_reason(bits, reason):
     assert decode(group_of(lines, counters), counters) is None
     assert counters.get(f"rejected.{reason}") == counters.get("rejected") == len(lines)
     assert counters.get("messages_decoded") == 0
+
+
+def test_random_payloads_of_valid_length_never_make_pyais_raise():
+    """What passes the checks, pyais decodes: random bits at every type's allowed lengths (the
+    message's MMSI and type 24 part put right) end as a message, never as a decode_error."""
+    from aiswatch.ingest.decoder import BIT_LENGTHS
+
+    rng = random.Random(27)
+    counters = Counters()
+    decoded = 0
+    for msg_type, (least, most) in BIT_LENGTHS.items():
+        for _ in range(150):
+            n_bits = 96 if msg_type == 27 else rng.randint(least, 168 if msg_type == 24 else most)
+            bits = "".join(rng.choice("01") for _ in range(n_bits))
+            bits = with_field(bits, 0, 6, msg_type)
+            bits = with_field(bits, 8, 30, rng.randint(0, 999_999_999))
+            if msg_type == 24:
+                bits = with_field(bits, 38, 2, 0 if n_bits <= 168 and rng.random() < 0.5 else 1)
+                bits = resized(bits, 160 if bits[38:40] == "00" else 168)
+            if msg_type in (25, 26):
+                bits = with_field(bits, 38, 2, 0)     # broadcast, unstructured: any length in range
+            fields = decode(group_of(lines_of(bits), counters), counters)
+            assert fields is not None and fields["msg_type"] == msg_type, (msg_type, len(bits))
+            decoded += 1
+    assert counters.get("rejected") == 0 and counters.get("messages_decoded") == decoded
