@@ -181,3 +181,48 @@ def test_a_replay_at_full_speed_indexes_exactly_its_messages(variant, twelve_hou
     # no phantom vessel
     es.indices.refresh(index=names.ships)
     assert es.count(index=names.ships)["count"] == VESSELS
+
+
+# --- malformed messages: refused by reason, never a document or a vessel --------------------------
+
+BAD_MMSI = 211999999     # the malformed messages' own MMSI, so a phantom would show
+
+
+def test_malformed_messages_are_refused_by_reason_and_every_type_is_indexed(es_url, es, names, tmp_path):
+    from test_decoder import BORDER_LENGTHS, EVERY_TYPE, MALFORMED, lines_of, message_bits, resized, with_field
+
+    valid = [message_bits(data) for data in EVERY_TYPE]
+    first_of_type: dict[int, dict] = {}
+    for data in EVERY_TYPE:
+        first_of_type.setdefault(data["type"], data)
+    valid += [resized(message_bits(first_of_type[t]), n) for t, n in BORDER_LENGTHS]
+    malformed = [(bits if reason in ("bad_mmsi", "short_payload") else with_field(bits, 8, 30, BAD_MMSI), reason)
+                 for _, bits, reason in MALFORMED]
+    out, expected = [], {}
+    messages = [(bits, None) for bits in valid] + malformed
+    random.Random(3).shuffle(messages)
+    for k, (bits, reason) in enumerate(messages):
+        tags = f"s:test,c:{START_S + 10 * k}"
+        lines = lines_of(bits, seq_id=k % 10)
+        out += [f"\\{tags}*{checksum(tags)}\\{line}" for line in lines]
+        if reason:
+            expected[f"rejected.{reason}"] = expected.get(f"rejected.{reason}", 0) + len(lines)
+    path = tmp_path / "malformed.nmea"
+    path.write_text("\n".join(out) + "\n")
+
+    proc, counters = ingest(path, es_url, names.namespace, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {k: v for k, v in counters.items() if k.startswith("rejected.")} == expected
+    assert set(expected) == {f"rejected.{r}" for r in
+                             ("unknown_type", "bad_mmsi", "bad_length", "unknown_part", "short_payload")}
+    for reason, n in expected.items():      # the summary on stderr says it too
+        assert re.search(rf"^\s+{reason[len('rejected.'):]}\s+{n}$", proc.stderr, re.M), (reason, proc.stderr[-2000:])
+    es.indices.refresh(index=names.messages_pattern)
+    hits = es.search(index=names.messages_pattern, size=1000, source=["msg_type", "mmsi"])["hits"]["hits"]
+    assert len(hits) == len(valid) == counters["documents_indexed"]
+    assert {h["_source"]["msg_type"] for h in hits} == set(range(1, 28))
+    bad = [f"{m:09d}" for m in (BAD_MMSI, 1003117694, 2 ** 30 - 1)]
+    assert not [h for h in hits if h["_source"]["mmsi"] in bad]
+    es.indices.refresh(index=names.ships)
+    assert es.count(index=names.ships, query={"terms": {"mmsi": bad}})["count"] == 0
+    assert es.count(index=names.ships, query={"term": {"mmsi": f"{EVERY_TYPE[0]['mmsi']:09d}"}})["count"] == 1
