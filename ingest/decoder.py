@@ -220,15 +220,14 @@ def invalid_reason(payload: str, fill: int) -> str | None:
     limits = BIT_LENGTHS.get(msg_type)
     if limits is None:
         return "unknown_type"
+    flags = six[payload[6]]          # bits 36-41: the MMSI's last two, then bits 38 and 39
+    if msg_type == 24 and n_bits >= 40 and (flags >> 2) & 3 > 1:
+        return "unknown_part"        # its length depends on the part: no use checking it
     if not limits[0] <= n_bits <= limits[1]:
         return "bad_length"
-    flags = six[payload[6]]          # bits 36-41: the MMSI's last four, then bits 38 and 39
     if msg_type >= 24:
         if msg_type == 24:
-            part = (flags >> 2) & 3
-            if part > 1:
-                return "unknown_part"
-            if (n_bits > _PART_A_MAX) if part == 0 else (n_bits < _PART_B_MIN):
+            if (n_bits > _PART_A_MAX) if (flags >> 2) & 3 == 0 else (n_bits < _PART_B_MIN):
                 return "bad_length"
         elif msg_type == 27:
             if n_bits != 96 and n_bits != 168:
