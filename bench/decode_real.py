@@ -4,9 +4,9 @@
     python bench/decode_real.py --logs a.nmea b.nmea --verbose
 
 Needs ``gpsdecode`` (Debian: ``apt-get install gpsd-clients``). The logs are public test data of
-two other projects and are never part of this repository: read from a ``fetch`` mirror of
-github:ntpsec/gpsd (gpsd's own mirror) and github:schwehr/libais when one is found under
-``--mirrors``, else downloaded from their repositories into ``--cache``.
+two other projects and are never part of this repository: read from a ``fetch`` mirror of a
+copy of gpsd's repository (github:ntpsec/gpsd has them) and of github:schwehr/libais when one is
+found under ``--mirrors``, else downloaded from their repositories into ``--cache``.
 
 Every message aiswatch reassembles from a log (``nmea.parse_line`` -> ``FragmentAssembler`` ->
 ``decoder.decode`` -> ``documents.build_document``) is also given to one ``gpsdecode --split24``
