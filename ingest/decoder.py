@@ -17,12 +17,20 @@ which we then turn into a dict. ``_position_fields`` does the same shifts straig
 value: the same values, a third of the time. tests/test_decoder.py checks it against pyais over
 random payloads.
 
+Before decoding, ``invalid_reason`` checks what ITU-R M.1371 fixes for every message, so that a
+damaged or made-up payload never becomes a document (or a phantom vessel in ``ships-seen``):
+the message type is one of 1-27, the length in bits lies within the type's range
+(``BIT_LENGTHS``, with the tolerance real transmitters need, after gpsd's ``driver_ais.c``), the
+type 24 part number is A or B, a type 25/26 is long enough for its addressed/structured flags,
+and the MMSI has at most 9 digits (30 bits would allow 1,073,741,823).
+
 Accounting (see ``ingest.assembler``): for every group either ``messages_decoded`` +1 and
 ``sentences_decoded`` + number of sentences, or each sentence counted under
 ``rejected.<reason>``: ``short_payload`` (too short to hold type and MMSI), ``unknown_type``
-(no such message type) or ``decode_error`` (pyais failed; also ``decode_errors`` +1 per group).
-A dict returned here always carries ``msg_type`` and ``mmsi``, so the document builder never
-has to reject it.
+(no such message type), ``bad_length`` (a length the type cannot have), ``unknown_part``
+(type 24 part C or D), ``bad_mmsi`` (more than 9 digits) or ``decode_error`` (pyais failed;
+also ``decode_errors`` +1 per group). A dict returned here always carries ``msg_type`` and
+``mmsi``, so the document builder never has to reject it.
 """
 from __future__ import annotations
 
@@ -44,6 +52,40 @@ log = logging.getLogger(__name__)
 _log_reject = RateLimitedLog(log)
 
 MIN_BITS = 38   # message type (6) + repeat indicator (2) + MMSI (30)
+MAX_MMSI = 999_999_999   # an MMSI has 9 digits (ITU-R M.585)
+
+# Length in bits each message type may have, (least, most): ITU-R M.1371-5 Annex 8, widened
+# where real transmitters differ, as gpsd's drivers/driver_ais.c has learnt from them. A
+# fixed-length type may carry up to one spare byte more (gpsd accepts any excess with a warning;
+# a type of one slot cannot hold more than 168 bits). Type 24 and 27 are checked further below.
+BIT_LENGTHS: dict[int, tuple[int, int]] = {
+    1: (163, 204), 2: (163, 204), 3: (163, 204),    # 168; 163 and 204 seen from real transmitters
+    4: (168, 176),
+    5: (420, 432),       # 424; many transmitters send 420 or 422
+    6: (88, 1008),       # addressed binary, 1-5 slots
+    7: (72, 168),        # 1-4 acknowledgements
+    8: (56, 1008),       # broadcast binary, 1-5 slots
+    9: (168, 176),
+    10: (72, 80),
+    11: (168, 176),
+    12: (72, 1008),      # addressed safety text
+    13: (72, 168),
+    14: (40, 1008),      # broadcast safety text
+    15: (88, 168),       # 1-3 interrogations
+    16: (96, 168),       # one or two assignments
+    17: (80, 816),       # DGNSS corrections
+    18: (168, 176),
+    19: (312, 320),
+    20: (72, 186),       # 1-4 reservations
+    21: (272, 368),      # 272, and up to 14 more name characters
+    22: (168, 176),
+    23: (160, 168),
+    24: (160, 176),      # part A 160 (some pad it to 168), part B 168
+    25: (40, 168),       # single-slot binary
+    26: (60, 1064),      # multi-slot binary (gpsd takes up to 1004, libais and pyais 1064)
+    27: (96, 168),       # 96; some send a whole slot, 168: nothing in between
+}
+_PART_A_MAX, _PART_B_MIN = 168, 168
 # 6-bit value of each payload character ('0'..'W' -> 0..39, '`'..'w' -> 40..63)
 _SIXBIT = {chr(c): (c - 48 if c < 88 else c - 56) for c in [*range(48, 88), *range(96, 120)]}
 
@@ -166,6 +208,41 @@ def _class_b_position(a: int, b: int, c: int) -> dict:
 _POSITION = {"1": _class_a_position, "2": _class_a_position, "3": _class_a_position, "B": _class_b_position}
 
 
+def invalid_reason(payload: str, fill: int) -> str | None:
+    """Why the message in this armoured payload cannot be what ITU-R M.1371 describes, as a
+    rejection reason, or None if it can (see the module docstring). ``payload`` holds only
+    characters of the 6-bit alphabet (``nmea.parse_line`` checked them)."""
+    n_bits = 6 * len(payload) - fill
+    if n_bits < MIN_BITS:
+        return "short_payload"
+    six = _SIXBIT
+    msg_type = six[payload[0]]
+    limits = BIT_LENGTHS.get(msg_type)
+    if limits is None:
+        return "unknown_type"
+    flags = six[payload[6]]          # bits 36-41: the MMSI's last two, then bits 38 and 39
+    if msg_type == 24 and n_bits >= 40 and (flags >> 2) & 3 > 1:
+        return "unknown_part"        # its length depends on the part: no use checking it
+    if not limits[0] <= n_bits <= limits[1]:
+        return "bad_length"
+    if msg_type >= 24:
+        if msg_type == 24:
+            if (n_bits > _PART_A_MAX) if (flags >> 2) & 3 == 0 else (n_bits < _PART_B_MIN):
+                return "bad_length"
+        elif msg_type == 27:
+            if n_bits != 96 and n_bits != 168:
+                return "bad_length"
+        else:   # 25 and 26: addressed (bit 38) adds a destination MMSI, structured (bit 39) an application id
+            least = 40 + 30 * ((flags >> 3) & 1) + 16 * ((flags >> 2) & 1) + (20 if msg_type == 26 else 0)
+            if n_bits < least:
+                return "bad_length"
+    mmsi = ((six[payload[1]] & 15) << 26 | six[payload[2]] << 20 | six[payload[3]] << 14
+            | six[payload[4]] << 8 | six[payload[5]] << 2 | flags >> 4)
+    if mmsi > MAX_MMSI:
+        return "bad_mmsi"
+    return None
+
+
 def _reject(counters: Counts, group: SentenceGroup, reason: str, detail: str) -> None:
     counters.reject(reason, len(group.sentences))
     _log_reject(reason, detail)
@@ -181,24 +258,26 @@ def decode(group: SentenceGroup, counters: Counts) -> dict | None:
             position = _POSITION.get(payload[0])
             if position is not None:    # 168 bits: what pyais's fast path decodes, without its object
                 data = a2b_base64(payload.encode("ascii").translate(_ARMOR_TO_B64))   # 21 bytes
-                fields = position(int.from_bytes(data[:7], "big"), int.from_bytes(data[7:14], "big"),
-                                  int.from_bytes(data[14:], "big"))
+                head = int.from_bytes(data[:7], "big")
+                if (head >> 18) & 0x3FFFFFFF > MAX_MMSI:     # type and length are right: only the MMSI can fail
+                    _reject(counters, group, "bad_mmsi", payload)
+                    return None
+                fields = position(head, int.from_bytes(data[7:14], "big"), int.from_bytes(data[14:], "big"))
                 counters.add(("messages_decoded", 1), ("sentences_decoded", 1))
                 return fields
     else:
         payload = "".join(s.payload for s in sentences)
+    fill = sentences[-1].fill
+    reason = invalid_reason(payload, fill)
+    if reason is not None:
+        _reject(counters, group, reason, payload)
+        return None
     try:
-        bits = bit_vector(payload.encode("ascii"), sentences[-1].fill)
-        if len(bits) < MIN_BITS:
-            _reject(counters, group, "short_payload", payload)
-            return None
-        cls = MSG_CLASS.get(_SIXBIT[payload[0]])   # the type is the first character's 6 bits
-        if cls is None:
-            _reject(counters, group, "unknown_type", payload)
-            return None
+        bits = bit_vector(payload.encode("ascii"), fill)
+        cls = MSG_CLASS[_SIXBIT[payload[0]]]   # the type is the first character's 6 bits
         fields = message_fields(cls.from_vector(bits))
-        # pyais's ShipType enum folds reserved codes together: keep the 8 bits as sent.
         msg_type = fields["msg_type"]
+        # pyais's ShipType enum folds reserved codes together: keep the 8 bits as sent.
         if msg_type in _SHIP_TYPE_OFFSET and fields.get("ship_type") is not None:
             fields["ship_type"] = bits.get(_SHIP_TYPE_OFFSET[msg_type], 8)
     except Exception as exc:  # pyais raises many kinds; one bad message must not stop the stream
@@ -211,6 +290,21 @@ def decode(group: SentenceGroup, counters: Counts) -> dict | None:
         if fields.get("mmsi") is None or fields.get("msg_type") is None:
             _reject(counters, group, "short_payload", payload)
             return None
+    if fields["msg_type"] == 17:
+        _dgnss_position(fields)
 
     counters.add(("messages_decoded", 1), ("sentences_decoded", n_sentences))
     return fields
+
+
+def _dgnss_position(fields: dict) -> None:
+    """Type 17's reference position in degrees. pyais reads its two fields (18 and 17 bits,
+    signed, in 1/10 minute) as unsigned minutes; undo that."""
+    for name, width in (("lon", 18), ("lat", 17)):
+        value = fields.get(name)
+        if value is None:
+            continue
+        raw = int(round(value * 10.0))
+        if raw >= 1 << (width - 1):
+            raw -= 1 << width
+        fields[name] = round(raw / 600.0, 6)

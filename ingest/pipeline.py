@@ -106,7 +106,16 @@ class Pipeline:
         if counts is None:
             counts = self.counters
         if isinstance(line, Report):   # arrived decoded (aisstream): straight to the document
-            counts.add(("lines_in", 1), ("sentences_in", 1), ("messages_decoded", 1), ("sentences_decoded", 1))
+            counts.add(("lines_in", 1), ("sentences_in", 1))
+            msg_type = line.fields.get("msg_type")
+            mmsi = line.fields.get("mmsi")
+            if type(msg_type) is not int or not 1 <= msg_type <= 27:
+                counts.reject("unknown_type")
+                return
+            if type(mmsi) is not int or not 0 <= mmsi <= 999_999_999:   # ITU-R M.1371: 9 digits at most
+                counts.reject("bad_mmsi")
+                return
+            counts.add(("messages_decoded", 1), ("sentences_decoded", 1))
             report_doc = build_report(line)
             if report_doc is not None:
                 self.sink.submit(report_doc)

@@ -248,6 +248,7 @@ def test_a_flood_of_tagged_group_heads_and_completed_messages_keeps_memory_flat(
             assert assembler.pending <= max_pending
             assert len(assembler._group_heads) <= max_pending    # the stores a flood could grow
             assert len(assembler._completed) <= max_pending
+            assert len(assembler._timed_seconds) <= max_pending
     gc.collect()
     growth = process.memory_info().rss - rss_at_checkpoint
     unfinished = total - completed
@@ -258,3 +259,105 @@ def test_a_flood_of_tagged_group_heads_and_completed_messages_keeps_memory_flat(
     assert counters.get("sentences_in") == total + completed
     assert counters.get("rejected") == unfinished - max_pending     # nothing else refused
     assert growth < 16 * 1024 * 1024, f"RSS grew by {growth / 1e6:.1f} MB"
+
+
+# --- message time: reassembly and copies by the time the lines carry -----------------------------
+
+def timed(lines: list[str], at: int, station: str = "rx1") -> list[str]:
+    return [tag(f"s:{station},c:{at}") + text for text in lines]
+
+
+def test_identical_static_message_later_under_the_same_key_is_a_new_message():
+    """A vessel's type 5 repeats unchanged every six minutes; the receiver's sequence id counter
+    may give it the same id again. In a replay at full speed the receive times are all but equal:
+    the message times tell the two broadcasts apart, and only a real copy (same time) is dropped."""
+    lines = static_lines(244000400, "EVERY SIX MINUTES", seq_id=3)
+    feed = Feed()
+    for k, text in enumerate(timed(lines, 1790000000) + timed(lines, 1790000360) + timed(lines, 1790003600)):
+        feed.push(text, at=T0 + k * 1e-4)
+    feed.push(timed(lines, 1790000360)[1], at=T0 + 0.01)     # a copy of a fragment: same time
+    feed.push(timed(lines, 1790000360)[0], at=T0 + 0.01)
+    assert feed.names() == ["EVERY SIX MINUTES"] * 3
+    assert [g.msg_time for g in feed.groups] == [1790000000, 1790000360, 1790003600]
+    assert feed.count("fragments_duplicate") == feed.count("rejected") == 2
+
+
+def test_untimed_lines_keep_receive_time_for_copies():
+    """Without message times, the same fragments again within the time-out are copies; later
+    they are a new message."""
+    lines = static_lines(244000401, "LIVE WITHOUT TIMES", seq_id=2)
+    feed = Feed(timeout_seconds=10)
+    for at in (T0, T0 + 5, T0 + 60):
+        for text in lines:
+            feed.push(text, at=at)
+    assert feed.names() == ["LIVE WITHOUT TIMES"] * 2
+    assert feed.count("fragments_duplicate") == 2
+
+
+def test_fragments_one_second_apart_still_join():
+    """Each line stamped as received: a message may straddle a second boundary, in either order."""
+    first, second = static_lines(244000402, "ACROSS A SECOND", seq_id=1)
+    feed = Feed()
+    feed.push(tag("c:1790000000") + first)
+    feed.push(tag("c:1790000001") + second)
+    feed.push("1790000101.003 " + second)          # time prefixes, arriving out of order
+    feed.push("1790000100.998 " + first)
+    assert feed.names() == ["ACROSS A SECOND"] * 2
+    assert [g.msg_time for g in feed.groups] == [1790000000, 1790000100.998]
+    # two seconds apart is another message: both halves wait, and expire
+    feed.push(tag("c:1790000200") + first)
+    feed.push(tag("c:1790000202") + second)
+    assert feed.assembler.pending == 2 and len(feed.groups) == 2
+    assert feed.assembler.flush() == 2 and feed.count("fragments_expired") == 2
+
+
+def test_stray_fragments_between_the_fragments_of_a_message():
+    """Orphan fragments (their other half was lost) and copies of fragments from elsewhere in the
+    log, all of other times, between the two lines of a message: it still completes."""
+    lines = static_lines(244000403, "BETWEEN STRAYS", seq_id=4)
+    other = static_lines(244000404, "ELSEWHERE", seq_id=4)
+    feed = Feed()
+    feed.push(timed(lines, 1790007200)[0])
+    feed.push(timed(other, 1790003600)[0])          # same key, an hour earlier, never completed
+    feed.push(timed(other, 1790010800)[1])          # same key, an hour later, never completed
+    feed.push(timed(lines, 1790000000)[1])          # a copy of this very fragment, two hours earlier
+    feed.push(timed(lines, 1790007200)[1])
+    assert feed.names() == ["BETWEEN STRAYS"]
+    assert feed.count("rejected") == 0 and feed.assembler.pending == 3
+    assert feed.assembler.flush() == 3 and feed.count("rejected.fragment_expired") == 3
+
+
+def test_same_key_in_the_same_second_the_newer_message_wins():
+    """Under one key and one second, only content separates two messages: a first fragment with a
+    different payload in an occupied slot starts a new message (the abandoned one is counted)."""
+    old = static_lines(244000405, "ABANDONED", seq_id=5)
+    new = static_lines(244000406, "COMPLETE", seq_id=5)
+    feed = Feed()
+    feed.push(timed(old, 1790000000)[0])
+    for text in timed(new, 1790000000):
+        feed.push(text)
+    assert feed.names() == ["COMPLETE"]
+    assert feed.count("fragments_dropped") == 1
+
+
+def test_timed_group_still_expires_in_receive_time():
+    first, _ = static_lines(244000407, "WAITS TOO LONG", seq_id=6)
+    feed = Feed(timeout_seconds=10)
+    feed.push(timed([first], 1790000000)[0], at=T0)
+    assert feed.assembler.expire(T0 + 9) == 0
+    assert feed.assembler.expire(T0 + 11) == 1 and feed.count("fragments_expired") == 1
+
+
+def test_a_time_on_some_lines_of_a_message_only():
+    """Loggers that stamp only the first line of a message (or only a later one), without NMEA
+    4.10 groups: the lines still make one message, with the time they carry."""
+    first, second = static_lines(244000408, "STAMPED ONCE", seq_id=7)
+    feed = Feed()
+    feed.push(tag("c:1790000000") + first)
+    feed.push(second)
+    feed.push(first)
+    feed.push("1790000100 " + second)
+    assert feed.names() == ["STAMPED ONCE"] * 2
+    assert [g.msg_time for g in feed.groups] == [1790000000, 1790000100]
+    assert feed.count("rejected") == 0
+

@@ -132,8 +132,9 @@ def test_undecodable_payloads_are_counted(payload, fill, reason):
     assert counters.get("messages_decoded") == 0 and counters.get("sentences_decoded") == 0
 
 
-def test_pyais_exception_counts_every_sentence_of_the_group():
-    # type 24 with part number 2 does not exist: pyais raises, and each sentence is counted
+def test_type_24_part_c_is_refused_for_every_sentence_of_the_group():
+    # type 24 with part number 2 does not exist (pyais raises on it): refused before decoding,
+    # each sentence counted
     data = encode_dict({"type": 24, "mmsi": 211000004, "partno": 1, "callsign": "X"}, talker_id="AI")[0]
     payload = data.split(",")[5]
     bits = pyais.messages.bit_vector(payload.encode(), 0)
@@ -141,6 +142,26 @@ def test_pyais_exception_counts_every_sentence_of_the_group():
     broken = set_bits(payload, 0, 38, 2, 2)
     half = len(broken) // 2
     lines = [sentence(f"AIVDM,2,1,3,A,{broken[:half]},0"), sentence(f"AIVDM,2,2,3,A,{broken[half:]},0")]
+    with pytest.raises(Exception):
+        pyais.decode(*lines)
+    counters = Counters()
+    assert decode(group_of(lines, counters), counters) is None
+    assert counters.get("rejected.unknown_part") == 2 and counters.get("rejected") == 2
+
+
+class _Unreadable:
+    """A pyais message class that cannot read any payload (what a pyais bug would look like)."""
+
+    @classmethod
+    def from_vector(cls, bits):
+        raise ValueError("cannot read this")
+
+
+def test_pyais_exception_counts_every_sentence_of_the_group(monkeypatch):
+    """No valid payload makes pyais raise (tests/test_properties.py feeds random ones), but a pyais
+    that does must cost the message, counted for each of its sentences, never the stream."""
+    lines = encode_dict({"type": 5, "mmsi": 366000002, "shipname": "UNREADABLE"}, talker_id="AI", seq_id=3)
+    monkeypatch.setitem(pyais.messages.MSG_CLASS, 5, _Unreadable)
     with pytest.raises(Exception):
         pyais.decode(*lines)
     counters = Counters()
@@ -186,7 +207,9 @@ def test_position_reports_give_exactly_what_pyais_gives(msg_type):
 
     rng = random.Random(msg_type)
     counters = Counters()
-    values = [(msg_type << 162) | rng.getrandbits(162) for _ in range(2000)]
+    mmsi_bits = 0x3FFFFFFF << 130    # bits 8-37; an MMSI of 9 digits at most
+    values = [(msg_type << 162) | (rng.getrandbits(162) & ~mmsi_bits) | (rng.randint(0, 999_999_999) << 130)
+              for _ in range(2000)]
     if msg_type != 18:   # every turn (bits 118-125), status (126-129) and manoeuvre (23-24) value
         base = values[0] & ~((0xFF << 118) | (0xF << 126) | (0x3 << 23))
         values += [base | (turn << 118) | ((turn & 15) << 126) | ((turn & 3) << 23) for turn in range(256)]
@@ -199,3 +222,171 @@ def test_position_reports_give_exactly_what_pyais_gives(msg_type):
         assert [type(v) for v in got.values()] == [type(v) for v in expected.values()], payload
         assert all(plain(v) for v in got.values())
     assert counters.get("messages_decoded") == len(values) and counters.get("rejected") == 0
+
+
+# --- validation by ITU-R M.1371: what is refused, and every valid message of every type still decodes ---
+
+def to_bits(payload: str, fill: int) -> str:
+    bits = "".join(f"{(ord(c) - 48) - (8 if ord(c) - 48 > 40 else 0):06b}" for c in payload)
+    return bits[:len(bits) - fill]
+
+
+def from_bits(bits: str) -> tuple[str, int]:
+    fill = -len(bits) % 6
+    bits += "0" * fill
+    values = [int(bits[i:i + 6], 2) for i in range(0, len(bits), 6)]
+    return "".join(chr(v + 48 if v < 40 else v + 56) for v in values), fill
+
+
+def message_bits(data: dict) -> str:
+    lines = encode_dict({"msg_type": data["type"], **data}, talker_id="AI")   # pyais writes type 2 as 1 otherwise
+    return to_bits("".join(line.split(",")[5] for line in lines), int(lines[-1].split(",")[6][0]))
+
+
+def lines_of(bits: str, seq_id: int = 1) -> list[str]:
+    """The bits as AIVDM sentences of at most 60 payload characters."""
+    payload, fill = from_bits(bits)
+    parts = [payload[i:i + 60] for i in range(0, len(payload), 60)]
+    if len(parts) == 1:
+        return [sentence(f"AIVDM,1,1,,A,{payload},{fill}")]
+    return [sentence(f"AIVDM,{len(parts)},{k},{seq_id},A,{part},{fill if k == len(parts) else 0}")
+            for k, part in enumerate(parts, 1)]
+
+
+def with_field(bits: str, offset: int, width: int, value: int) -> str:
+    return bits[:offset] + f"{value:0{width}b}" + bits[offset + width:]
+
+
+def resized(bits: str, n_bits: int) -> str:
+    """Cut to ``n_bits``, or pad with zero bits (what a transmitter sending a longer frame does)."""
+    return (bits + "0" * n_bits)[:n_bits]
+
+
+MMSI = 244670321
+EVERY_TYPE = [
+    {"type": 1, "mmsi": MMSI, "lat": 52.1, "lon": 4.2}, {"type": 2, "mmsi": MMSI}, {"type": 3, "mmsi": MMSI},
+    {"type": 4, "mmsi": 2442001, "year": 2026}, {"type": 5, "mmsi": MMSI, "shipname": "EVERY TYPE"},
+    {"type": 6, "mmsi": MMSI, "dest_mmsi": 244670322, "dac": 235, "fid": 10, "data": b"\x01\x02"},
+    {"type": 7, "mmsi": MMSI, "mmsi1": 244670322}, {"type": 8, "mmsi": MMSI, "dac": 1, "fid": 31, "data": b"\x05" * 30},
+    {"type": 9, "mmsi": 111244001, "alt": 300}, {"type": 10, "mmsi": MMSI, "dest_mmsi": 2442001},
+    {"type": 11, "mmsi": MMSI}, {"type": 12, "mmsi": MMSI, "dest_mmsi": 244670322, "text": "SAFETY FIRST"},
+    {"type": 13, "mmsi": MMSI, "mmsi1": 244670322}, {"type": 14, "mmsi": MMSI, "text": "SART ACTIVE"},
+    {"type": 15, "mmsi": 2442001, "mmsi1": MMSI, "type1_1": 5}, {"type": 16, "mmsi": 2442001, "mmsi1": MMSI},
+    {"type": 17, "mmsi": 2442001, "lon": 4.2, "lat": 52.1, "data": b"\x00" * 10}, {"type": 18, "mmsi": MMSI},
+    {"type": 19, "mmsi": MMSI, "shipname": "EXTENDED B"}, {"type": 20, "mmsi": 2442001, "offset1": 100},
+    {"type": 21, "mmsi": 992446001, "name": "BUOY WITH A VERY LONG NAME"}, {"type": 22, "mmsi": 2442001},
+    {"type": 23, "mmsi": 2442001}, {"type": 24, "mmsi": MMSI, "partno": 0, "shipname": "PART A"},
+    {"type": 24, "mmsi": MMSI, "partno": 1, "callsign": "PB1234"},
+    {"type": 25, "mmsi": MMSI, "data": b"\x01" * 4},
+    {"type": 25, "mmsi": MMSI, "addressed": 1, "dest_mmsi": 1, "data": b"\x01"},
+    {"type": 25, "mmsi": MMSI, "structured": 1, "app_id": 7, "data": b"\x01"},
+    {"type": 26, "mmsi": MMSI, "data": b"\x02" * 40}, {"type": 26, "mmsi": MMSI, "addressed": 1, "structured": 1,
+                                                     "dest_mmsi": 1, "app_id": 7, "data": b"\x02" * 40},
+    {"type": 27, "mmsi": MMSI, "lat": 52.2, "lon": 4.1},
+]
+# lengths real transmitters send besides the nominal one
+BORDER_LENGTHS = [(1, 163), (1, 204), (3, 204), (5, 420), (5, 422), (24, 160), (27, 168), (21, 272), (21, 360),
+                  (4, 176), (18, 176)]
+
+
+def _decodes(lines: list[str]) -> dict | None:
+    counters = Counters()
+    fields = decode(group_of(lines, counters), counters)
+    assert (counters.get("rejected") == 0) == (fields is not None)
+    return fields
+
+
+def test_every_valid_message_of_every_type_decodes():
+    types = set()
+    for data in EVERY_TYPE:
+        bits = message_bits(data)
+        fields = _decodes(lines_of(bits))
+        assert fields is not None, (data, len(bits))
+        assert (fields["msg_type"], fields["mmsi"]) == (data["type"], data["mmsi"])
+        types.add(data["type"])
+    assert types == set(range(1, 28))
+    by_type: dict[int, dict] = {}
+    for data in EVERY_TYPE:
+        by_type.setdefault(data["type"], data)      # type 24: part A
+    for msg_type, n_bits in BORDER_LENGTHS:
+        fields = _decodes(lines_of(resized(message_bits(by_type[msg_type]), n_bits)))
+        assert fields is not None and fields["msg_type"] == msg_type, (msg_type, n_bits)
+
+
+def test_dgnss_reference_position_in_degrees():
+    """Type 17 carries its position in 1/10 minute, signed; pyais reads unsigned minutes."""
+    for lat, lon in ((52.1, 4.2), (-33.9, -70.65), (91.0, 181.0)):
+        bits = message_bits({"type": 17, "mmsi": 2442001})
+        bits = with_field(bits, 40, 18, round(lon * 600) & 0x3FFFF)
+        bits = with_field(bits, 58, 17, round(lat * 600) & 0x1FFFF)
+        fields = _decodes(lines_of(bits))
+        assert (fields["lat"], fields["lon"]) == (lat, lon)
+
+
+def _type(msg_type: int, n_bits: int | None = None, **fields) -> str:
+    bits = message_bits({"type": 1, "mmsi": MMSI, **fields})
+    bits = with_field(bits, 0, 6, msg_type)
+    return bits if n_bits is None else resized(bits, n_bits)
+
+
+MALFORMED = [
+    ("type 28", _type(28), "unknown_type"),
+    ("type 0 (pyais reads it as type 1)", _type(0), "unknown_type"),
+    ("type 63", _type(63), "unknown_type"),
+    ("10-digit MMSI, position report", message_bits({"type": 1, "mmsi": 1003117694}), "bad_mmsi"),
+    ("10-digit MMSI, static data", message_bits({"type": 5, "mmsi": 1003117694}), "bad_mmsi"),
+    ("largest 30-bit MMSI", message_bits({"type": 18, "mmsi": 2 ** 30 - 1}), "bad_mmsi"),
+    ("type 23 of 58 bits", resized(message_bits({"type": 23, "mmsi": MMSI}), 58), "bad_length"),
+    ("type 23 of 88 bits", resized(message_bits({"type": 23, "mmsi": MMSI}), 88), "bad_length"),
+    ("type 23 of 192 bits", resized(message_bits({"type": 23, "mmsi": MMSI}), 192), "bad_length"),
+    ("type 26 of 48 bits", resized(message_bits({"type": 26, "mmsi": MMSI}), 48), "bad_length"),
+    ("type 26 addressed and structured, 80 bits",
+     resized(message_bits({"type": 26, "mmsi": MMSI, "addressed": 1, "structured": 1, "dest_mmsi": 1}), 80),
+     "bad_length"),
+    ("type 26 of 1070 bits", resized(message_bits({"type": 26, "mmsi": MMSI}), 1070), "bad_length"),
+    ("type 25 addressed, 56 bits", resized(message_bits({"type": 25, "mmsi": MMSI, "addressed": 1}), 56), "bad_length"),
+    ("type 27 of 104 bits", resized(message_bits({"type": 27, "mmsi": MMSI}), 104), "bad_length"),
+    ("type 27 of 120 bits", resized(message_bits({"type": 27, "mmsi": MMSI}), 120), "bad_length"),
+    ("type 27 of 88 bits", resized(message_bits({"type": 27, "mmsi": MMSI}), 88), "bad_length"),
+    ("type 24 part A of 174 bits", resized(message_bits({"type": 24, "mmsi": MMSI, "partno": 0}), 174), "bad_length"),
+    ("type 24 part B of 160 bits", resized(message_bits({"type": 24, "mmsi": MMSI, "partno": 1}), 160), "bad_length"),
+    ("type 24 part D", with_field(message_bits({"type": 24, "mmsi": MMSI, "partno": 1}), 38, 2, 3), "unknown_part"),
+    ("type 5 of 418 bits", resized(message_bits({"type": 5, "mmsi": MMSI}), 418), "bad_length"),
+    ("type 1 of 210 bits", resized(message_bits({"type": 1, "mmsi": MMSI}), 210), "bad_length"),
+    ("type 4 of 180 bits", resized(message_bits({"type": 4, "mmsi": 2442001}), 180), "bad_length"),
+    ("type 1 of 37 bits", resized(message_bits({"type": 1, "mmsi": MMSI}), 37), "short_payload"),
+]
+
+
+@pytest.mark.parametrize("bits,reason", [(b, r) for _, b, r in MALFORMED], ids=[name for name, _, _ in MALFORMED])
+def test_malformed_messages_are_refused_by_reason(bits, reason):
+    lines = lines_of(bits)
+    counters = Counters()
+    assert decode(group_of(lines, counters), counters) is None
+    assert counters.get(f"rejected.{reason}") == counters.get("rejected") == len(lines)
+    assert counters.get("messages_decoded") == 0
+
+
+def test_random_payloads_of_valid_length_never_make_pyais_raise():
+    """What passes the checks, pyais decodes: random bits at every type's allowed lengths (the
+    message's MMSI and type 24 part put right) end as a message, never as a decode_error."""
+    from aiswatch.ingest.decoder import BIT_LENGTHS
+
+    rng = random.Random(27)
+    counters = Counters()
+    decoded = 0
+    for msg_type, (least, most) in BIT_LENGTHS.items():
+        for _ in range(150):
+            n_bits = 96 if msg_type == 27 else rng.randint(least, 168 if msg_type == 24 else most)
+            bits = "".join(rng.choice("01") for _ in range(n_bits))
+            bits = with_field(bits, 0, 6, msg_type)
+            bits = with_field(bits, 8, 30, rng.randint(0, 999_999_999))
+            if msg_type == 24:
+                bits = with_field(bits, 38, 2, 0 if n_bits <= 168 and rng.random() < 0.5 else 1)
+                bits = resized(bits, 160 if bits[38:40] == "00" else 168)
+            if msg_type in (25, 26):
+                bits = with_field(bits, 38, 2, 0)     # broadcast, unstructured: any length in range
+            fields = decode(group_of(lines_of(bits), counters), counters)
+            assert fields is not None and fields["msg_type"] == msg_type, (msg_type, len(bits))
+            decoded += 1
+    assert counters.get("rejected") == 0 and counters.get("messages_decoded") == decoded

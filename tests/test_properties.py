@@ -79,10 +79,12 @@ MAX_PENDING = 8
 
 
 def message_key(message: list[str]) -> tuple[tuple, tuple[str, ...]]:
-    """The assembler's key of a message from one source, and its payloads."""
+    """The assembler's key of a message from one source (with the whole second of its message
+    time, None without one), and its payloads."""
     sentences = [parse_line(Line(text, T0, "src"), Counters()) for text in message]
     first = sentences[0]
-    return (first.station, first.channel, first.seq_id, first.total), tuple(s.payload for s in sentences)
+    second = None if first.msg_time is None else int(first.msg_time)
+    return (first.station, first.channel, first.seq_id, first.total, second), tuple(s.payload for s in sentences)
 
 
 MULTI_KEYS = {message_key(m)[0] for m in MULTI}
@@ -216,8 +218,9 @@ def test_valid_messages_in_order_are_all_decoded(messages):
     check_accounting(lines, counters, docs)
     # Valid lines are refused only as copies of a multi-sentence message completed moments
     # before (well within the time-out) under the same key (station, channel, sequence id,
-    # fragment count) when no other message has completed under that key since; single
-    # sentences are never copies. (The pool's multi-sentence messages share fewer keys than the
+    # fragment count, second of the message time if the lines have one) when no other message
+    # has completed under that key since; single sentences are never copies. (The pool's message
+    # times are three seconds apart, so the one-second tolerance plays no part.) (The pool's multi-sentence messages share fewer keys than the
     # assembler remembers, MULTI_KEYS <= MAX_PENDING, so none is forgotten in between.)
     last_completed: dict[tuple, tuple[str, ...]] = {}
     expected_docs = copies = 0

@@ -420,10 +420,17 @@ def test_base_stations_and_reception_loss():
         assert sent.timestamp() == ev.time
     times = [ev.time for ev in base if ev.mmsi == BASE_STATIONS[0].mmsi]
     assert {b - a for a, b in zip(times, times[1:])} == {10.0}
-    # loss drops about 20 % of the very same messages and changes nothing else
+    # loss drops about 20 % of the very same messages and changes nothing else but the sequence
+    # ids: the receiver numbers the multi-sentence messages it received, one after the other
     assert 0.15 < 1 - len(lossy) / len(full) < 0.25
-    full_set = {(ev.time, tuple(ev.lines)) for ev in full}
-    assert all((ev.time, tuple(ev.lines)) in full_set for ev in lossy)
+
+    def without_seq(lines):     # the sequence id, and the checksum that covers it
+        return tuple(re.sub(r"(!AIVDM,\d,\d),\d,(.*)\*..$", r"\1,,\2", line) for line in lines)
+
+    full_set = {(ev.time, without_seq(ev.lines)) for ev in full}
+    assert all((ev.time, without_seq(ev.lines)) in full_set for ev in lossy)
+    seqs = [parse(ev.lines[0])["seq"] for ev in lossy if len(ev.lines) > 1]
+    assert len(seqs) > 20 and seqs == [str(k % 10) for k in range(len(seqs))]
     # without base stations and loss the vessel traffic is the same as before
     plain = [(ev.time, ev.lines) for ev in Simulator(fleet, start=T0, seed=5).events(1200)]
     assert plain == [(ev.time, ev.lines) for ev in full if ev.msg_type != 4]
@@ -493,3 +500,33 @@ def test_stream_pacing_by_rate():
     assert out.getvalue().splitlines() == [f"line {k}" for k in range(30)]
     with pytest.raises(ValueError):
         write_stream(io.StringIO(), messages, rate="fast")
+
+
+def test_cli_fleet_shape_and_static_messages_under_reused_sequence_ids(tmp_path):
+    """--anchored and --class-b shape the random fleet; the station's one sequence id counter makes
+    a vessel's unchanged type 5 come back under the same id (10 class A vessels: every time)."""
+    out = tmp_path / "anchored.nmea"
+    result = CliRunner().invoke(main, ["simulate", "--vessels", "10", "--duration", "2h", "--seed", "5",
+                                       "--anchored", "1", "--class-b", "0", "--start", "2026-11-22T00:00:00Z",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    parsed = [parse(line) for line in out.read_text().splitlines()]
+    positions: dict[str, list[int]] = {}
+    statics: dict[tuple, list[tuple[str, str, int]]] = {}
+    for i, p in enumerate(parsed):
+        if p["total"] == "1":
+            message = decode(p["sentence"])
+            assert message.msg_type in (1, 3)
+            positions.setdefault(message.mmsi, []).append(int(p["c"]))
+        elif p["num"] == "1":
+            payload = (p["sentence"].split(",")[5], parsed[i + 1]["sentence"].split(",")[5])
+            statics.setdefault(payload, []).append((p["seq"], p["ch"], int(p["c"])))
+    assert len(positions) == len(statics) == 10      # ten class A vessels, every one at anchor
+    assert all(b - a == 180 for times in positions.values() for a, b in zip(times, times[1:]))
+    for sent in statics.values():
+        assert len(sent) == 20 and len({seq for seq, _, _ in sent}) == 1   # every 6 min, one id throughout
+        assert [t2 - t1 for (_, _, t1), (_, _, t2) in zip(sent, sent[1:])] == [360] * 19
+        # channels alternate, so the same id on the same channel (the assembler's key) every 12 min
+        assert all(c1 == c2 for (_, c1, _), (_, c2, _) in zip(sent, sent[2:]))
+    bad = CliRunner().invoke(main, ["simulate", "--anchored", "1.5", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "anchored" in bad.output

@@ -98,3 +98,13 @@ def test_reports_keep_the_accounting_identity():
 
     docs, counters = _documents([m for m in sample_messages() if m["MessageType"] in TYPES])
     assert counters.get("lines_in") == counters.get("sentences_decoded") == counters.get("messages_decoded") == len(docs)
+
+
+def test_a_report_that_breaks_m1371_is_refused_by_reason_like_a_radio_message():
+    import copy
+
+    bad = copy.deepcopy(sample_messages()[0])
+    bad["Message"]["PositionReport"]["UserID"] = 1003117694      # 10 digits
+    docs, counters = _documents([bad, sample_messages()[0]])
+    assert len(docs) == 1 and counters.get("rejected.bad_mmsi") == 1
+    assert counters.get("lines_in") == counters.get("sentences_decoded") + counters.get("rejected")

@@ -60,8 +60,15 @@ def _fmt_time(t: float | None) -> str:
 @click.option("--loss", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0, show_default=True,
               help="Fraction of messages randomly lost in reception.")
 @click.option("--group-tags", is_flag=True, help="Tag multi-sentence messages with NMEA 4.10 g:part-total-id.")
+@click.option("--anchored", "anchored_fraction", type=click.FloatRange(0.0, 1.0), default=0.15, show_default=True,
+              help="Fraction of the random class A vessels lying at anchor (a position every 3 min).")
+@click.option("--class-b", "class_b_fraction", type=click.FloatRange(0.0, 1.0), default=0.25, show_default=True,
+              help="Fraction of the random vessels that are class B.")
+@click.option("--static-jitter", "static_jitter_s", type=click.IntRange(0, 179), default=0, show_default=True,
+              help="Send static messages up to this many seconds off their 6-minute schedule (as transponders "
+                   "pick a free slot), so their order and sequence ids vary.")
 def simulate_command(n_vessels, duration, start_text, seed, bbox_text, out, udp, rate, station, scenario, n_base,
-                     loss, group_tags):
+                     loss, group_tags, anchored_fraction, class_b_fraction, static_jitter_s):
     """Generate realistic AIS traffic as NMEA lines with tag blocks (file, stdout or UDP)."""
     from aiswatch.ingest.simulation.output import parse_rate
 
@@ -82,11 +89,12 @@ def simulate_command(n_vessels, duration, start_text, seed, bbox_text, out, udp,
             raise click.UsageError(str(exc)) from None
         vessels.extend(make(start, seed))
     n = n_vessels if n_vessels is not None else (0 if scenario else 50)
-    vessels.extend(random_fleet(n, bbox=bbox, seed=seed, start=start))
+    vessels.extend(random_fleet(n, bbox=bbox, seed=seed, start=start, anchored_fraction=anchored_fraction,
+                                class_b_fraction=class_b_fraction))
     if not vessels:
         raise click.UsageError("no vessels: give --vessels N and/or --scenario NAME")
     sim = Simulator(vessels, start=start, seed=seed, station=station, base_stations=BASE_STATIONS[:n_base],
-                    loss=loss, group_tags=group_tags)
+                    loss=loss, group_tags=group_tags, static_jitter_s=static_jitter_s)
     messages = sim.messages(duration_s)
     wall = time.perf_counter()
     if udp:

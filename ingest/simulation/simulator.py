@@ -8,8 +8,18 @@ B) every 6 min. Times are whole seconds (the tag block ``c:`` carries whole seco
 vessel starts at a random phase so the fleet does not report in lock-step. A vessel whose track
 is silent is asked again a report interval later, so it reappears promptly when the silence ends.
 
-Optional extras: shore base stations (type 4, UTC time + surveyed position, every 10 s) and a
-reception ``loss`` fraction (messages sent but not received, as on a busy real channel).
+Sequence ids: one counter 0-9 for the station's multi-sentence messages, as a receiver numbers
+the VDM sentences it outputs (NMEA 0183's sequential message identifier; messages lost in
+reception are never numbered, so ``loss`` shifts the ids of the later ones). Ids are reused all the
+time, and a vessel's identical static message comes back under the same id whenever the number
+of multi-sentence messages between two of its broadcasts is a multiple of ten (with 40 class A
+vessels in range: every time), often on the same channel too.
+
+Optional extras: shore base stations (type 4, UTC time + surveyed position, every 10 s), a
+reception ``loss`` fraction (messages sent but not received, as on a busy real channel) and
+``static_jitter_s``: each static message sent up to that many seconds either side of its 6-minute
+schedule, as transponders pick a free slot for it, so the vessels' static messages, and the ids
+the receiver gives them, do not come round in the same order every time.
 """
 from __future__ import annotations
 
@@ -77,7 +87,7 @@ class SimMessage(NamedTuple):
 
 
 class _Vessel:
-    __slots__ = ("spec", "track", "channel", "statics", "rng", "mmsi", "cls", "no_heading")
+    __slots__ = ("spec", "track", "channel", "statics", "rng", "mmsi", "cls", "no_heading", "static_due")
 
     def __init__(self, spec: VesselSpec, track: Track, rng: random.Random):
         self.spec, self.track, self.rng = spec, track, rng
@@ -85,6 +95,7 @@ class _Vessel:
         self.no_heading = not spec.reports_heading
         self.channel = rng.choice("AB")
         self.statics = static_payloads(spec) if spec.send_static else []
+        self.static_due = 0  # the 6-minute schedule of its static messages, before any jitter
 
     def next_channel(self) -> str:
         # transponders alternate between the two AIS channels
@@ -102,14 +113,18 @@ class Simulator:
     base_stations: shore stations sending type 4. loss: fraction of messages (0..1) randomly not
     received, deterministic by seed, drawn independently so the rest of the traffic is unchanged.
     group_tags: also tag every fragment of a multi-sentence message with NMEA 4.10 ``g:part-total-id``
-    (id 1..999 rotating), as some shore networks do.
+    (id 1..999 rotating), as some shore networks do. static_jitter_s: static messages leave up to
+    this many whole seconds before or after their 6-minute schedule (drawn independently, so the
+    rest of the traffic is unchanged; 0: exactly on it).
     """
 
     def __init__(self, vessels: Sequence[tuple[VesselSpec, Track]], start: float, seed: int = 0,
                  station: str = "sim", base_stations: Sequence[BaseStation] = (), loss: float = 0.0,
-                 group_tags: bool = False):
+                 group_tags: bool = False, static_jitter_s: int = 0):
         if not 0.0 <= loss < 1.0:
             raise ValueError(f"loss must be a fraction in [0, 1), not {loss!r}")
+        if not 0 <= static_jitter_s < STATIC_INTERVAL_S // 2:
+            raise ValueError(f"static_jitter_s must be 0 to {STATIC_INTERVAL_S // 2 - 1} s, not {static_jitter_s!r}")
         if "," in station or "*" in station or "\\" in station:
             raise ValueError(f"station {station!r} may not contain ',', '*' or '\\\\' (tag block syntax)")
         mmsis = [spec.mmsi for spec, _ in vessels]
@@ -120,6 +135,7 @@ class Simulator:
         self.base_stations = list(base_stations)
         self.loss = loss
         self.group_tags = group_tags
+        self.static_jitter_s = int(static_jitter_s)
         # two vessels sharing an MMSI is allowed (a planted identity clash); recorded for summaries
         self.duplicate_mmsis = sorted(m for m, n in Counter(mmsis).items() if n > 1)
 
@@ -139,12 +155,15 @@ class Simulator:
             first = report_interval(v.cls, s) if s is not None else (10 if v.cls == "A" else 30)
             heap.append((start + v.rng.randrange(first), i, _POSITION))
             if v.statics:
-                heap.append((start + v.rng.randrange(STATIC_INTERVAL_S), i, _STATIC))
+                v.static_due = start + v.rng.randrange(STATIC_INTERVAL_S)
+                heap.append((v.static_due, i, _STATIC))
         n_vessels = len(vessels)
         for k, b in enumerate(self.base_stations):
             heap.append((start + rng.randrange(b.interval_s), n_vessels + k, _BASE))
         heapq.heapify(heap)
         lost = random.Random(rng.getrandbits(64)).random if self.loss else None
+        jitter_s = self.static_jitter_s
+        jitter = random.Random(rng.getrandbits(64)).randint if jitter_s else None
         loss = self.loss
         base_channel = "A"
         station = self.station
@@ -187,13 +206,16 @@ class Simulator:
                 yield SimMessage(float(t), [tag + single_sentence(payload, pxor, channel)], v.mmsi,
                                  msg_type, i, s)
             else:
-                heapq.heapreplace(heap, (t + STATIC_INTERVAL_S, i, kind))
+                v.static_due += STATIC_INTERVAL_S
+                heapq.heapreplace(heap, (v.static_due + (jitter(-jitter_s, jitter_s) if jitter else 0), i, kind))
                 if s is None:
                     continue  # transponder off: no static either
                 if t != tag_t:
                     tag_t, tag = t, tag_block(station, t)
                 for msg_type, payload, fill in v.statics:
                     channel = v.next_channel()
+                    if lost and lost() < loss:
+                        continue    # never received: the receiver's counters do not move
                     parts = sentences(payload, fill, channel, seq_id)
                     if len(parts) > 1:
                         seq_id = (seq_id + 1) % 10
@@ -203,6 +225,4 @@ class Simulator:
                                  for k, p in enumerate(parts, start=1)]
                     else:
                         lines = [tag + p for p in parts]
-                    if lost and lost() < loss:
-                        continue
                     yield SimMessage(float(t), lines, v.mmsi, msg_type, i, None)
