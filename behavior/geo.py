@@ -165,9 +165,24 @@ class Geography:
         region_rows = list(config.get("extra_regions", [])) + region_rows
         self.regions = [Region(r["name"], *map(float, r["box"])) for r in region_rows]
         self.shore = shore or ShoreDistance()
+        self.fixed_ports = list(self.ports)
+        self.learnt: tuple[tuple[float, float], ...] = ()
+        self._index_ports()
+
+    def _index_ports(self) -> None:
         self._plat = np.array([p.lat for p in self.ports])
         self._plon = np.array([p.lon for p in self.ports])
         self._prad = np.array([p.radius_km for p in self.ports])
+
+    def set_anchorages(self, centres: Iterable[tuple[float, float]], radius_km: float) -> None:
+        """Anchorages learnt from the data (``behavior.anchorages``), as port circles of ``radius_km``
+        beside the shipped ports and the configured ones."""
+        centres = tuple(centres)
+        if centres == self.learnt:
+            return
+        self.learnt = centres
+        self.ports = self.fixed_ports + [Port("anchorage (learnt)", "", lat, lon, radius_km) for lat, lon in centres]
+        self._index_ports()
 
     def nearest_port(self, lat: float, lon: float) -> tuple[Port | None, float]:
         """The nearest port and the distance (km) to its edge (negative inside its circle)."""
