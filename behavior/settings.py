@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
         "min_shore_nm": 50.0,        # both ends > 50 nm from shore (GFW); 0 turns the filter off
         "lookback_days": 7,          # how far back to look for the position before a gap / a dark vessel
         "dark_now": True,            # also report vessels silent now (from ships-seen), as ongoing gaps
+        "ships_only": True,          # ships' MMSIs only (ITU-R M.585): a buoy or SART going silent is not a gap
     },
     "loitering": {
         "max_speed_kn": 2.0,         # average speed < 2 kn
