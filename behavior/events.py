@@ -87,10 +87,12 @@ class Event:
         return doc
 
     def as_json(self) -> dict:
-        """The --json line: type, mmsi list, start, end, lat, lon, details."""
+        """The --json line: type, mmsi list, start, end, lat, lon (as stored), details, id (as stored)."""
         return {"type": self.type, "subtype": self.subtype, "severity": self.severity, "mmsi": sorted(self.mmsi),
-                "names": self.names, "start": iso(self.start_ms), "end": iso(self.end_ms), "lat": self.lat,
-                "lon": self.lon, "ongoing": self.ongoing, "details": self.details, "id": self.stored_id or self.id}
+                "names": self.names, "start": iso(self.start_ms), "end": iso(self.end_ms),
+                "lat": None if self.lat is None else stable_round(self.lat, 6),
+                "lon": None if self.lon is None else stable_round(self.lon, 6),
+                "ongoing": self.ongoing, "details": self.details, "id": self.stored_id or self.id}
 
     @classmethod
     def from_document(cls, doc: dict, doc_id: str | None = None) -> "Event":
@@ -187,11 +189,11 @@ class EventStore:
         return out
 
     def write(self, events: list[Event], *, since_ms: int, until_ms: int, join_ms: int,
-              run_id: str = "", refresh: bool = True, full: bool = False) -> tuple[WriteResult, list[Event]]:
+              run_id: str = "", refresh: bool = True, whole: bool = False) -> tuple[WriteResult, list[Event]]:
         """Create, extend or skip each event; returns the counts and the events as stored, one per
         document (episodes merged into one document are one event), each with its ``stored_id``.
 
-        An unchanged event is known from the light fields only; ``full`` reads those documents
+        An unchanged event is known from the light fields only; ``whole`` reads those documents
         whole (one ``mget``), so what is returned is the stored event with its position and details
         (``detect run`` prints them); without it their position, details and summary are left out.
         """
@@ -271,7 +273,7 @@ class EventStore:
                 if err:
                     log.error("event write failed: %s", err)
                     result.errors += 1
-        if full and light:
+        if whole and light:
             resp = self.client.mget(index=self.index, ids=sorted(light), filter_path=["docs._id", "docs._source"])
             for doc in (resp.body or {}).get("docs") or []:
                 if doc.get("_source"):

@@ -5,9 +5,10 @@ PyPI package) rather than hand-drawn coastlines. Its full grid is 21600 x 43200 
 memory), so the first use on a machine reduces it to two 0.05 degree grids, built once and cached
 as bit-packed ``.npz`` under ``$AISWATCH_HOME/geo`` (~10 s the first time, milliseconds after):
 *land* (any 1 km cell in it is land, which keeps small islands) and *water* (any 1 km cell in it is
-ocean). A distance is the great-circle distance from the point to the nearest land cell centre
-within a search radius (exact haversine on the window), capped at that radius; resolution ~5.5 km
-(3 nm), and near a coast the distance errs short (a cell counts as land for its smallest island).
+ocean). A distance is the great-circle distance from the centre of the point's cell to the nearest land
+cell centre within a search radius (exact haversine on the window), capped at that radius:
+resolution ~5.5 km (3 nm), the same answer for every point of a cell, and near a coast the distance
+errs short (a cell counts as land for its smallest island).
 
 Regions (``data/regions.yaml``): polygons (``polygon: [[lat, lon], ...]``) or boxes (``box:
 [south, west, north, east]``), the first that contains a position names it. The user's
@@ -124,7 +125,8 @@ class ShoreDistance:
         hit = self._memo.get(key)
         if hit is not None:
             return hit
-        value = self._compute(lat, lon, key)
+        # from the cell's centre: the same answer for every position in the cell, whichever is asked first
+        value = self._compute(90.0 - (key[0] + 0.5) * GRID_STEP_DEG, (key[1] + 0.5) * GRID_STEP_DEG - 180.0, key)
         self._memo[key] = value
         return value
 

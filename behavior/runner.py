@@ -143,7 +143,7 @@ class Detector:
             store = EventStore(self.client, self.names.events, page_size=self.page_size)
             result.written, result.events = store.write(
                 result.events, since_ms=read_from, until_ms=until_ms, join_ms=2 * self.slot_ms,
-                run_id=uuid.uuid4().hex[:12], full=full_events)
+                run_id=uuid.uuid4().hex[:12], whole=full_events)
             # identity and area need no detector (the MMSI, the latest position) and the risk score
             # counts every stored event, so ships-seen is refreshed by every run that writes,
             # whichever detectors it ran

@@ -359,13 +359,16 @@ def run_dataset(key: str, args, url: str, data_dir: Path, work: Path, land: Land
     times = [t for pts in tracks.values() for t, _, _ in pts]
     since_ms = min(times) // 600 * 600 * 1000
     until_ms = (max(times) // 600 + 1) * 600 * 1000
-    names = IndexNames(f"real{key}{uuid.uuid4().hex[:6]}-")
+    reuse = dict(kv.split("=", 1) for kv in args.reuse.split(",") if kv).get(key)
+    names = IndexNames(reuse or f"real{key}{uuid.uuid4().hex[:6]}-")
     env = dict(os.environ, AISWATCH_ELASTICSEARCH__RETENTION_DAYS="0", AISWATCH_HOME=str(work / "home"))
     started = time.monotonic()
-    out = aiswatch("--log-level", "WARNING", "ingest", "file", str(nmea), "--es", url, "--namespace", names.namespace,
-                   "--spool-dir", str(work / f"spool-{key}"), "--no-progress", env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"ingest failed:\n{out.stderr[-3000:]}")
+    if not reuse:
+        out = aiswatch("--log-level", "WARNING", "ingest", "file", str(nmea), "--es", url, "--namespace",
+                       names.namespace, "--spool-dir", str(work / f"spool-{key}"), "--no-progress", env=env,
+                       capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"ingest failed:\n{out.stderr[-3000:]}")
     ingest_s = time.monotonic() - started
     client = make_client(url, request_timeout=600)
     client.indices.refresh(index=names.namespace + "*")
@@ -390,7 +393,7 @@ def run_dataset(key: str, args, url: str, data_dir: Path, work: Path, land: Land
         rows["rerun"] = rerun_json_check(url, names, since_ms, until_ms)
         print(f"  rerun `detect run --json`: {rows['rerun']}")
     finally:
-        if not args.keep:
+        if not args.keep and not reuse:
             delete_namespace(client, names.namespace)
         client.close()
     return {"label": label, "vessel_days": vdays, "positions": positions, "raw": raw, "rows": rows}
@@ -419,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
                                                / "aiswatch-bench"), help="where tracktable-data is kept")
     parser.add_argument("--wheel", default=None, help="a tracktable-data wheel already downloaded")
     parser.add_argument("--keep", action="store_true", help="keep the indices afterwards")
+    parser.add_argument("--reuse", default="", help="us=NAMESPACE,ny=NAMESPACE: data already ingested (--keep) "
+                                                   "from the same conversion; skips the ingest")
     parser.add_argument("--json", dest="json_out", default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
     data_dir = fetch_tracktable(Path(args.cache), args.wheel)

@@ -131,3 +131,20 @@ def test_a_dark_vessel_that_reappears_is_one_gap_document(es_url):
     finally:
         delete_namespace(client, names.namespace)
         client.close()
+
+
+def test_two_touching_episodes_stored_as_one_document_are_one_event(es, names):
+    """Two episodes of one vessel that touch (within join_ms) are merged into one document: the
+    store returns one event, under that document's id, not one per episode."""
+    from behavior.events import Event
+
+    store = EventStore(es, names.events)
+    t = 1_800_000_000_000
+    a = Event("loitering", "loitering", "medium", ["636000001"], t, t + 5 * HOUR * 1000, 55.0, 3.0, {"x": 1})
+    b = Event("loitering", "loitering", "medium", ["636000001"], t + 5 * HOUR * 1000 + 60_000, t + 7 * HOUR * 1000,
+              55.1, 3.1, {"x": 2})
+    written, events = store.write([a, b], since_ms=t, until_ms=t + 8 * HOUR * 1000, join_ms=1_200_000)
+    assert written.created == 1 and len(events) == 1
+    docs = store.recent()
+    assert [d["_id"] for d in docs] == [events[0].stored_id] and events[0].as_json()["id"] == docs[0]["_id"]
+    assert (events[0].start_ms, events[0].end_ms) == (a.start_ms, b.end_ms)
