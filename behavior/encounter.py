@@ -103,6 +103,25 @@ def _close_pairs(tracks: dict[str, list[Slot]], geo: Geography, cfg: dict, slow_
     return pairs
 
 
+def _long_episodes(pairs: dict, max_gap: int, slot_ms: int, since_ms: int, min_hours: float):
+    """(pair, by_slot, slot keys, start, end) of every episode of every pair that lasts ``min_hours``
+    and ends after the window's start (less two slots: see loitering)."""
+    for pair, by_slot in pairs.items():
+        for ep in _episodes(by_slot, max_gap, slot_ms):
+            first, last = by_slot[ep[0]], by_slot[ep[-1]]
+            start = max(first[1].first, first[2].first)
+            end = min(last[1].last, last[2].last)
+            if end >= since_ms - 2 * slot_ms and (end - start) / HOUR_MS >= min_hours:
+                yield pair, by_slot, ep, start, end
+
+
+def _where(by_slot: dict[int, tuple], ep: list[int]) -> tuple[float, float, float]:
+    """Mean position of the pair and median distance (m) over an episode."""
+    lat = fmean((by_slot[k][1].lat + by_slot[k][2].lat) / 2 for k in ep)
+    lon = fmean((by_slot[k][1].lon + by_slot[k][2].lon) / 2 for k in ep)
+    return lat, lon, median(by_slot[k][0] for k in ep)
+
+
 def _episodes(by_slot: dict[int, tuple], max_gap: int, slot_ms: int) -> list[list[int]]:
     """Slot keys of one pair split where the pair is apart (or silent) longer than ``max_gap``."""
     keys = sorted(by_slot)
@@ -120,35 +139,28 @@ def detect_encounters(tracks: dict[str, list[Slot]], reader: TrackReader | None,
     events = []
     max_gap = int(cfg["max_slot_gap_hours"] * HOUR_MS)
     ships = {m: t for m, t in tracks.items() if is_ship(m) or not cfg.get("ships_only", True)}
-    for (ma, mb), by_slot in _close_pairs(ships, geo, cfg).items():
-        for ep in _episodes(by_slot, max_gap, slot_ms):
-            first, last = by_slot[ep[0]], by_slot[ep[-1]]
-            start = max(first[1].first, first[2].first)
-            end = min(last[1].last, last[2].last)
-            if end < since_ms - 2 * slot_ms or (end - start) / HOUR_MS < cfg["min_hours"]:  # see loitering
-                continue
-            speeds_a = [s for s in (by_slot[k][1].sog for k in ep) if s is not None]
-            speeds_b = [s for s in (by_slot[k][2].sog for k in ep) if s is not None]
-            med_a = median(speeds_a) if speeds_a else 0.0
-            med_b = median(speeds_b) if speeds_b else 0.0
-            if med_a >= cfg["max_speed_kn"] or med_b >= cfg["max_speed_kn"]:
-                continue
-            refined = False
-            ongoing = until_ms - end < 2 * slot_ms
-            if cfg.get("refine") and reader is not None:
-                start, end, refined = _refine(reader, ma, mb, start, end, slot_ms, cfg, refine_end=not ongoing)
-            lat = fmean((by_slot[k][1].lat + by_slot[k][2].lat) / 2 for k in ep)
-            lon = fmean((by_slot[k][1].lon + by_slot[k][2].lon) / 2 for k in ep)
-            dist = median(by_slot[k][0] for k in ep)
-            duration_h = (end - start) / HOUR_MS
-            events.append(Event(
-                type="encounter", subtype="encounter", severity="high", mmsi=[ma, mb], start_ms=start, end_ms=end,
-                lat=lat, lon=lon, ongoing=ongoing,
-                details={"duration_h": stable_round(duration_h, 3), "median_distance_m": stable_round(dist, 1),
-                         "median_speed_kn": {ma: stable_round(med_a, 2), mb: stable_round(med_b, 2)},
-                         "port_km": stable_round(geo.km_from_port(lat, lon), 1), "shore_nm": stable_round(geo.shore_nm(lat, lon), 1),
-                         "refined": refined, "region": geo.region(lat, lon)},
-                summary=f"{ma} and {mb} within {fmt(dist, 0)} m for {fmt(duration_h, 1)} h"))
+    for (ma, mb), by_slot, ep, start, end in _long_episodes(_close_pairs(ships, geo, cfg), max_gap, slot_ms,
+                                                             since_ms, cfg["min_hours"]):
+        speeds_a = [s for s in (by_slot[k][1].sog for k in ep) if s is not None]
+        speeds_b = [s for s in (by_slot[k][2].sog for k in ep) if s is not None]
+        med_a = median(speeds_a) if speeds_a else 0.0
+        med_b = median(speeds_b) if speeds_b else 0.0
+        if med_a >= cfg["max_speed_kn"] or med_b >= cfg["max_speed_kn"]:
+            continue
+        refined = False
+        ongoing = until_ms - end < 2 * slot_ms
+        if cfg.get("refine") and reader is not None:
+            start, end, refined = _refine(reader, ma, mb, start, end, slot_ms, cfg, refine_end=not ongoing)
+        lat, lon, dist = _where(by_slot, ep)
+        duration_h = (end - start) / HOUR_MS
+        events.append(Event(
+            type="encounter", subtype="encounter", severity="high", mmsi=[ma, mb], start_ms=start, end_ms=end,
+            lat=lat, lon=lon, ongoing=ongoing,
+            details={"duration_h": stable_round(duration_h, 3), "median_distance_m": stable_round(dist, 1),
+                     "median_speed_kn": {ma: stable_round(med_a, 2), mb: stable_round(med_b, 2)},
+                     "port_km": stable_round(geo.km_from_port(lat, lon), 1), "shore_nm": stable_round(geo.shore_nm(lat, lon), 1),
+                     "refined": refined, "region": geo.region(lat, lon)},
+            summary=f"{ma} and {mb} within {fmt(dist, 0)} m for {fmt(duration_h, 1)} h"))
     return events
 
 
@@ -165,26 +177,19 @@ def detect_gear(tracks: dict[str, list[Slot]], geo: Geography, cfg: dict, encoun
 
     events = []
     max_gap = int(encounter_cfg["max_slot_gap_hours"] * HOUR_MS)
-    for (ma, mb), by_slot in _close_pairs(wanted, geo, place, slow_only=False, pair_ok=ship_and_gear).items():
+    pairs = _close_pairs(wanted, geo, place, slow_only=False, pair_ok=ship_and_gear)
+    for (ma, mb), by_slot, ep, start, end in _long_episodes(pairs, max_gap, slot_ms, since_ms, cfg["min_hours"]):
         ship, gear = (ma, mb) if is_ship(ma) else (mb, ma)
-        for ep in _episodes(by_slot, max_gap, slot_ms):
-            first, last = by_slot[ep[0]], by_slot[ep[-1]]
-            start = max(first[1].first, first[2].first)
-            end = min(last[1].last, last[2].last)
-            if end < since_ms - 2 * slot_ms or (end - start) / HOUR_MS < cfg["min_hours"]:
-                continue
-            lat = fmean((by_slot[k][1].lat + by_slot[k][2].lat) / 2 for k in ep)
-            lon = fmean((by_slot[k][1].lon + by_slot[k][2].lon) / 2 for k in ep)
-            dist = median(by_slot[k][0] for k in ep)
-            duration_h = (end - start) / HOUR_MS
-            events.append(Event(
-                type="gear", subtype="with_vessel", severity="info", mmsi=[ship, gear], start_ms=start, end_ms=end,
-                lat=lat, lon=lon, ongoing=until_ms - end < 2 * slot_ms,
-                details={"duration_h": stable_round(duration_h, 3), "ship": ship, "transponder": gear,
-                         "transponder_kind": kinds[gear], "median_distance_m": stable_round(dist, 1),
-                         "shore_nm": stable_round(geo.shore_nm(lat, lon), 1), "region": geo.region(lat, lon)},
-                summary=f"{ship} with transponder {gear} ({kinds[gear]}) within {fmt(dist, 0)} m "
-                        f"for {fmt(duration_h, 1)} h"))
+        lat, lon, dist = _where(by_slot, ep)
+        duration_h = (end - start) / HOUR_MS
+        events.append(Event(
+            type="gear", subtype="with_vessel", severity="info", mmsi=[ship, gear], start_ms=start, end_ms=end,
+            lat=lat, lon=lon, ongoing=until_ms - end < 2 * slot_ms,
+            details={"duration_h": stable_round(duration_h, 3), "ship": ship, "transponder": gear,
+                     "transponder_kind": kinds[gear], "median_distance_m": stable_round(dist, 1),
+                     "shore_nm": stable_round(geo.shore_nm(lat, lon), 1), "region": geo.region(lat, lon)},
+            summary=f"{ship} with transponder {gear} ({kinds[gear]}) within {fmt(dist, 0)} m "
+                    f"for {fmt(duration_h, 1)} h"))
     return events
 
 
