@@ -54,6 +54,7 @@ class Event:
     ongoing: bool = False
     summary: str = ""
     keyed_by_start: bool = True   # identity events: one per vessel, whatever the time
+    stored_id: str | None = None  # the id of the document it is stored as (read back, or written)
 
     @property
     def key(self) -> tuple:
@@ -86,18 +87,22 @@ class Event:
         return doc
 
     def as_json(self) -> dict:
-        """The --json line: type, mmsi list, start, end, lat, lon, details."""
+        """The --json line: type, mmsi list, start, end, lat, lon (as stored), details, id (as stored)."""
         return {"type": self.type, "subtype": self.subtype, "severity": self.severity, "mmsi": sorted(self.mmsi),
-                "names": self.names, "start": iso(self.start_ms), "end": iso(self.end_ms), "lat": self.lat,
-                "lon": self.lon, "ongoing": self.ongoing, "details": self.details, "id": self.id}
+                "names": self.names, "start": iso(self.start_ms), "end": iso(self.end_ms),
+                "lat": None if self.lat is None else stable_round(self.lat, 6),
+                "lon": None if self.lon is None else stable_round(self.lon, 6),
+                "ongoing": self.ongoing, "details": self.details, "id": self.stored_id or self.id}
 
     @classmethod
-    def from_document(cls, doc: dict) -> "Event":
+    def from_document(cls, doc: dict, doc_id: str | None = None) -> "Event":
+        """The event a stored document holds; ``doc_id`` (or the document's ``_id``) is its id from then on."""
         return cls(type=doc["type"], subtype=doc.get("subtype", ""), severity=doc.get("severity", "info"),
                    mmsi=list(doc.get("mmsi") or []), start_ms=parse_time_ms(doc["start"]),
                    end_ms=parse_time_ms(doc["end"]), lat=doc.get("lat"), lon=doc.get("lon"),
                    details=doc.get("details") or {}, names=list(doc.get("names") or []),
-                   ongoing=bool(doc.get("ongoing")), summary=doc.get("summary", ""))
+                   ongoing=bool(doc.get("ongoing")), summary=doc.get("summary", ""),
+                   keyed_by_start=doc["type"] != "identity", stored_id=doc_id or doc.get("_id"))
 
 
 def stable_round(x: float, digits: int) -> float:
@@ -184,8 +189,14 @@ class EventStore:
         return out
 
     def write(self, events: list[Event], *, since_ms: int, until_ms: int, join_ms: int,
-              run_id: str = "", refresh: bool = True) -> tuple[WriteResult, list[Event]]:
-        """Create, extend or skip each event; returns the counts and the events as stored."""
+              run_id: str = "", refresh: bool = True, whole: bool = False) -> tuple[WriteResult, list[Event]]:
+        """Create, extend or skip each event; returns the counts and the events as stored, one per
+        document (episodes merged into one document are one event), each with its ``stored_id``.
+
+        An unchanged event is known from the light fields only; ``whole`` reads those documents
+        whole (one ``mget``), so what is returned is the stored event with its position and details
+        (``detect run`` prints them); without it their position, details and summary are left out.
+        """
         result = WriteResult()
         if not events:
             return result, []
@@ -199,18 +210,20 @@ class EventStore:
             """The stored event whole (details, position, summary): read only when a merge needs them."""
             if doc_id not in full:
                 doc = self.client.get(index=self.index, id=doc_id)["_source"]
-                full[doc_id] = Event.from_document(doc)
+                full[doc_id] = Event.from_document(doc, doc_id)
             return full[doc_id]
 
         by_key: dict[tuple, list[tuple[str, Event]]] = {}
         for doc_id, doc in current.items():
-            ev = Event.from_document(doc)
+            ev = Event.from_document(doc, doc_id)
             by_key.setdefault(ev.key, []).append((doc_id, ev))
-        actions, stored = [], []
+        actions: list[tuple[str, dict]] = []
+        stored: dict[str, Event] = {}   # by document id: two episodes merged into one document are one event
+        light: set[str] = set()         # ids whose event came from the light fields only
         for ev in sorted(events, key=lambda e: e.start_ms):
             doc_id, other = ev.id, None
             if doc_id in current:
-                other = Event.from_document(current[doc_id])
+                other = Event.from_document(current[doc_id], doc_id)
             else:
                 for other_id, candidate in by_key.get(ev.key, []):
                     if not ev.keyed_by_start and candidate.subtype != ev.subtype:
@@ -219,20 +232,23 @@ class EventStore:
                         doc_id, other = other_id, candidate
                         break
             merged = ev
+            light.discard(doc_id)
             if other is not None:
                 if doc_id in full or not (ev.end_ms > other.end_ms):
                     # the stored one is the later (or as late): its details, position and summary stay
                     if covers(other, ev) and doc_id not in full:
                         result.unchanged += 1
-                        stored.append(other)
+                        stored[doc_id] = other
+                        light.add(doc_id)
                         continue
                     other = stored_event(doc_id) if doc_id not in full else full[doc_id]
                 merged = merge_events(other, ev)
+            merged.stored_id = doc_id
             doc = merged.document(run_id)
             old = current.get(doc_id)
             if old is not None and old.get("content_sha") == doc["content_sha"]:
                 result.unchanged += 1
-                stored.append(merged)
+                stored[doc_id] = merged
                 continue
             if old is None:
                 result.created += 1
@@ -243,7 +259,7 @@ class EventStore:
             full[doc_id] = merged
             by_key.setdefault(merged.key, []).append((doc_id, merged))
             actions.append((doc_id, doc))
-            stored.append(merged)
+            stored[doc_id] = merged
         for i in range(0, len(actions), 500):
             chunk = actions[i:i + 500]
             ops: list[dict] = []
@@ -257,7 +273,12 @@ class EventStore:
                 if err:
                     log.error("event write failed: %s", err)
                     result.errors += 1
-        return result, stored
+        if whole and light:
+            resp = self.client.mget(index=self.index, ids=sorted(light), filter_path=["docs._id", "docs._source"])
+            for doc in (resp.body or {}).get("docs") or []:
+                if doc.get("_source"):
+                    stored[doc["_id"]] = Event.from_document(doc["_source"], doc["_id"])
+        return result, list(stored.values())
 
     def recent(self, limit: int = 50, types: list[str] | None = None, since_ms: int | None = None) -> list[dict]:
         if not self.client.indices.exists(index=self.index):

@@ -11,6 +11,8 @@ Definition (defaults from Global Fishing Watch's "suspected AIS disabling" event
 - Each gap carries its start (last position before), end (first position after), the distance
   between the two positions and the implied speed across the gap (distance / time): a ship that
   "reappears" 400 nm away after 14 h (29 kn) is worth a look.
+- Ships only (ITU-R M.585, ``identity.is_ship``; ``gap.ships_only``): a net buoy taken out of
+  the water or a SART switched off is not a transponder going dark.
 - A vessel that is silent *now* (its ``ships-seen`` ``position_time`` at least ``gap.min_hours`` before
   the end of the window) is reported as an ongoing gap (subtype ``dark``). Its id is the same as
   the gap it becomes when the vessel reappears (type + MMSI + start), so it is updated, not doubled.
@@ -24,6 +26,7 @@ from __future__ import annotations
 from aiswatch.behavior.cluster import search
 from aiswatch.behavior.events import Event, fmt, iso, stable_round
 from aiswatch.behavior.geo import Geography, haversine_km, KM_PER_NM
+from aiswatch.behavior.identity import is_ship
 from aiswatch.behavior.tracks import Slot, TrackReader, to_epoch_ms
 
 HOUR_MS = 3_600_000
@@ -57,6 +60,8 @@ def detect_gaps(tracks: dict[str, list[Slot]], reader: TrackReader, geo: Geograp
     vessel's first slot is looked up before it.
     """
     events: list[Event] = []
+    if cfg.get("ships_only", True):
+        tracks = {m: t for m, t in tracks.items() if is_ship(m)}
     # vessels whose first position in the tracks is inside the window need the position before it
     need_before = [m for m, t in tracks.items() if t and t[0].first >= since_ms]
     look_from = read_from if read_from is not None else tracks_start(tracks, since_ms)
@@ -112,6 +117,8 @@ def detect_dark_now(client, ships_index: str, geo: Geography, cfg: dict, until_m
 def _dark_event(hit: dict, geo: Geography, cfg: dict, until_ms: int) -> Event | None:
     src = hit["_source"]
     if src.get("lat") is None or src.get("lon") is None:
+        return None
+    if cfg.get("ships_only", True) and not is_ship(str(src.get("mmsi") or hit["_id"])):
         return None
     t = to_epoch_ms(src["position_time"])
     shore = geo.shore_nm(src["lat"], src["lon"])

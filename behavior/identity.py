@@ -12,6 +12,12 @@ Problems reported (``identity.problems``): ``length`` (not 9 digits), ``test_num
 there is no problem. ``flag`` / ``flag_code`` come from the MID; ``flag_of_convenience`` from the
 ITF list (``data/flags.yaml``).
 
+Ships (``is_ship``): a ship station's number, MID 201-775 in front of six digits. Only ships take part
+in encounters and loitering; a ship together with other numbers (fishing gear, net buoys: often
+numbers outside every class, e.g. 941xxxxxx) is a ``gear`` event (``behavior.encounter``).
+``gear_kind`` says which numbers count as transponders a ship may carry or tow: every non-ship
+number but coast stations, groups, AtoN and SAR aircraft.
+
 An invalid MMSI seen at sea is an ``identity`` event (subtype = the first problem), one per vessel
 (its id does not depend on time; a later run extends it).
 
@@ -71,6 +77,27 @@ class Identity:
         return {"valid": self.valid, "station_type": self.station_type, "mid": self.mid, "flag": self.flag,
                 "flag_code": self.flag_code, "flag_of_convenience": self.flag_of_convenience,
                 "problems": self.problems}
+
+
+@functools.lru_cache(maxsize=100_000)
+def is_ship(mmsi: str) -> bool:
+    """ITU-R M.585 ship station: nine digits, MID 201-775 first (first digit 2-7)."""
+    m = str(mmsi)
+    return len(m) == 9 and m.isdigit() and 201 <= int(m[:3]) <= 775
+
+
+# station types that are fixed or airborne: never gear travelling with a ship
+NOT_GEAR = frozenset({"coast_station", "group", "aton", "sar_aircraft"})
+
+
+@functools.lru_cache(maxsize=100_000)
+def gear_kind(mmsi: str) -> str | None:
+    """The station type of a number that may be gear or a device with a ship (not a ship, not a
+    coast station, group, AtoN or SAR aircraft), else None."""
+    if is_ship(mmsi):
+        return None
+    station = classify(mmsi).station_type
+    return None if station in NOT_GEAR else station
 
 
 def _station(m: str) -> tuple[str, str | None]:

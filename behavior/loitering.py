@@ -6,6 +6,8 @@ Definition (defaults from Global Fishing Watch's loitering events):
 - ... at least ``loitering.min_shore_nm`` (20 nm) from shore, and not inside a port or anchorage
   area (``data/ports.yaml``): ships waiting at an anchorage are doing what anchorages are for.
 - A silence longer than ``loitering.max_slot_gap_hours`` (1 h) ends the episode (no interpolation).
+- Ships only (ITU-R M.585, ``identity.is_ship``): a net buoy drifting for hours is not loitering.
+  Port and anchorage areas include the anchorages learnt from the data (``behavior.anchorages``).
 
 Carriers (reefers, tankers) that loiter offshore are the classic sign of a transshipment whose
 partner does not broadcast AIS, hence the event even without a visible encounter.
@@ -22,6 +24,7 @@ from statistics import fmean
 
 from aiswatch.behavior.events import Event, fmt, stable_round
 from aiswatch.behavior.geo import Geography, haversine_km, KM_PER_NM
+from aiswatch.behavior.identity import is_ship
 from aiswatch.behavior.refine import refine_edges
 from aiswatch.behavior.tracks import Slot, TrackReader
 
@@ -65,6 +68,8 @@ def detect_loitering(tracks: dict[str, list[Slot]], geo: Geography, cfg: dict, s
                      until_ms: int, slot_ms: int, reader: TrackReader | None = None) -> list[Event]:
     events = []
     for mmsi, track in tracks.items():
+        if cfg.get("ships_only", True) and not is_ship(mmsi):
+            continue
         speeds = [slot_speed_kn(track, i) for i in range(len(track))]
         ok = []
         for slot, speed in zip(track, speeds):

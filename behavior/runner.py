@@ -3,7 +3,9 @@
 A run over [since, until):
 1. reads the vessel tracks of [since - context, until) as 10-minute slot summaries (aggregations,
    ``behavior.tracks``); the context lets an episode that began before ``since`` be seen whole,
-2. runs the selected detectors on them (each may ask small follow-up aggregations),
+2. learns anchorages from them (``behavior.anchorages``: cells where ships stop, stored in
+   ``aiswatch-anchorages``; a dry run learns in memory only) and adds them to the ports,
+   then runs the selected detectors (each may ask small follow-up aggregations),
 3. writes the events (deterministic ids; continuing episodes extended, unchanged ones skipped),
 4. updates identity, area (in port / region) and risk on the ships-seen documents of the vessels
    seen in the window (whichever detectors ran: see ``Detector.run``).
@@ -28,6 +30,7 @@ from typing import Callable
 from elasticsearch import ApiError, TransportError
 
 from aiswatch.behavior import encounter, gap, identity, loitering, spoofing
+from aiswatch.behavior.anchorages import AnchorageStore, find_stays
 from aiswatch.behavior.cluster import ServerRefused, is_refusal, refused
 from aiswatch.behavior.events import Event, EventStore, WriteResult, iso, now_ms
 from aiswatch.behavior.geo import Geography
@@ -37,7 +40,7 @@ from aiswatch.es_templates import IndexNames
 
 log = logging.getLogger(__name__)
 
-ALL_DETECTORS = ("gap", "loitering", "encounter", "spoofing", "identity")
+ALL_DETECTORS = ("gap", "loitering", "encounter", "gear", "spoofing", "identity")
 STATE_ID = "detect"
 
 
@@ -74,6 +77,7 @@ class Detector:
         self.reader = TrackReader(client, names.messages_pattern, slot_minutes=self.settings["slot_minutes"],
                                   ships_index=names.ships, paging=paging, page_vessels=page_vessels)
         self.page_size = page_size
+        self.anchorages = AnchorageStore(client, names.anchorages, self.settings["anchorages"], page_size=page_size)
         self.cache: SlotCache | None = None
         self._names: dict[str, str] = {}                      # vessel names already looked up
         self._ships: dict[str, tuple[dict, int]] = {}         # ships-seen update last written, when scored
@@ -92,7 +96,11 @@ class Detector:
         """Start of what a run over [since, ...) reads: the context before it, on a slot boundary."""
         return align_down(since_ms - context_ms(self.settings), self.slot_ms)
 
-    def run(self, since_ms: int, until_ms: int, only: list[str] | None = None, write: bool = True) -> RunResult:
+    def run(self, since_ms: int, until_ms: int, only: list[str] | None = None, write: bool = True,
+            full_events: bool = False) -> RunResult:
+        """Detect over [since, until) and (with ``write``) store the events. ``full_events``: the
+        events returned are the stored documents whole, unchanged ones too (one more ``mget``:
+        ``detect run`` prints them); otherwise unchanged ones carry only their light fields."""
         started = time.monotonic()
         s = self.settings
         selected = [d for d in (only or s["detectors"]) if d in ALL_DETECTORS]
@@ -105,6 +113,10 @@ class Detector:
         tracks = (self.cache.read(self.reader, read_from, until_ms) if self.cache is not None
                   else self.reader.slots(read_from, until_ms))
         result = RunResult(since_ms, until_ms, vessels=len(tracks), slots=sum(len(t) for t in tracks.values()))
+        if s["anchorages"]["learn"]:   # off: no learnt anchorage is learnt or used
+            self.anchorages.learn(find_stays(tracks, s["anchorages"], self.geo.shore_nm), write=write)
+        self.geo.set_anchorages(self.anchorages.anchorages() if s["anchorages"]["learn"] else [],
+                                s["anchorages"]["radius_km"])
         events: list[Event] = []
         if "gap" in selected:
             events += gap.detect_gaps(tracks, self.reader, self.geo, s["gap"], since_ms, until_ms, read_from)
@@ -116,6 +128,8 @@ class Detector:
         if "encounter" in selected:
             events += encounter.detect_encounters(tracks, self.reader, self.geo, s["encounter"], since_ms, until_ms,
                                                   self.slot_ms)
+        if "gear" in selected:
+            events += encounter.detect_gear(tracks, self.geo, s["gear"], s["encounter"], since_ms, until_ms, self.slot_ms)
         if "spoofing" in selected:
             events += spoofing.detect_spoofing(tracks, self.reader, self.geo, s["spoofing"], since_ms, until_ms,
                                                self.slot_ms)
@@ -129,7 +143,7 @@ class Detector:
             store = EventStore(self.client, self.names.events, page_size=self.page_size)
             result.written, result.events = store.write(
                 result.events, since_ms=read_from, until_ms=until_ms, join_ms=2 * self.slot_ms,
-                run_id=uuid.uuid4().hex[:12])
+                run_id=uuid.uuid4().hex[:12], whole=full_events)
             # identity and area need no detector (the MMSI, the latest position) and the risk score
             # counts every stored event, so ships-seen is refreshed by every run that writes,
             # whichever detectors it ran

@@ -13,20 +13,32 @@
 - MIRAGE's position jumps 40 nm at once (``spoofing``/jump).
 - PHANTOM reports speed 0 for 4 h while sailing on at 8 kn (``spoofing``/stationary_moving).
 - GHOST sails with the fake MMSI 123456789 (``identity``).
+- NET HAULER hauls its nets for 3 h at ~1 kn with two net buoys 40 m and 80 m off, one a craft of
+  a parent ship (982191001), one a number outside every class like real net buoys (941191002, an
+  ``identity`` event of its own): two ``gear`` events, no encounter, no loitering.
+- Two boats 8 nm apart share the MMSI 227123030 and are heard in alternate minutes for 4 h
+  (``spoofing``/``shared_mmsi``: the slot means stand still, the slots' boxes span both places;
+  slot-level times).
 Traps, which must produce nothing: two ships at anchor ~370 m apart inside Rotterdam's anchorage
 (close and slow enough for an encounter: only the port filter stops it), two ships moored side by
 side in Hamburg, a coaster that stops transmitting for 14 h a few miles off the Dutch coast (only
-the shore filter stops that gap), and two ships crossing each other's path at 14 kn.
+the shore filter stops that gap), two ships crossing each other's path at 14 kn, and two boats
+rafted at a dock in Harlingen, a harbour outside the port list, where two more boats moor for
+part of the day (the shore distance stops that encounter, and so does the anchorage the four
+boats make: the test switches both off to see it fire).
 ``TRAP_FILTERS`` says which filter stops each trap; the tests switch it off and see it fire.
 
 Vessels are class B so that slow ships report every 3 min and fast ones every 30 s: the detectors
-do not care about the class, and it keeps a scenario at ~30k documents (fast tests on the test
-engine). Every vessel transmits until the end, so nothing is "dark now" at the end but the planted gap.
+do not care about the class, and it keeps a scenario at ~35k documents (fast tests on the test
+engine). Every vessel far out transmits until the end, so nothing is "dark now" at the end but the
+planted gap (a boat that leaves the Harlingen dock's radio range is at the shore). ``slack_s`` of
+an expected event: how much coarser than one reporting interval its edges are by definition.
 ``edge_interval_s`` gives the reporting interval of a vessel around a time, from the simulator's
 own rule: the tests allow one such interval on each event edge.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from aiswatch.ingest.simulation.simulator import report_interval
@@ -44,6 +56,7 @@ class ExpectedEvent:
     start: float          # unix seconds
     end: float
     subtype: str | None = None
+    slack_s: float = 0.0  # edges known to the slot, not to the report (shared MMSI)
 
 
 def _spec(mmsi: int, name: str, ship_type: int = 70, length: int = 120) -> VesselSpec:
@@ -119,6 +132,35 @@ def planted(start: float, seed: int = 0) -> list:
         (t(0), t(4), _route(c1_from, cross, t(0), t(4), seed + 14)), (t(4), end, _route(cross, c1_to, t(4), end, seed + 15))])))
     vessels.append((_spec(244123016, "CROSSER NORTH"), Segments([
         (t(0), t(4), _route(c2_from, cross, t(0), t(4), seed + 16)), (t(4), end, _route(cross, c2_to, t(4), end, seed + 17))])))
+    # a fishing vessel hauling its nets for 3 h with two net buoys beside it (gear, not an encounter)
+    grounds = (56.8, 7.0)
+    hauling = LoiterTrack(grounds, radius_m=250, speed_kn=1.0, start=t(2), end=t(5.5), seed=seed + 19)
+    hauler = Segments([(t(0), t(2), _route(destination(*grounds, 270.0, 2 * 9 * 1852.0), grounds, t(0), t(2), seed + 20)),
+                       (t(2), t(5.5), hauling),
+                       (t(5.5), end, _route(grounds, destination(*grounds, 250.0, 120_000), t(5.5), end, seed + 21))])
+    vessels.append((_spec(219123020, "NET HAULER", ship_type=30, length=24), hauler))
+    # net buoys send positions only (a 98MID number's static report would need its parent's MMSI)
+    buoy = lambda mmsi, name: dataclasses.replace(_spec(mmsi, name, ship_type=0, length=2), send_static=False)  # noqa: E731
+    vessels.append((buoy(982191001, "NET BUOY 1"), Segments([(t(2.25), t(5.25), Alongside(hauling, 40, 90.0))])))
+    vessels.append((buoy(941191002, "NET BUOY 2"), Segments([(t(2.25), t(5.25), Alongside(hauling, 80, 270.0))])))
+
+    # two boats 8 nm apart with one MMSI, heard in alternate minutes from hour 6 to hour 10
+    one = RouteTrack([(57.6, 4.60), (59.0, 4.60)], 3.5, t(0), seed=seed + 22)
+    two = RouteTrack([(57.6, 4.85), (59.0, 4.85)], 3.5, t(0), seed=seed + 23)
+    minutes = [(t(6) + 60 * k, t(6) + 60 * (k + 1)) for k in range(240)]
+    vessels.append((_spec(227123030, "TWIN ONE"), Segments(
+        [(t(0), t(6), one)] + [(a, b, one) for a, b in minutes[0::2]] + [(t(10), end, one)])))
+    vessels.append((_spec(227123030, "TWIN TWO"), Segments((a, b, two) for a, b in minutes[1::2])))
+
+    # rafted at a dock in Harlingen (not in the port list): two boats all day side by side, one
+    # more moored along the dock until hour 9, another from hour 12
+    dock = MooredTrack(53.1750, 5.4150, heading=0, seed=seed + 24)
+    vessels.append((_spec(244123040, "RAFT INSIDE", length=20), dock))
+    vessels.append((_spec(244123041, "RAFT OUTSIDE", length=18), Alongside(dock, 8, 90.0)))
+    vessels.append((_spec(244123042, "DOCK EARLY", length=22),
+                    Segments([(t(0), t(9), MooredTrack(53.1762, 5.4150, heading=0, seed=seed + 25))])))
+    vessels.append((_spec(244123043, "DOCK LATE", length=22),
+                    Segments([(t(12), end, MooredTrack(53.1738, 5.4150, heading=0, seed=seed + 26))])))
     return vessels
 
 
@@ -131,6 +173,10 @@ def planted_expected(start: float) -> list[ExpectedEvent]:
         ExpectedEvent("spoofing", ("219123005",), t(5), t(5), "jump"),
         ExpectedEvent("spoofing", ("538123006",), t(10), t(14), "stationary_moving"),
         ExpectedEvent("identity", ("123456789",), t(0), t(PLANTED_HOURS), "test_number"),
+        ExpectedEvent("gear", ("219123020", "982191001"), t(2.25), t(5.25), "with_vessel"),
+        ExpectedEvent("gear", ("219123020", "941191002"), t(2.25), t(5.25), "with_vessel"),
+        ExpectedEvent("identity", ("941191002",), t(2.25), t(5.25), "mid_unallocated"),
+        ExpectedEvent("spoofing", ("227123030",), t(6), t(10), "shared_mmsi", slack_s=600.0),
     ]
 
 
@@ -154,7 +200,8 @@ def port_heavy(start: float, seed: int = 0) -> list:
 SCENARIOS = {"planted": planted, "port": port_heavy}
 EXPECTED = {"planted": planted_expected, "port": lambda start: []}
 DURATION_HOURS = {"planted": PLANTED_HOURS, "port": 24.0}
-TRAPS = {"planted": ("244123010", "244123011", "211123012", "211123013", "244123014", "244123015", "244123016"),
+TRAPS = {"planted": ("244123010", "244123011", "211123012", "211123013", "244123014", "244123015", "244123016",
+                     "244123040", "244123041", "244123042", "244123043"),
          "port": ()}
 
 
@@ -163,11 +210,16 @@ def expected_events(name: str, start: float) -> list[ExpectedEvent]:
     return EXPECTED[name](start)
 
 
-# which filter keeps each trap from firing, as detector settings that switch it off
+# which filter keeps each trap from firing: (vessels, detector settings that switch it off, the
+# event type it then fires as)
 TRAP_FILTERS = {"planted": {
-    "anchored in Rotterdam": (("244123010", "244123011"), {"encounter": {"min_port_km": 0.0}}),
-    "moored in Hamburg": (("211123012", "211123013"), {"encounter": {"min_port_km": 0.0}}),
-    "coaster silent near the coast": (("244123014",), {"gap": {"min_shore_nm": 0.0}}),
+    "anchored in Rotterdam": (("244123010", "244123011"), {"encounter": {"min_port_km": 0.0}}, "encounter"),
+    "moored in Hamburg": (("211123012", "211123013"), {"encounter": {"min_port_km": 0.0, "min_shore_nm": 0.0}},
+                          "encounter"),
+    "coaster silent near the coast": (("244123014",), {"gap": {"min_shore_nm": 0.0}}, "gap"),
+    "rafted at a dock outside the port list": (
+        ("244123040", "244123041"), {"encounter": {"min_shore_nm": 0.0}, "anchorages": {"learn": False}}, "encounter"),
+    "net buoy beside its fishing vessel": (("219123020", "982191001"), {"encounter": {"ships_only": False}}, "encounter"),
 }}
 
 

@@ -9,6 +9,17 @@ Definitions (thresholds in ``spoofing.*``):
   slots: a replayed or fabricated position feed.
 - ``speed_mismatch``: reported and implied speed differ by more than ``mismatch_kn`` (10 kn) and by more
   than ``mismatch_ratio`` of the larger, over ``min_slots`` consecutive slots.
+- ``shared_mmsi``: one MMSI heard in two places within the same slot, again and again: a slot's
+  positions spread (the diagonal of their box) farther than the vessel could have moved in it -
+  ``tolerance`` x the higher of its reported mean speed and the implied speed between its mean and
+  its neighbours' (at most ``max_speed_kn``) x the time between its first and last report - plus
+  ``shared_margin_nm`` (1 nm); at least ``shared_min_slots`` (2) such slots, each within
+  ``shared_join_hours`` (1 h) of the previous one, make one event. Two boats alternating every
+  minute between places 3-10 nm apart leave the slot means standing still (no ``jump``), but
+  every slot's box spans both places. A single stray position spreads one slot only: not an
+  event. The two places are the corners of the widest slot's box that its mean lies between.
+  Slots that spread so are left out of ``stationary_moving`` and ``speed_mismatch`` (their mean
+  moves with the mix of the two places, not with a vessel).
 
 In the cluster: a jump moves the mean position of the slots after it by the full jump, so it shows
 as an impossible implied speed between consecutive slot means. Consecutive jumping slot pairs are
@@ -51,6 +62,8 @@ def detect_spoofing(tracks: dict[str, list[Slot]], reader: TrackReader | None, g
     events: list[Event] = []
     budget = {"left": int(cfg["max_refines"]), "skipped": 0}
     for mmsi, track in tracks.items():
+        spread = _spread_slots(track, cfg, slot_ms)
+        events.extend(_shared_events(mmsi, track, spread, cfg, geo, since_ms, until_ms, slot_ms))
         candidates: list[int] = []   # i: the means of slots i-1 and i imply an impossible speed
         for i in range(1, len(track)):
             prev, slot = track[i - 1], track[i]
@@ -63,7 +76,7 @@ def detect_spoofing(tracks: dict[str, list[Slot]], reader: TrackReader | None, g
             event = _jump_event(reader, mmsi, track, chain, limit, cfg, geo, slot_ms, budget)
             if event is not None:
                 events.append(event)
-        events.extend(_sustained(mmsi, track, cfg, geo, since_ms, until_ms, slot_ms, reader))
+        events.extend(_sustained(mmsi, track, cfg, geo, since_ms, until_ms, slot_ms, reader, set(spread)))
     if budget["skipped"]:
         log.warning("spoofing: %d jump candidates past the cap of %d refinement queries per run "
                     "(spoofing.max_refines): their times are accurate to the 10-minute slot",
@@ -147,14 +160,67 @@ def _largest_jump(fine: list[Slot], limit: float, cfg: dict):
     return best
 
 
+def _spread_slots(track: list[Slot], cfg: dict, slot_ms: int) -> dict[int, float]:
+    """{slot index: spread nm} of the slots whose positions spread farther than the vessel could move."""
+    limit = cfg["max_speed_kn"] * cfg["tolerance"]
+    out: dict[int, float] = {}
+    for i, slot in enumerate(track):
+        if not slot.has_box:
+            continue
+        spread = slot.spread_km() / KM_PER_NM
+        if spread < cfg["shared_margin_nm"]:
+            continue
+        speed = slot.sog or 0.0
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(track) and abs(track[j].mid - slot.mid) <= 2 * slot_ms:
+                speed = max(speed, _implied(*sorted((slot, track[j]), key=lambda s: s.mid))[1])
+        span_h = max(slot.last - slot.first, 1000) / HOUR_MS
+        allowed = cfg["tolerance"] * min(speed, limit) * span_h + cfg["shared_margin_nm"]
+        if spread > allowed:
+            out[i] = spread
+    return out
+
+
+def _shared_events(mmsi: str, track: list[Slot], spread: dict[int, float], cfg: dict, geo: Geography,
+                   since_ms: int, until_ms: int, slot_ms: int) -> list[Event]:
+    """One ``shared_mmsi`` event per chain of spread slots (see the module docstring)."""
+    join = int(cfg["shared_join_hours"] * HOUR_MS)
+    chains: list[list[int]] = []
+    for i in sorted(spread):
+        if chains and track[i].first - track[chains[-1][-1]].last <= join:
+            chains[-1].append(i)
+        else:
+            chains.append([i])
+    events = []
+    for chain in chains:
+        first, last = track[chain[0]], track[chain[-1]]
+        if len(chain) < cfg["shared_min_slots"] or last.last < since_ms - 2 * slot_ms:
+            continue
+        widest = track[max(chain, key=lambda i: spread[i])]
+        (a_lat, a_lon), (b_lat, b_lon) = widest.box_ends()
+        dist = _nm(a_lat, a_lon, b_lat, b_lon)
+        events.append(Event(
+            type="spoofing", subtype="shared_mmsi", severity="high", mmsi=[mmsi], start_ms=first.first,
+            end_ms=last.last, lat=widest.lat, lon=widest.lon, ongoing=until_ms - last.last < 2 * slot_ms,
+            details={"distance_nm": stable_round(dist, 2), "slots": len(chain),
+                     "places": [[stable_round(a_lat, 5), stable_round(a_lon, 5)],
+                                [stable_round(b_lat, 5), stable_round(b_lon, 5)]],
+                     "max_spread_nm": stable_round(spread[track.index(widest)], 2),
+                     "region": geo.region(widest.lat, widest.lon)},
+            summary=f"heard in two places {fmt(dist, 1)} nm apart within the same 10 minutes, "
+                    f"in {len(chain)} slots"))
+    return events
+
+
 def _sustained(mmsi: str, track: list[Slot], cfg: dict, geo: Geography, since_ms: int, until_ms: int,
-               slot_ms: int, reader: TrackReader | None) -> list[Event]:
-    """Stationary-but-moving and speed-mismatch runs over consecutive slot pairs."""
+               slot_ms: int, reader: TrackReader | None, skip: set[int] = frozenset()) -> list[Event]:
+    """Stationary-but-moving and speed-mismatch runs over consecutive slot pairs (``skip``: slots
+    whose mean stands for two places, not for a vessel)."""
     limit = cfg["max_speed_kn"] * cfg["tolerance"]
     flags: dict[str, list[int]] = {"stationary_moving": [], "speed_mismatch": []}
     for i in range(1, len(track)):
         a, b = track[i - 1], track[i]
-        if b.first - a.last > 2 * slot_ms or a.sog is None or b.sog is None:
+        if b.first - a.last > 2 * slot_ms or a.sog is None or b.sog is None or i in skip or i - 1 in skip:
             continue
         dist, implied = _implied(a, b)
         if implied > limit:

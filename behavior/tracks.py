@@ -2,8 +2,9 @@
 
 The detectors never download raw positions. Elasticsearch resamples each vessel's positions into
 fixed time slots (10 minutes by default, as Global Fishing Watch resamples tracks) and returns, per
-(vessel, slot): the first and last message time, the mean position and the mean reported speed
-(no message count, no slot key: the key is the first time rounded down). A bucket is ~130 bytes
+(vessel, slot): the first and last message time, the mean position, the box around the positions
+(min/max of latitude and longitude: one MMSI heard in two places within a slot) and the mean
+reported speed (no message count, no slot key: the key is the first time rounded down). A bucket is ~190 bytes
 however many positions fell into the slot, so what the detector receives grows with vessels x
 slots, not with the message rate.
 
@@ -47,7 +48,8 @@ def slot_filter_path(vessels: str, keys: bool) -> list[str]:
     """What to keep of a track-slot response. A slot's start is its first message time rounded down
     to the slot, so the histogram keys (~20 bytes a slot) are dropped unless the server does not
     return that time (noida-db: there the keys stay)."""
-    fields = ["h.buckets.*.value"] + (["h.buckets.key"] if keys else [])
+    fields = ["h.buckets.*.value", "h.buckets.*.avg", "h.buckets.*.min", "h.buckets.*.max"] + \
+        (["h.buckets.key"] if keys else [])
     extra = ["aggregations.v.after_key"] if vessels == "composite" else ["aggregations.v.sum_other_doc_count"]
     return ["took", "aggregations.v.buckets.key"] + extra + ["aggregations.v.buckets." + f for f in fields]
 
@@ -104,16 +106,43 @@ class Slot:
     lat: float          # mean position
     lon: float
     sog: float | None   # mean reported speed (kn), None when no speed was reported
+    lat_min: float | None = None   # the box around the slot's positions (None: not asked for)
+    lat_max: float | None = None
+    lon_min: float | None = None
+    lon_max: float | None = None
 
     @property
     def mid(self) -> float:
         """The time the mean position stands for (middle of the slot's messages)."""
         return (self.first + self.last) / 2.0
 
+    @property
+    def has_box(self) -> bool:
+        return None not in (self.lat_min, self.lat_max, self.lon_min, self.lon_max)
 
-def _value(bucket: dict, name: str) -> float | None:
+    def spread_km(self) -> float:
+        """Diagonal of the box around the slot's positions (km): how far apart its reports were."""
+        if not self.has_box:
+            return 0.0
+        p1, p2 = math.radians(self.lat_min), math.radians(self.lat_max)
+        dl = math.radians(self.lon_max - self.lon_min)
+        a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+        return 2 * 6371.0088 * math.asin(math.sqrt(min(1.0, a)))
+
+    def box_ends(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The two places at opposite corners of the box that the mean lies between: a mean a
+        fraction r of the way north is also r of the way east (or west) when the reports came
+        from two places."""
+        fy = (self.lat - self.lat_min) / (self.lat_max - self.lat_min) if self.lat_max > self.lat_min else 0.5
+        fx = (self.lon - self.lon_min) / (self.lon_max - self.lon_min) if self.lon_max > self.lon_min else 0.5
+        if abs(fy - fx) <= abs(fy - (1 - fx)):
+            return (self.lat_min, self.lon_min), (self.lat_max, self.lon_max)
+        return (self.lat_min, self.lon_max), (self.lat_max, self.lon_min)
+
+
+def _value(bucket: dict, name: str, key: str = "value") -> float | None:
     agg = bucket.get(name)
-    return None if not agg else agg.get("value")
+    return None if not agg else agg.get(key)
 
 
 def position_filter(since_ms: int, until_ms: int, mmsis: list[str] | None = None,
@@ -129,11 +158,13 @@ def position_filter(since_ms: int, until_ms: int, mmsis: list[str] | None = None
     return query
 
 
-# five numbers per slot: every extra metric costs ~25 bytes per vessel per slot on the wire (the
-# histogram's doc_count and key are filtered out: 36 bytes a slot)
+# nine numbers per slot: first/last time, mean speed, and for latitude and longitude the mean and the
+# box (min/max, ~25 bytes each: they show one MMSI heard in two places within a slot); the
+# histogram's doc_count and key are filtered out (36 bytes a slot), and ``stats`` keeps the three
+# numbers of a coordinate under one name (its count and sum are filtered out)
 SLOT_METRICS = {
     "t0": {"min": {"field": "@timestamp"}}, "t1": {"max": {"field": "@timestamp"}},
-    "la": {"avg": {"field": "lat"}}, "lo": {"avg": {"field": "lon"}},
+    "la": {"stats": {"field": "lat"}}, "lo": {"stats": {"field": "lon"}},
     "sg": {"avg": {"field": "sog"}},
 }
 
@@ -353,7 +384,7 @@ class TrackReader:
     def _vessel_slots(self, mmsi: str, vb: dict, slot_ms: int) -> list[Slot]:
         out = []
         for b in (vb.get("h") or {}).get("buckets", []):
-            lat, lon = _value(b, "la"), _value(b, "lo")
+            lat, lon = _value(b, "la", "avg"), _value(b, "lo", "avg")
             if lat is None or lon is None:
                 continue
             first, last = _value(b, "t0"), _value(b, "t1")
@@ -374,7 +405,9 @@ class TrackReader:
                 self._dates_ok = False
                 log.warning("a track slot came without times or key: skipped")
                 continue
-            out.append(Slot(mmsi=mmsi, key=key, first=int(first), last=int(last), lat=lat, lon=lon, sog=_value(b, "sg")))
+            out.append(Slot(mmsi=mmsi, key=key, first=int(first), last=int(last), lat=lat, lon=lon, sog=_value(b, "sg"),
+                            lat_min=_value(b, "la", "min"), lat_max=_value(b, "la", "max"),
+                            lon_min=_value(b, "lo", "min"), lon_max=_value(b, "lo", "max")))
         return out
 
     # -- refinements -------------------------------------------------------------------------------

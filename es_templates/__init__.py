@@ -6,6 +6,7 @@ Index names (each optionally behind a namespace prefix, see ``IndexNames``):
 - ``aiswatch-events``   behaviour events                                      -> events.json
 - ``aiswatch-metrics``  pipeline counters, one doc per minute                 -> metrics.json
 - ``aiswatch-state``    detection watermarks                                  -> state.json
+- ``aiswatch-anchorages`` anchorages learnt from the data                     -> anchorages.json
 
 The helper indices start with ``aiswatch-`` so that the ``ais-*`` pattern never catches them.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 TEMPLATE_FILES = {"ais": "ais.json", "ships-seen": "ships-seen.json", "events": "events.json",
-                  "metrics": "metrics.json", "state": "state.json"}
+                  "metrics": "metrics.json", "state": "state.json", "anchorages": "anchorages.json"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,10 @@ class IndexNames:
     @property
     def state(self) -> str:
         return f"{self.namespace}aiswatch-state"
+
+    @property
+    def anchorages(self) -> str:
+        return f"{self.namespace}aiswatch-anchorages"
 
     def template_name(self, key: str) -> str:
         return f"{self.namespace}aiswatch-{key}"

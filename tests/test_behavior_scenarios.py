@@ -131,3 +131,55 @@ def test_a_dark_vessel_that_reappears_is_one_gap_document(es_url):
     finally:
         delete_namespace(client, names.namespace)
         client.close()
+
+
+def test_two_touching_episodes_stored_as_one_document_are_one_event(es, names):
+    """Two episodes of one vessel that touch (within join_ms) are merged into one document: the
+    store returns one event, under that document's id, not one per episode."""
+    from aiswatch.behavior.events import Event
+
+    store = EventStore(es, names.events)
+    t = 1_800_000_000_000
+    a = Event("loitering", "loitering", "medium", ["636000001"], t, t + 5 * HOUR * 1000, 55.0, 3.0, {"x": 1})
+    b = Event("loitering", "loitering", "medium", ["636000001"], t + 5 * HOUR * 1000 + 60_000, t + 7 * HOUR * 1000,
+              55.1, 3.1, {"x": 2})
+    written, events = store.write([a, b], since_ms=t, until_ms=t + 8 * HOUR * 1000, join_ms=1_200_000)
+    assert written.created == 1 and len(events) == 1
+    docs = store.recent()
+    assert [d["_id"] for d in docs] == [events[0].stored_id] and events[0].as_json()["id"] == docs[0]["_id"]
+    assert (events[0].start_ms, events[0].end_ms) == (a.start_ms, b.end_ms)
+
+
+def test_detect_run_after_the_first_on_a_machine_takes_about_a_second(es_url):
+    """The land grid is built once per machine (AISWATCH_HOME) and loaded after: a second ``detect run``
+    process over a vessel (so the geography is used) does not build it and takes < 2 s, and one
+    over an empty namespace does not either."""
+    import os
+    import subprocess
+    import sys
+
+    client = make_client(es_url, request_timeout=120)
+    names = IndexNames(f"tq{uuid.uuid4().hex[:6]}-")
+    t0 = int((time.time() - 2 * HOUR) // 600 * 600)
+    one = [v for v in SCENARIOS["planted"](t0, 0) if v[0].mmsi == 244123001]
+    env = dict(os.environ, ES_URL=es_url)   # this machine's AISWATCH_HOME: its land grid cache, if built
+
+    def detect(namespace):
+        started = time.monotonic()
+        out = subprocess.run([sys.executable, "-c", "from aiswatch.cli import main; main()", "detect", "run",
+                              "--namespace", namespace, "--since", str(t0), "--until", str(t0 + HOUR), "--dry-run"],
+                             env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return time.monotonic() - started, out.stderr
+
+    try:
+        load_simulation(client, names, one, t0, HOUR)
+        detect(names.namespace)                                 # the first on this machine may build the grid
+        seconds, log = min(detect(names.namespace) for _ in range(2))
+        assert "building the" not in log and "1 vessels" in log, log
+        assert seconds < 2.0, seconds
+        empty, log = min(detect(f"tq{uuid.uuid4().hex[:6]}-") for _ in range(2))
+        assert empty < 2.0 and "0 vessels" in log, log
+    finally:
+        delete_namespace(client, names.namespace)
+        client.close()

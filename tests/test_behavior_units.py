@@ -229,3 +229,104 @@ def test_a_failed_refinement_keeps_the_slot_edges_and_says_so(caplog):
     warnings = [r.getMessage() for r in caplog.records if r.name == "aiswatch.behavior.refine"]
     assert len(warnings) == 2 and "refining the start of 636000001 failed" in warnings[0]
     assert "refining the end of 636000001 failed" in warnings[1]
+
+
+@pytest.mark.parametrize("mmsi, ship, gear", [
+    ("367501050", True, None), ("201000001", True, None), ("775999999", True, None),
+    ("941203527", False, "unknown"),        # net buoys: a number outside every class
+    ("982191001", False, "craft_of_parent_ship"), ("864123456", False, "handheld"),
+    ("970123456", False, "sart"), ("123456789", False, "unknown"),
+    ("200123456", False, "vessel"),         # first digit 2 but MID 200: not a ship's number
+    ("992351234", False, None), ("002442000", False, None), ("111232500", False, None),   # AtoN, coast, aircraft
+])
+def test_ships_by_itu_r_m585_and_what_may_be_gear(mmsi, ship, gear):
+    from aiswatch.behavior.identity import gear_kind, is_ship
+
+    assert is_ship(mmsi) is ship and gear_kind(mmsi) == gear
+
+
+@pytest.mark.parametrize("lat, lon, region", [
+    (41.5144, -88.09048, "inland waters"),   # the Illinois river (a shared MMSI of the US day)
+    (47.5, -87.5, "Great Lakes"),            # Lake Superior: GLOBE counts it as land, never an ocean
+    (46.809, -90.813, "Great Lakes"),        # Bayfield's ferry dock
+    (26.91, -80.084, "North Atlantic"),      # Jupiter, Florida's Atlantic coast (a box called it Pacific)
+    (30.35, -81.3, "North Atlantic"),        # Jacksonville
+    (29.134, -90.201, "Gulf of Mexico"),     # Port Fourchon
+    (34.015, -119.441, "North Pacific East"),
+    (9.5, -85.5, "Central American Pacific"),   # the Caribbean box used to take the Pacific side too
+    (45.0, -3.0, "North Atlantic"),          # Bay of Biscay (the Mediterranean box took it)
+    (55.0, 3.0, "North Sea"),
+])
+def test_regions_follow_coasts_and_the_land_mask(geo, lat, lon, region):
+    assert geo.region(lat, lon) == region
+
+
+def test_user_regions_come_first_and_take_polygons(geo):
+    mine = Geography({"extra_regions": [{"name": "My River", "polygon": [[41.4, -88.2], [41.7, -88.2], [41.7, -88.0],
+                                                                          [41.4, -88.0]]},
+                                        {"name": "My Box", "box": [54.9, 2.9, 55.1, 3.1]}]}, shore=geo.shore)
+    assert mine.region(41.5144, -88.09048) == "My River" and mine.region(55.0, 3.0) == "My Box"
+    with pytest.raises(ValueError, match="polygon or a box"):
+        Geography({"extra_regions": [{"name": "Nowhere"}]}, shore=geo.shore)
+
+
+def test_the_land_grid_is_built_once_per_machine(geo, tmp_path):
+    """A second ShoreDistance over the same cache directory loads, it does not build."""
+    import shutil
+
+    from aiswatch.behavior.geo import ShoreDistance
+
+    geo.shore.land  # noqa: B018 - the session's grid (built or loaded)
+    shutil.copy(geo.shore.cache_path, tmp_path / geo.shore.cache_path.name)
+    again = ShoreDistance(cache_dir=tmp_path)
+    assert again.nm(55.0, 3.0) == geo.shore.nm(55.0, 3.0) and not again.built
+    assert again.inland(47.5, -87.5) and not again.inland(55.0, 3.0)
+
+
+def box_slots(mmsi, start_ms, places, sog):
+    """10-minute slots of one MMSI whose reports alternate among ``places`` [(lat, lon), ...] per slot."""
+    from aiswatch.behavior.tracks import Slot
+
+    out = []
+    for i, here in enumerate(places):
+        lats, lons = [p[0] for p in here], [p[1] for p in here]
+        out.append(Slot(mmsi, start_ms + i * SLOT, start_ms + i * SLOT + 5_000, start_ms + i * SLOT + 595_000,
+                        sum(lats) / len(lats), sum(lons) / len(lons), sog, min(lats), max(lats), min(lons), max(lons)))
+    return out
+
+
+def test_one_mmsi_in_two_places_in_the_same_slots_is_a_shared_mmsi(geo):
+    from aiswatch.behavior.spoofing import detect_spoofing
+
+    cfg = detect_settings(None)["spoofing"]
+    t0 = 1_800_000_000_000
+    a, b = (55.0, 3.0), (55.0, 3.16)            # 5.5 nm apart
+    shared = box_slots("244000031", t0, [[a], [a, b], [a, b], [a, b], [a]], 0.1)     # three slots with both
+    stray = box_slots("244000032", t0, [[a], [a, b], [a], [a], [a]], 0.1)            # one stray position
+    fast = box_slots("244000033", t0, [[(55.0, 3.0), (55.0, 3.05)], [(55.0, 3.05), (55.0, 3.1)]], 20.0)  # 20 kn
+    events = detect_spoofing({"244000031": shared, "244000032": stray, "244000033": fast}, None, geo, cfg,
+                             t0, t0 + HOUR, SLOT)
+    assert [(e.mmsi, e.subtype) for e in events] == [(["244000031"], "shared_mmsi")]
+    e = events[0]
+    assert e.details["slots"] == 3 and 5.0 < e.details["distance_nm"] < 6.0
+    assert sorted(map(tuple, e.details["places"])) == [a, b]
+    assert e.start_ms == shared[1].first and e.end_ms == shared[3].last
+
+
+def test_an_anchorage_needs_three_ships_not_all_there_at_once():
+    from aiswatch.behavior.anchorages import find_stays, is_anchorage
+
+    h = 3_600_000
+    assert is_anchorage({"1": [0, 10 * h], "2": [0, 10 * h], "3": [12 * h, 20 * h]}, 3)
+    assert not is_anchorage({"1": [0, 10 * h], "2": [0, 10 * h], "3": [2 * h, 9 * h]}, 3)   # a rendezvous
+    assert not is_anchorage({"1": [0, 10 * h], "2": [12 * h, 20 * h]}, 3)
+    cfg = detect_settings(None)["anchorages"]
+    t0 = 1_800_000_000_000
+    tracks = {"244000041": slots("244000041", t0, 30, 53.175, 5.415, 0.0),     # 5 h moored
+              "244000042": slots("244000042", t0, 18, 53.176, 5.415, 0.0),     # 3 h: too short
+              "941000043": slots("941000043", t0, 30, 53.177, 5.415, 0.0),     # not a ship
+              "244000044": slots("244000044", t0, 30, 53.175, 5.415, 5.0)}     # not slow
+    assert [s.mmsi for s in find_stays(tracks, cfg)] == ["244000041"]
+    far = {"244000045": slots("244000045", t0, 30, 55.0, 3.0, 0.0)}            # 100 nm out: fishing grounds
+    geo_shore = Geography().shore_nm
+    assert find_stays(far, cfg, geo_shore) == [] and len(find_stays(far, cfg)) == 1

@@ -545,12 +545,22 @@ def _covers(names, field: str) -> bool:
     return any(field == n or field.startswith(n + ".") or n.startswith(field + ".") for n in names)
 
 
-def spec_field_problems(name: str, text: str) -> list[str]:
-    """Fields a spec reads that its index does not map, or that its query does not fetch (``_source`` lists)."""
+# the other Elasticsearch data of a spec, by data name: the template its index is made by
+OTHER_DATA_INDEX = {"anchorages": "anchorages"}
+
+
+def spec_field_problems(name: str, text: str, data_index: int = 0) -> list[str]:
+    """Fields a spec reads that its index does not map, or that its query does not fetch (``_source`` lists).
+
+    With several Elasticsearch data in a spec, each is checked against its own index with the
+    fields of the marks drawn from it (``data_index``: which one; 0 reads the rest of the spec)."""
     spec = json.loads(text)
-    fields = mapped_fields(SPEC_INDEX[name])
-    body = spec["data"][0]["url"]["body"]
-    read = fields_read(text)
+    data = spec["data"][data_index]
+    fields = mapped_fields(SPEC_INDEX[name] if data_index == 0 else OTHER_DATA_INDEX[data["name"]])
+    body = data["url"]["body"]
+    others = [d["name"] for i, d in enumerate(spec["data"]) if i != data_index and "url" in d]
+    marks = [m for m in spec.get("marks", []) if ((m.get("from") or {}).get("data") not in others)]
+    read = fields_read(json.dumps(data) + json.dumps(marks, indent=1)) if others else fields_read(text)
     used = set(read)
     used |= set(re.findall(r'"field": "([^"]+)"', json.dumps(body)))
     fetched = []
@@ -569,6 +579,41 @@ def spec_field_problems(name: str, text: str) -> list[str]:
 def test_spec_fields_exist_in_the_index_template(name):
     """Every document field a spec reads is mapped in its index's template and fetched by its query."""
     assert spec_field_problems(name, spec_text(name)) == []
+    for i, data in enumerate(load_spec(name)["data"][1:], start=1):
+        if "url" in data:
+            assert spec_field_problems(name, spec_text(name), i) == [], data["name"]
+
+
+def test_static_field_check_reads_the_anchorage_layer_against_its_own_index():
+    text = spec_text("events_map")
+    good = "datum._source.vessel_count"
+    assert good in text
+    assert spec_field_problems("events_map", text.replace(good, "datum._source.vessels_count"), 1) == [
+        "vessels_count is not mapped", "vessels_count is read but not fetched "
+        "(_source ['location', 'vessel_count', 'first_seen', 'last_seen'])"]
+
+
+def test_events_map_draws_one_anchor_per_learnt_anchorage(world):
+    """Anchorage cells with ``anchorage: true`` are drawn under the events, one glyph each, at their
+    Mercator position; cells that are not anchorages are not drawn."""
+    client, names = world["client"], world["names"]
+    cells = [(53.9, 8.1, True), (54.2, 7.6, True), (54.0, 7.9, False)]
+    try:
+        for i, (lat, lon, flag) in enumerate(cells):
+            client.index(index=names.anchorages, id=f"a{i}", document={
+                "@timestamp": "2026-03-14T09:00:00Z", "cell": f"a{i}", "location": {"lat": lat, "lon": lon},
+                "lat": lat, "lon": lon, "anchorage": flag, "vessel_count": 3 + i})
+        client.indices.refresh(index=names.anchorages)
+        svg, vega, counts = render(load_spec("events_map"), world)
+        assert counts["anchorages"] == 2
+        anchors = mark_items(svg, "anchorage")
+        assert len(anchors) == 2 and len(mark_items(svg, "event")) == counts["events"]
+        rows = next(d for d in vega["data"] if d["name"] == "anchorages")["values"]
+        events = next(d for d in vega["data"] if d["name"] == "events")["values"]
+        lonlats = [(r["_source"]["location"]["lon"], r["_source"]["location"]["lat"]) for r in rows + events]
+        assert_mercator([transform_of(m)[:2] for m in anchors + mark_items(svg, "event")], lonlats, 960, 640)
+    finally:
+        client.indices.delete(index=names.anchorages, ignore_unavailable=True)
 
 
 @pytest.mark.parametrize("name, good, bad", [

@@ -95,8 +95,10 @@ def detect():
 @detect.command("run")
 @click.option("--since", default="24h", show_default=True, help="Window start: ISO time, epoch s or duration ago.")
 @click.option("--until", default=None, help="Window end (default: now).")
-@click.option("--only", default=None, help="Comma-separated detectors: gap,loitering,encounter,spoofing,identity.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per event instead of the table.")
+@click.option("--only", default=None,
+              help="Comma-separated detectors: gap,loitering,encounter,gear,spoofing,identity.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per stored event (its stored id) instead of the table.")
 @click.option("--dry-run", is_flag=True, help="Detect and print, but write no events.")
 @es_option
 @ns_option
@@ -113,7 +115,8 @@ def run_command(ctx, since, until, only, as_json, dry_run, es_url, namespace):
     try:
         detector = _detector(cfg, cluster)
         try:
-            result = detector.run(since_ms, until_ms, only=only.split(",") if only else None, write=not dry_run)
+            result = detector.run(since_ms, until_ms, only=only.split(",") if only else None, write=not dry_run,
+                                  full_events=True)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - a refusal is one line, anything else a traceback
