@@ -8,11 +8,14 @@ under ``embedded.data_dir``), shared by every aiswatch process on that directory
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from elasticsearch import Elasticsearch
 
 from aiswatch.es_templates import IndexNames
+from aiswatch.common.errors import ConfigError
 from aiswatch.config import Config, read_secret
 from aiswatch.embedded import EmbeddedServerError, SharedServer
 from aiswatch.common.secrets import redact_url
@@ -32,6 +35,23 @@ class Cluster:
         self.client.close()
         if self.embedded is not None:
             self.embedded.release()
+
+
+def check_resolvable(url: str) -> None:
+    """ConfigError if the cluster's host name does not exist (a typo waits for ever otherwise); a
+    temporary failure of the resolver is let through: the cluster may be down, not misnamed."""
+    host = urlsplit(url).hostname
+    if not host:
+        return
+    try:
+        socket.getaddrinfo(host, None)
+    except socket.gaierror as exc:
+        if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
+            raise ConfigError(f"cannot resolve the Elasticsearch host {host!r} of {redact_url(url)}: "
+                              f"{exc.strerror}") from None
+        log.warning("could not resolve %s now (%s); going on", host, exc.strerror)
+    except UnicodeError:
+        raise ConfigError(f"bad Elasticsearch host name {host!r}") from None
 
 
 def connect(cfg: Config, es_url: str | None = None, namespace: str | None = None,
@@ -63,5 +83,11 @@ def connect(cfg: Config, es_url: str | None = None, namespace: str | None = None
         verify_certs=bool(es_cfg.get("verify_certs", True)),
         request_timeout=float(es_cfg.get("request_timeout", 30)),
     )
+    if embedded is None:
+        try:
+            check_resolvable(url)   # after make_client, which refuses a URL that does not parse
+        except ConfigError:
+            client.close()
+            raise
     log.info("Elasticsearch: %s (namespace %r)", redact_url(url), names.namespace)
     return Cluster(client, names, url, embedded)

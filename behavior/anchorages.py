@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from statistics import fmean
 
 from aiswatch.behavior.events import iso, now_ms
-from aiswatch.behavior.geo import haversine_km
 from aiswatch.behavior.identity import is_ship
 from aiswatch.behavior.loitering import slot_speed_kn
 from aiswatch.behavior.tracks import Slot
+from aiswatch.common.geodesy import haversine_km
 
 log = logging.getLogger(__name__)
 

@@ -39,11 +39,12 @@ from collections import defaultdict
 from statistics import median, fmean
 
 from aiswatch.behavior.events import Event, fmt, stable_round
-from aiswatch.behavior.geo import Geography, haversine_km
+from aiswatch.behavior.geo import Geography
 from aiswatch.behavior.identity import gear_kind, is_ship
 from aiswatch.behavior.loitering import slot_speed_kn
 from aiswatch.behavior.refine import EDGE_MS, FINE_MS, fine_or_none
 from aiswatch.behavior.tracks import Slot, TrackReader
+from aiswatch.common.geodesy import haversine_km
 
 HOUR_MS = 3_600_000
 GRID_DEG = 0.01      # ~1.1 km in latitude: two points within 500 m are in the same or a neighbouring cell

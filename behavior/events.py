@@ -14,10 +14,10 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Iterable
 
 from aiswatch.behavior.cluster import search
+from aiswatch.common.times import epoch_ms, iso_from_ms
 from aiswatch.behavior.settings import DETECTOR_VERSION
 
 log = logging.getLogger(__name__)
@@ -26,15 +26,7 @@ SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
 
 
 def iso(ms: float | int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def parse_time_ms(value) -> int:
-    if isinstance(value, (int, float)):
-        return int(value)
-    return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
+    return None if ms is None else iso_from_ms(ms)
 
 
 @dataclass
@@ -98,8 +90,8 @@ class Event:
     def from_document(cls, doc: dict, doc_id: str | None = None) -> "Event":
         """The event a stored document holds; ``doc_id`` (or the document's ``_id``) is its id from then on."""
         return cls(type=doc["type"], subtype=doc.get("subtype", ""), severity=doc.get("severity", "info"),
-                   mmsi=list(doc.get("mmsi") or []), start_ms=parse_time_ms(doc["start"]),
-                   end_ms=parse_time_ms(doc["end"]), lat=doc.get("lat"), lon=doc.get("lon"),
+                   mmsi=list(doc.get("mmsi") or []), start_ms=epoch_ms(doc["start"]),
+                   end_ms=epoch_ms(doc["end"]), lat=doc.get("lat"), lon=doc.get("lon"),
                    details=doc.get("details") or {}, names=list(doc.get("names") or []),
                    ongoing=bool(doc.get("ongoing")), summary=doc.get("summary", ""),
                    keyed_by_start=doc["type"] != "identity", stored_id=doc_id or doc.get("_id"))

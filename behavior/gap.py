@@ -25,9 +25,11 @@ from __future__ import annotations
 
 from aiswatch.behavior.cluster import search
 from aiswatch.behavior.events import Event, fmt, iso, stable_round
-from aiswatch.behavior.geo import Geography, haversine_km, KM_PER_NM
+from aiswatch.behavior.geo import Geography
 from aiswatch.behavior.identity import is_ship
-from aiswatch.behavior.tracks import Slot, TrackReader, to_epoch_ms
+from aiswatch.behavior.tracks import Slot, TrackReader
+from aiswatch.common.geodesy import KM_PER_NM, haversine_km
+from aiswatch.common.times import epoch_ms
 
 HOUR_MS = 3_600_000
 
@@ -120,7 +122,7 @@ def _dark_event(hit: dict, geo: Geography, cfg: dict, until_ms: int) -> Event | 
         return None
     if cfg.get("ships_only", True) and not is_ship(str(src.get("mmsi") or hit["_id"])):
         return None
-    t = to_epoch_ms(src["position_time"])
+    t = epoch_ms(src["position_time"])
     shore = geo.shore_nm(src["lat"], src["lon"])
     if shore < cfg["min_shore_nm"]:
         return None

@@ -37,22 +37,15 @@ from typing import Iterable
 import numpy as np
 import yaml
 
+from aiswatch.common.geodesy import KM_PER_NM, haversine_km
+
 log = logging.getLogger(__name__)
 
 DATA = Path(__file__).parent / "data"
-EARTH_RADIUS_KM = 6371.0088
-KM_PER_NM = 1.852
 GRID_STEP_DEG = 0.05            # 1/20 degree: 6 x 6 cells of the 1/120 degree GLOBE grid
 _GLOBE_BLOCK = 6
 
 
-def haversine_km(lat1, lon1, lat2, lon2):
-    """Great-circle distance in km (numpy arrays or floats)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dlat = p2 - p1
-    dlon = np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def _cache_dir() -> Path:

@@ -23,10 +23,11 @@ from __future__ import annotations
 from statistics import fmean
 
 from aiswatch.behavior.events import Event, fmt, stable_round
-from aiswatch.behavior.geo import Geography, haversine_km, KM_PER_NM
+from aiswatch.behavior.geo import Geography
 from aiswatch.behavior.identity import is_ship
 from aiswatch.behavior.refine import refine_edges
 from aiswatch.behavior.tracks import Slot, TrackReader
+from aiswatch.common.geodesy import KM_PER_NM, haversine_km
 
 HOUR_MS = 3_600_000
 

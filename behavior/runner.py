@@ -20,8 +20,6 @@ minutes of slots, not its 5 h context again.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -226,27 +224,15 @@ def read_watermark(client, names: IndexNames) -> int | None:
                                                  filter_path=["found", "_source.watermark"])
     if not resp.body or not resp.body.get("found"):
         return None
-    from aiswatch.behavior.events import parse_time_ms
+    from aiswatch.common.times import epoch_ms
 
-    return parse_time_ms(resp["_source"]["watermark"])
+    return epoch_ms(resp["_source"]["watermark"])
 
 
 def write_watermark(client, names: IndexNames, until_ms: int, detectors: list[str]) -> None:
     client.index(index=names.state, id=STATE_ID, refresh=True, filter_path=["result"],
                  document={"kind": "detect", "watermark": iso(until_ms), "updated": iso(now_ms()),
                            "detectors": detectors})
-
-
-KILL_HOOK_ENV = "AISWATCH_TEST_KILL_AFTER_EVENTS"
-
-
-def _test_kill_point(run_number: int) -> None:
-    """Test hook: with AISWATCH_TEST_KILL_AFTER_EVENTS=N the process SIGKILLs itself after the N-th
-    run's events are stored and before its watermark is: the worst moment to die, made repeatable
-    for tests/test_behavior.py. Unset (always, outside that test) it does nothing."""
-    wanted = os.environ.get(KILL_HOOK_ENV)
-    if wanted and int(wanted) == run_number:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run_scheduled(detector: Detector, *, every_s: float, only: list[str] | None = None,
@@ -285,7 +271,6 @@ def run_scheduled(detector: Detector, *, every_s: float, only: list[str] | None 
                 sleep(every_s)
                 continue
             result = detector.run(watermark, until, only=only)
-            _test_kill_point(runs + 1)
             write_watermark(detector.client, detector.names, until, detectors)
             known = until
         except ServerRefused:
@@ -303,7 +288,7 @@ def run_scheduled(detector: Detector, *, every_s: float, only: list[str] | None 
             continue
         failures = 0
         runs += 1
-        log.info("detect %s .. %s: %d events (%d new, %d updated, %d unchanged) in %.1f s",
+        log.debug("detect %s .. %s: %d events (%d new, %d updated, %d unchanged) in %.1f s",
                  iso(watermark), iso(until), len(result.events), result.written.created, result.written.updated,
                  result.written.unchanged, result.seconds)
         on_result(result)

@@ -100,14 +100,3 @@ def context_ms(settings: dict) -> int:
     """
     hours = max(settings["loitering"]["min_hours"], settings["encounter"]["min_hours"]) + 1.0
     return int(hours * 3_600_000)
-
-
-def parse_duration(text: str | float | int) -> float:
-    """Seconds from '10m', '24h', '2d', '90s' or a number of seconds."""
-    if isinstance(text, (int, float)):
-        return float(text)
-    text = str(text).strip().lower()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    if text and text[-1] in units:
-        return float(text[:-1]) * units[text[-1]]
-    return float(text)

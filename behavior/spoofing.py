@@ -36,9 +36,10 @@ from __future__ import annotations
 import logging
 
 from aiswatch.behavior.events import Event, fmt, stable_round
-from aiswatch.behavior.geo import Geography, haversine_km, KM_PER_NM
+from aiswatch.behavior.geo import Geography
 from aiswatch.behavior.refine import fine_or_none, refine_edges
 from aiswatch.behavior.tracks import Slot, TrackReader
+from aiswatch.common.geodesy import KM_PER_NM, haversine_km
 
 log = logging.getLogger(__name__)
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from aiswatch.behavior.cluster import ServerRefused, search
+from aiswatch.common.times import epoch_ms
 from aiswatch.ingest.esclient import PlainJsonNode
 
 log = logging.getLogger(__name__)
@@ -452,7 +453,7 @@ class TrackReader:
                 if not hits:
                     continue
                 src = hits[0]["_source"]
-                t = to_epoch_ms(src["@timestamp"])
+                t = epoch_ms(src["@timestamp"])
                 out[str(vb["key"])] = Slot(str(vb["key"]), t, t, t, src["lat"], src["lon"], src.get("sog"))
         return out
 
@@ -490,11 +491,3 @@ class SlotCache:
         return {m: list(t) for m, t in self.tracks.items()}
 
 
-def to_epoch_ms(value) -> int:
-    """Epoch milliseconds from what a _source ``@timestamp`` holds (ISO string or number)."""
-    if isinstance(value, (int, float)):
-        return int(value)
-    from datetime import datetime
-
-    text = str(value).replace("Z", "+00:00")
-    return int(datetime.fromisoformat(text).timestamp() * 1000)

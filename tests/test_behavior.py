@@ -25,9 +25,10 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
-from aiswatch.behavior.events import Event, EventStore, parse_time_ms
+from aiswatch.behavior.events import Event, EventStore
+from aiswatch.common.times import epoch_ms
 from helpers import load_simulation
-from aiswatch.behavior.runner import KILL_HOOK_ENV, Detector, read_watermark
+from aiswatch.behavior.runner import Detector, read_watermark
 from aiswatch.behavior.scenarios import DURATION_HOURS, SCENARIOS, TRAP_FILTERS, TRAPS, edge_interval_s, expected_events
 from aiswatch.behavior.tracks import ByteMeter
 from aiswatch.es_templates import IndexNames
@@ -136,7 +137,7 @@ def test_planted_traps_would_fire_without_their_filter(planted):
     """Each trap is a real near-miss: its preconditions hold in the scenario, and with the one
     filter that stops it switched off, the detectors report it."""
     client, names, t0, _ = planted
-    from aiswatch.ingest.simulation.geo import haversine_m
+    from aiswatch.common.geodesy import haversine_m
 
     tracks = {str(spec.mmsi): track for spec, track in SCENARIOS["planted"](t0, 0)}
     minutes = [t0 + 60 * k for k in range(int(DURATION_HOURS["planted"] * 60))]
@@ -188,7 +189,7 @@ def test_vessels_dark_now_are_reported_only_far_from_shore(planted):
     assert set(dark) == FAR_OUT_AT_THE_END
     for mmsi, e in dark.items():
         ship = client.get(index=names.ships, id=mmsi)["_source"]
-        assert e.start_ms == parse_time_ms(ship["position_time"])       # the last position, to the millisecond
+        assert e.start_ms == epoch_ms(ship["position_time"])       # the last position, to the millisecond
         assert e.end_ms == end_ms + 13 * HOUR_MS and e.ongoing and e.details["start_shore_nm"] > 50
 
 
@@ -210,8 +211,8 @@ def test_loitering_across_two_runs_is_one_event(planted, split_h):
     stored = stored_events(client, names)
     assert len(stored) == 1 and stored[0]["ongoing"] is False
     x = next(x for x in expected_events("planted", t0) if x.type == "loitering")
-    assert abs(parse_time_ms(stored[0]["start"]) - x.start * 1000) <= edge_tolerance_ms(t0, x, x.start)
-    assert abs(parse_time_ms(stored[0]["end"]) - x.end * 1000) <= edge_tolerance_ms(t0, x, x.end)
+    assert abs(epoch_ms(stored[0]["start"]) - x.start * 1000) <= edge_tolerance_ms(t0, x, x.start)
+    assert abs(epoch_ms(stored[0]["end"]) - x.end * 1000) <= edge_tolerance_ms(t0, x, x.end)
 
 
 def test_events_are_read_back_in_pages_so_a_rerun_duplicates_nothing(planted):
@@ -346,13 +347,27 @@ def test_cli_run_refused_by_the_server_is_one_line(planted, es_url):
     assert "osmem" in lines[0] or "elasticsearch" in lines[0].lower()
 
 
+# Run N's events are stored, its watermark not yet: the worst moment to die, made repeatable by
+# wrapping the watermark write of the real command in the test's own process start-up.
+KILL_BEFORE_WATERMARK = """
+import os, signal
+import aiswatch.behavior.runner as runner
+calls, write = [0], runner.write_watermark
+def write_or_die(*args, **kwargs):
+    calls[0] += 1
+    if calls[0] == {n}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return write(*args, **kwargs)
+runner.write_watermark = write_or_die
+"""
+
+
 def _schedule(es_url, names, t0, log_path, kill_after: int | None = None):
     env = dict(os.environ, ES_URL=es_url, AISWATCH_DETECT__SCHEDULE__MAX_WINDOW_HOURS="2",
                AISWATCH_DETECT__SCHEDULE__LAG_MINUTES="0")
-    env.pop(KILL_HOOK_ENV, None)
-    if kill_after is not None:
-        env[KILL_HOOK_ENV] = str(kill_after)
-    cmd = [sys.executable, "-c", "from aiswatch.cli import main; main()", "detect", "schedule", "--every", "0.2s",
+    hook = KILL_BEFORE_WATERMARK.format(n=kill_after) if kill_after is not None else ""
+    # catching up from t0, windows follow each other at once; the period only paces a caught-up schedule
+    cmd = [sys.executable, "-c", hook + "from aiswatch.cli import main; main()", "detect", "schedule", "--every", "1m",
            "--namespace", names.namespace, "--from", str(t0)]
     return subprocess.Popen(cmd, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
 
@@ -362,7 +377,7 @@ def _windows(log_path) -> list[tuple[int, int]]:
     for line in log_path.read_text().splitlines():
         m = re.match(r"^(\S+Z) \.\. (\S+Z): \d+ events", line)
         if m:
-            spans.append((parse_time_ms(m.group(1)), parse_time_ms(m.group(2))))
+            spans.append((epoch_ms(m.group(1)), epoch_ms(m.group(2))))
     return spans
 
 

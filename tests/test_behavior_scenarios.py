@@ -100,11 +100,12 @@ def test_detect_schedule_stops_on_a_refusal_with_one_line(shared, es_url):
     _, names, t0 = shared
     out = CliRunner(env={"AISWATCH_DETECT__SLOT_MINUTES": "0.001"}).invoke(main, [
         "detect", "schedule", "--es", es_url, "--namespace", names.namespace, "--from", str(t0),
-        "--every", "0.1s", "--max-runs", "3"])
+        "--every", "1m", "--max-runs", "3"])
     assert out.exit_code == 1, out.output
     lines = [line for line in out.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in out.output, out.output
-    assert lines[0].startswith("Error: detect schedule stopped: ") and "HTTP 400" in lines[0]
+    assert "Traceback" not in out.output, out.output
+    assert lines[0].startswith("detect schedule: a run every 1m from ")   # what it will do, said at start
+    assert len(lines) == 2 and lines[1].startswith("Error: detect schedule stopped: ") and "HTTP 400" in lines[1]
 
 
 def test_a_dark_vessel_that_reappears_is_one_gap_document(es_url):

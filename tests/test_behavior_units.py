@@ -6,7 +6,8 @@ import pytest
 from aiswatch.behavior.events import Event, merge_events
 from aiswatch.behavior.geo import Geography
 from aiswatch.behavior.identity import classify
-from aiswatch.behavior.settings import detect_settings, parse_duration
+from aiswatch.behavior.settings import detect_settings
+from aiswatch.common.durations import parse_duration
 
 
 @pytest.mark.parametrize("mmsi, station, flag, valid", [

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 import os
 
 import click
@@ -42,11 +43,13 @@ class LazyGroup(click.Group):
         and its exit status, a traceback only with --debug."""
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+        except click.exceptions.Exit as exc:   # a command's ctx.exit(n): the process's status
+            sys.exit(exc.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            ctx.exit(130)
+            sys.exit(130)
         except Exception as exc:
             from aiswatch.cli.errors import explain, one_line
 
@@ -55,7 +58,28 @@ class LazyGroup(click.Group):
                 raise
             status, message = explained
             click.echo(f"Error: {one_line(message)}", err=True)
-            ctx.exit(status)
+            sys.exit(status)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """click's main, with a usage error as one ``Error:`` line (naming the command's --help)
+        instead of click's usage block."""
+        prog_name = prog_name or "aiswatch"
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "aiswatch"
+            click.echo(f"Error: {exc.format_message()} (see {where} --help)", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
 
     def format_commands(self, ctx, formatter):
         # list from the table, without importing every module just to print --help

@@ -15,35 +15,25 @@ import logging
 import signal
 import sys
 import time
-from datetime import datetime, timezone
 
 import click
 
 from aiswatch.behavior.events import iso
+from aiswatch.common import times
+from aiswatch.common.durations import format_duration, parse_duration
+from aiswatch.common.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
-def parse_time(text: str | None, now_ms: int) -> int | None:
-    """Epoch ms from ISO-8601, epoch seconds, or a duration before now ('24h', '90m', '2d')."""
+def parse_time(text: str | None, now_ms: int, option: str = "time") -> int | None:
+    """Epoch ms from 'now', ISO-8601, epoch seconds, or a duration before now ('24h', '90m', '2d')."""
     if text is None:
         return None
-    text = text.strip()
-    if text.lower() == "now":
-        return now_ms
-    if text[-1:].lower() in "smhdw" and text[:-1].replace(".", "", 1).isdigit():
-        from aiswatch.behavior.settings import parse_duration
-
-        return now_ms - int(parse_duration(text) * 1000)
-    if text.replace(".", "", 1).isdigit():
-        return int(float(text) * 1000)
     try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected ISO-8601, epoch seconds or a duration like 24h") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return int(dt.timestamp() * 1000)
+        return int(times.parse_time(text, now=now_ms / 1000.0, what=option) * 1000)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 def _open(ctx, es_url, namespace):
@@ -108,7 +98,7 @@ def run_command(ctx, since, until, only, as_json, dry_run, es_url, namespace):
     from aiswatch.behavior.events import now_ms
 
     now = now_ms()
-    since_ms, until_ms = parse_time(since, now), parse_time(until, now) or now
+    since_ms, until_ms = parse_time(since, now, "--since"), parse_time(until, now, "--until") or now
     if since_ms >= until_ms:
         raise click.BadParameter(f"--since ({iso(since_ms)}) must be before --until ({iso(until_ms)})")
     cfg, cluster = _open(ctx, es_url, namespace)
@@ -138,7 +128,8 @@ def run_command(ctx, since, until, only, as_json, dry_run, es_url, namespace):
 
 
 @detect.command("schedule")
-@click.option("--every", default=None, help="Period between runs (default: detect.schedule.every, 10m).")
+@click.option("--every", default=None, help="Period between runs, at least a minute: 1m, 10m, 1h "
+              "(default: detect.schedule.every, 10m).")
 @click.option("--from", "start", default=None,
               help="Where to start when no watermark is stored yet (default: detect.schedule.initial_lookback_hours ago).")
 @click.option("--only", default=None, help="Comma-separated detectors.")
@@ -149,9 +140,11 @@ def run_command(ctx, since, until, only, as_json, dry_run, es_url, namespace):
 def schedule_command(ctx, every, start, only, max_runs, es_url, namespace):
     """Run the detectors for ever, resuming from the watermark stored in Elasticsearch."""
     from aiswatch.behavior.events import now_ms
-    from aiswatch.behavior.runner import run_scheduled
-    from aiswatch.behavior.settings import parse_duration
+    from aiswatch.behavior.runner import read_watermark, run_scheduled
+    from aiswatch.behavior.tracks import align_down
 
+    if every is not None:   # a bad period is said before anything is opened
+        _period(every)
     cfg, cluster = _open(ctx, es_url, namespace)
     stopping = {"flag": False}
 
@@ -162,7 +155,11 @@ def schedule_command(ctx, every, start, only, max_runs, es_url, namespace):
     signal.signal(signal.SIGINT, on_signal)
     try:
         detector = _detector(cfg, cluster)
-        every_s = parse_duration(every or detector.settings["schedule"]["every"])
+        sched = detector.settings["schedule"]
+        every_s = _period(every or sched["every"])
+        start_ms = parse_time(start, now_ms(), "--from")
+        click.echo(_plan(detector, read_watermark(detector.client, detector.names), start_ms, every_s, now_ms(),
+                         align_down), err=True)
 
         def sleep(seconds):
             end = time.monotonic() + seconds
@@ -177,14 +174,52 @@ def schedule_command(ctx, every, start, only, max_runs, es_url, namespace):
 
         try:
             runs = run_scheduled(detector, every_s=every_s, only=only.split(",") if only else None,
-                                 start_ms=parse_time(start, now_ms()), max_runs=max_runs,
+                                 start_ms=start_ms, max_runs=max_runs,
                                  stop=lambda: stopping["flag"], on_result=report, sleep=sleep)
         except Exception as exc:  # noqa: BLE001 - a refusal stops the schedule with one line
             _raise_refusal(exc, cluster.client, "detect schedule stopped: ")
             raise
-        click.echo(f"stopped after {runs} runs")
+        click.echo(f"stopped after {runs} runs", err=True)
     finally:
         cluster.close()
+
+
+MIN_PERIOD_S = 60.0
+
+
+def _period(text) -> float:
+    """Seconds of a schedule period, at least a minute (a shorter one only spins: runs read whole slots)."""
+    try:
+        seconds = parse_duration(text, "--every")
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--every") from None
+    if seconds < MIN_PERIOD_S:
+        raise click.BadParameter(f"{text!r} is shorter than a minute: runs read whole 10-minute slots, so a "
+                                 "run every minute is already more than enough", param_hint="--every")
+    return seconds
+
+
+def _plan(detector, watermark: int | None, start_ms: int | None, every_s: float, now: int, align_down) -> str:
+    """What the schedule will do and when its first run is due, and why then."""
+    sched = detector.settings["schedule"]
+    slot_ms, lag_ms = detector.slot_ms, int(sched["lag_minutes"] * 60_000)
+    if watermark is not None:
+        origin = f"from the stored watermark {iso(watermark)}"
+    elif start_ms is not None:
+        watermark, origin = start_ms, f"from {iso(start_ms)} (--from)"
+    else:
+        watermark = now - lag_ms - int(sched["initial_lookback_hours"] * 3_600_000)
+        origin = f"from {iso(watermark)} ({sched['initial_lookback_hours']:g} h back: no watermark stored yet)"
+    first_end = align_down(min(now - lag_ms, watermark + int(sched["max_window_hours"] * 3_600_000)), slot_ms)
+    if first_end > watermark:
+        due = "now"
+    else:   # the first whole slot after the watermark must end, and the lag pass, before it is read
+        ready = align_down(watermark, slot_ms) + slot_ms + lag_ms
+        due = f"at {iso(ready)[11:19]}Z (in {format_duration(max(0, (ready - now) // 1000))}: the first " \
+              f"{slot_ms // 60_000}-minute slot after it closes, {sched['lag_minutes']:g} min behind the ingest)"
+    return (f"detect schedule: a run every {format_duration(every_s)} {origin}, over windows that end on "
+            f"{slot_ms // 60_000}-minute slot boundaries {sched['lag_minutes']:g} min behind now (the ingest may "
+            f"still be writing the newest minutes); first run due {due}; one line per run")
 
 
 @detect.command("list")
@@ -202,7 +237,7 @@ def list_command(ctx, limit, types, since, as_json, es_url, namespace):
     cfg, cluster = _open(ctx, es_url, namespace)
     try:
         docs = EventStore(cluster.client, cluster.names.events).recent(limit, list(types) or None,
-                                                                      parse_time(since, now_ms()))
+                                                                      parse_time(since, now_ms(), "--since"))
         if not as_json:
             click.echo(HEADER)
         for doc in docs:

@@ -127,14 +127,13 @@ def _command(name: str) -> click.Command:
 
 
 def _open(kind, settings, counters):
-    """Build the source before anything starts: a missing dongle, file or key is one clear line."""
+    """Build the source before anything starts, so a missing dongle, file or key, or a port in use,
+    is one clear line at once (aiswatch.cli.errors says it)."""
     try:
         return kind.build(settings, counters)
-    except (ConfigError, OSError, ValueError, RuntimeError) as exc:
-        status = getattr(exc, "exit_status", 1)
-        if status != 1:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(status)
+    except ValueError as exc:
+        if isinstance(exc, ConfigError) or type(exc).__name__ == "IQFormatError":
+            raise
         raise click.ClickException(str(exc)) from None
 
 

@@ -34,9 +34,11 @@ def parse_duration(text: str | float | int, what: str = "duration") -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """``90s``, ``10m``, ``1.5h``, ``2d``: the largest unit that keeps it short."""
+    """``90s``, ``10m``, ``2h``, ``3d``: exact in the largest whole unit, else about so many minutes."""
+    seconds = float(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and (seconds / size) * 10 == int((seconds / size) * 10):
-            value = seconds / size
-            return f"{value:g}{unit}"
-    return f"{seconds:g}s"
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    if seconds < 120:
+        return f"{seconds:g}s"
+    return f"{round(seconds / 60)}m"

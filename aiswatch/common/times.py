@@ -63,3 +63,13 @@ def parse_time(text: str | float | int, now: float | None = None, what: str = "t
     except ConfigError:
         raise ConfigError(f"{what} {text!r}: expected 'now', ISO-8601 (2026-11-22T06:00:00Z), epoch seconds "
                           "or a duration back from now (24h, 7d)") from None
+
+
+def epoch_ms(value: str | float | int) -> int:
+    """Epoch milliseconds of a stored time: a number already, or ISO-8601 text (ValueError if neither)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    ms = ms_from_iso(str(value))
+    if ms is None:
+        raise ValueError(f"not an ISO-8601 time: {value!r}")
+    return ms

@@ -24,7 +24,7 @@ Every line is ``\\s:<station>,c:<unix seconds>*hh\\!AIVDM,...``, so the message 
 from aiswatch.ingest.simulation.compose import Itinerary, Jump, Override, Segments, Silence
 from aiswatch.ingest.simulation.encoding import tag_block
 from aiswatch.ingest.simulation.fleet import ANCHORAGES, BASE_STATIONS, DEFAULT_BBOX, SEA_LANES, SEA_NODES, random_fleet
-from aiswatch.ingest.simulation.geo import MS_PER_KNOT, bearing_deg, destination, haversine_m, offset
+from aiswatch.common.geodesy import MS_PER_KNOT, bearing_deg, destination, haversine_m, offset
 from aiswatch.ingest.simulation.output import OutputStats, paced, send_udp, write_file, write_stream
 from aiswatch.ingest.simulation.simulator import STATIC_INTERVAL_S, BaseStation, SimMessage, Simulator, report_interval
 from aiswatch.ingest.simulation.tracks import (AT_ANCHOR, ENGAGED_IN_FISHING, MOORED, UNDER_WAY_SAILING,

@@ -13,7 +13,7 @@ import dataclasses
 import math
 from typing import Iterable, Sequence
 
-from aiswatch.ingest.simulation.geo import MS_PER_KNOT, destination
+from aiswatch.common.geodesy import MS_PER_KNOT, destination
 from aiswatch.ingest.simulation.tracks import (UNDER_WAY_USING_ENGINE, AnchoredTrack,
                                                LatLon, LoiterTrack, MooredTrack, RouteTrack, Track, TrackState)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from aiswatch.ingest.simulation.geo import haversine_m, offset
+from aiswatch.common.geodesy import haversine_m, offset
 from aiswatch.ingest.simulation.simulator import BaseStation
 from aiswatch.ingest.simulation.tracks import AnchoredTrack, RouteTrack, Track
 from aiswatch.ingest.simulation.vessels import VesselSpec, random_vessel

@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
-from aiswatch.ingest.simulation.geo import (EARTH_RADIUS_M, MS_PER_KNOT, bearing_deg, haversine_m, offset,
+from aiswatch.common.geodesy import (EARTH_RADIUS_M, MS_PER_KNOT, bearing_deg, haversine_m, offset,
                                    to_vector)
 
 LatLon = tuple[float, float]

@@ -1,14 +1,17 @@
-"""Spherical-earth helpers for the simulator: distances, bearings and small local offsets.
+"""Geodesy on a spherical earth, for everything: distances, bearings, destinations, small offsets.
 
-A sphere is accurate to ~0.5 % here, far below AIS's own noise; the behaviour detectors use
-the same haversine distance, so a planted "500 m apart" stays 500 m apart when measured.
+One radius and one haversine for the simulator and the detectors, so a planted "500 m apart" stays
+500 m apart when measured; a sphere is accurate to ~0.5 %, far below AIS's own noise.
+``haversine_km`` takes numpy arrays as well as floats (the detectors measure many at once).
 """
 from __future__ import annotations
 
 import math
 
 EARTH_RADIUS_M = 6_371_008.8
+EARTH_RADIUS_KM = EARTH_RADIUS_M / 1000.0
 METERS_PER_NM = 1852.0
+KM_PER_NM = METERS_PER_NM / 1000.0
 MS_PER_KNOT = METERS_PER_NM / 3600.0
 
 
@@ -18,6 +21,17 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def haversine_km(lat1, lon1, lat2, lon2):
+    """Great-circle distance in km, of floats or element-wise of numpy arrays."""
+    import numpy as np
+
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dlat = p2 - p1
+    dlon = np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
