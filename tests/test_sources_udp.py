@@ -141,3 +141,89 @@ def test_a_port_out_of_range_is_a_clear_error():
         make_source({"type": "udp", "port": 70000}, Counters())
     with pytest.raises(ConfigError, match="port 'ten' in 'udp source' is not a number"):
         make_source({"type": "udp", "port": "ten"}, Counters())
+
+
+def _send(port: int, datagrams: list[bytes]) -> None:
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for data in datagrams:
+            out.sendto(data, ("127.0.0.1", port))
+    finally:
+        out.close()
+
+
+def _drain(src: UDPSource, counters: Counters, expected_max: int) -> list:
+    """Every line src delivers until nothing more comes for half a second, then close it."""
+    got = []
+    done = threading.Event()
+
+    def consume():
+        for line in src.lines():
+            got.append(line)
+        done.set()
+
+    threading.Thread(target=consume, daemon=True).start()
+    last, deadline = -1, time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = counters.get(f"source.{src.id}.datagrams")
+        if now == last or now >= expected_max:
+            break
+        last = now
+    src.close()
+    done.wait(5)
+    return got
+
+
+def test_an_overflowing_socket_reports_the_kernels_drops_exactly():
+    """5,000 datagrams sent at once into a receive buffer of a few kilobytes, nobody reading yet:
+    the kernel keeps what fits and drops the rest. Every datagram is either received or counted
+    as the kernel's drop (the socket's own count, /proc/net/udp), exactly."""
+    total = 5000
+    counters = Counters()
+    src = UDPSource("127.0.0.1", 0, counters, rcvbuf=4096)
+    if src.kernel_drops() is None:
+        pytest.skip("no /proc/net/udp here")
+    _send(src.port, [f"!AIVDM,1,1,,A,{i},0*00\r\n".encode() for i in range(total)])
+    lines = _drain(src, counters, total)
+    received = counters.get(f"source.{src.id}.datagrams")
+    kernel = counters.get(f"source.{src.id}.kernel_drops")
+    assert len(lines) == received and kernel > 0
+    assert received + kernel == total
+    from aiswatch.ingest.metrics import losses
+    assert losses(counters.snapshot())["kernel_drops"] == kernel
+
+
+def test_datagrams_our_queue_cannot_hold_are_counted_with_their_lines():
+    """The receiver's own queue (2 datagrams here) full while nobody consumes: the datagrams it
+    drops are counted, and their lines too, so lines_in == lines passed on + rejected."""
+    counters = Counters()
+    src = UDPSource("127.0.0.1", 0, counters, queue_datagrams=2)
+    lines_per = [1 + i % 3 for i in range(300)]
+    datagrams = ["".join(f"!AIVDM,1,1,,A,{i}-{k},0*00\r\n" for k in range(n)).encode() for i, n in enumerate(lines_per)]
+    paused = threading.Event()
+    got = []
+
+    def consume():
+        for line in src.lines():
+            if not paused.is_set():
+                paused.wait(10)       # the consumer stalls after its first line: the queue fills
+            got.append(line)
+
+    paused.clear()
+    threading.Thread(target=consume, daemon=True).start()
+    time.sleep(0.3)
+    for d in datagrams:
+        _send(src.port, [d])
+        time.sleep(0.0005)   # slower than the receiver, so the kernel drops nothing here
+    time.sleep(0.5)
+    paused.set()
+    time.sleep(0.5)
+    src.close()
+    dropped = counters.get(f"source.{src.id}.dropped")
+    kernel = counters.get(f"source.{src.id}.kernel_drops")
+    assert dropped > 0 and kernel == 0
+    assert counters.get(f"source.{src.id}.datagrams") == len(datagrams)
+    assert counters.get("rejected.udp_queue_full") + len(got) == sum(lines_per)
+    # lines_in counts the dropped lines (reject_line) as well as those passed on (the parser counts those)
+    assert counters.get("lines_in") == counters.get("rejected.udp_queue_full")
