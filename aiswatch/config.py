@@ -40,7 +40,9 @@ DEFAULTS: dict[str, Any] = {
         "batch_bytes": 8_000_000, # bytes per bulk request at most
         "flush_seconds": 1.0,     # send a partial batch after this long
         "queue_size": 20000,      # documents buffered in memory before spooling to disk
-        "spool_dir": str(DATA_HOME / "spool"),
+        "spool_dir": str(DATA_HOME / "spool"),   # each process's spool is a directory under it (--spool-dir: exact)
+        "spool_max_bytes": None,  # a spool's size bound in bytes; None: a tenth of its file system
+        "max_wait": "10m",        # how long a replay (ingest file / iq) waits for a cluster that is down
         "dead_letter": str(DATA_HOME / "dead-letter.ndjson"),
     },
     "assembler": {"timeout_seconds": 10.0, "max_pending": 10000},

@@ -60,8 +60,17 @@ class QueuedDocument:
         return self._doc
 
     def record(self) -> list:
-        """The spool line for this document."""
+        """The spool record for this document: ``[index, id, ts, document]``."""
         return [self.index, self.id, self.ts, self.doc]
+
+    def record_line(self) -> bytes:
+        """``record()`` as a JSON line, from the source line where there is one (not parsed again).
+        Raises TypeError for a document JSON cannot carry."""
+        body = self.body
+        if body:
+            return b"".join((b"[", orjson.dumps(self.index), b",", orjson.dumps(self.id), b",",
+                             str(self.ts).encode(), b",", body.rstrip(b"\n"), b"]\n"))
+        return orjson.dumps(self.record(), option=NDJSON)
 
     def weight(self) -> int:
         """About the bytes this document adds to a bulk request."""

@@ -10,6 +10,11 @@ every attempt) raises ``BulkFailed`` with the results received so far.
 
 ``ActionLines`` makes the action lines: the one for a raw document from a cached prefix per
 index (this runs per document), the versioned one for ships-seen.
+
+Not ``elasticsearch.helpers.streaming_bulk``: fed the same bytes (one chunk per batch, results
+matched back by index and id, since it yields retried items out of order) it takes about three
+and a half times this module's CPU per document, a third of the indexing side's whole budget
+(``python bench/bulk_body.py``; figures in docs/delivery.md).
 """
 from __future__ import annotations
 

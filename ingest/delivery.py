@@ -15,6 +15,7 @@ mappings (a location as two floats, the MMSI as text) that no later fix changes.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Callable
 
 from elastic_transport import TransportError
@@ -46,6 +47,9 @@ class DeferredSetup:
 
     def __init__(self, install: Callable[[], None] | None) -> None:
         self._install = install
+        self.ready = threading.Event()  # set once nothing is owed: helper indices may be written
+        if install is None:
+            self.ready.set()
 
     @property
     def owed(self) -> bool:
@@ -66,6 +70,7 @@ class DeferredSetup:
         else:
             log.info("index templates installed")
         self._install = None
+        self.ready.set()
 
 
 class BatchDelivery:

@@ -4,6 +4,7 @@ import configparser
 import json
 import shutil
 import tempfile
+import textwrap
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,42 @@ def installed_layout(dest: Path, extensions: bool = True) -> Path:
         shutil.copytree(ROOT / folder, dest.joinpath(*name.split(".")), dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns(*ignore))
     return dest
+
+
+# A sender for a separate process (``python -c UDP_SENDER PORT TOTAL PER_SECOND BURST_SECONDS [T0_MS]``),
+# as rtl_ais / AIS-catcher would: bursts of PER_SECOND * BURST_SECONDS sentences, 1-3 CRLF-terminated
+# sentences per datagram. With T0_MS each line also carries c:T0_MS+n (a message time in ms), so
+# every line is a document of its own. Each line carries its number in
+# an NMEA 4.10 tag block (n: is the standard's line-count field) so every loss is visible.
+UDP_SENDER = textwrap.dedent(r"""
+    import functools, operator, socket, sys, time
+    from pyais import encode_dict
+    port, total, per_second, burst_seconds = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
+    t0_ms = int(sys.argv[5]) if len(sys.argv) > 5 else None
+    sentences = [encode_dict({"type": 1, "mmsi": 211000000 + i, "lat": 54.0 + i / 1000, "lon": 10.0,
+                              "speed": 12.3, "course": 90.0, "heading": 90},
+                             talker_id="AI", sentence_type="VDM")[0] for i in range(100)]
+    def checksum(text):
+        return "%02X" % functools.reduce(operator.xor, text.encode(), 0)
+    def line(n):
+        tag = "s:udptest,n:%d" % n if t0_ms is None else "s:udptest,n:%d,c:%d" % (n, t0_ms + n)
+        return "\\%s*%s\\%s\r\n" % (tag, checksum(tag), sentences[n % 100])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    per_burst = int(per_second * burst_seconds)
+    start, n, burst = time.monotonic(), 0, 0
+    while n < total:
+        end = min(total, n + per_burst)
+        while n < end:
+            k = 1 + n % 3
+            chunk = "".join(line(i) for i in range(n, min(end, n + k)))
+            sock.sendto(chunk.encode(), ("127.0.0.1", port))
+            n = min(end, n + k)
+        burst += 1
+        delay = start + burst * burst_seconds - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    print("sent", n, "in", round(time.monotonic() - start, 2), "s")
+""")
 
 
 def reply_json(handler, status: int, payload) -> None:

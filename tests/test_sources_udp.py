@@ -3,7 +3,6 @@ import re
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 
@@ -12,39 +11,7 @@ import pytest
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.nmea import parse_line
 from aiswatch.ingest.sources.udp import UDPSource
-from helpers import collect
-
-# A separate process sends, as rtl_ais / AIS-catcher would: bursts of 500 sentences every 100 ms
-# (5,000/s for 10 s), 1-3 CRLF-terminated sentences per datagram. Each line carries its number in
-# an NMEA 4.10 tag block (n: is the standard's line-count field) so every loss is visible.
-SENDER = textwrap.dedent(r"""
-    import functools, operator, socket, sys, time
-    from pyais import encode_dict
-    port, total, per_second, burst_seconds = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
-    sentences = [encode_dict({"type": 1, "mmsi": 211000000 + i, "lat": 54.0 + i / 1000, "lon": 10.0,
-                              "speed": 12.3, "course": 90.0, "heading": 90},
-                             talker_id="AI", sentence_type="VDM")[0] for i in range(100)]
-    def checksum(text):
-        return "%02X" % functools.reduce(operator.xor, text.encode(), 0)
-    def line(n):
-        tag = "s:udptest,n:%d" % n
-        return "\\%s*%s\\%s\r\n" % (tag, checksum(tag), sentences[n % 100])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    per_burst = int(per_second * burst_seconds)
-    start, n, burst = time.monotonic(), 0, 0
-    while n < total:
-        end = min(total, n + per_burst)
-        while n < end:
-            k = 1 + n % 3
-            chunk = "".join(line(i) for i in range(n, min(end, n + k)))
-            sock.sendto(chunk.encode(), ("127.0.0.1", port))
-            n = min(end, n + k)
-        burst += 1
-        delay = start + burst * burst_seconds - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-    print("sent", n, "in", round(time.monotonic() - start, 2), "s")
-""")
+from helpers import UDP_SENDER as SENDER, collect
 
 NUMBER = re.compile(r"n:(\d+)\*")
 
@@ -143,15 +110,6 @@ def test_a_port_out_of_range_is_a_clear_error():
         make_source({"type": "udp", "port": "ten"}, Counters())
 
 
-def _send(port: int, datagrams: list[bytes]) -> None:
-    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        for data in datagrams:
-            out.sendto(data, ("127.0.0.1", port))
-    finally:
-        out.close()
-
-
 def _drain(src: UDPSource, counters: Counters, expected_max: int) -> list:
     """Every line src delivers until nothing more comes for half a second, then close it."""
     got = []
@@ -184,7 +142,8 @@ def test_an_overflowing_socket_reports_the_kernels_drops_exactly():
     src = UDPSource("127.0.0.1", 0, counters, rcvbuf=4096)
     if src.kernel_drops() is None:
         pytest.skip("no /proc/net/udp here")
-    _send(src.port, [f"!AIVDM,1,1,,A,{i},0*00\r\n".encode() for i in range(total)])
+    for i in range(total):
+        _send(src.port, f"!AIVDM,1,1,,A,{i},0*00\r\n".encode())
     lines = _drain(src, counters, total)
     received = counters.get(f"source.{src.id}.datagrams")
     kernel = counters.get(f"source.{src.id}.kernel_drops")
@@ -214,7 +173,7 @@ def test_datagrams_our_queue_cannot_hold_are_counted_with_their_lines():
     threading.Thread(target=consume, daemon=True).start()
     time.sleep(0.3)
     for d in datagrams:
-        _send(src.port, [d])
+        _send(src.port, d)
         time.sleep(0.0005)   # slower than the receiver, so the kernel drops nothing here
     time.sleep(0.5)
     paused.set()

@@ -19,7 +19,9 @@ def common_options(fn):
     @click.option("--es", "es_url", envvar="ES_URL", default=None,
                   help="Elasticsearch URL (default: config, else the embedded server).")
     @click.option("--namespace", default=None, help="Prefix for every index name.")
-    @click.option("--spool-dir", default=None, help="Disk spool for documents while Elasticsearch is slow or down.")
+    @click.option("--spool-dir", default=None,
+                  help="Disk spool for documents while Elasticsearch is slow or down (default: one of this "
+                       "process's own under sink.spool_dir).")
     @click.option("--dead-letter", default=None, help="NDJSON file for documents Elasticsearch rejected.")
     @click.option("--batch-size", type=int, default=None, help="Documents per bulk request at most.")
     @click.option("--no-setup", is_flag=True, help="Do not install index templates first.")
@@ -30,6 +32,20 @@ def common_options(fn):
                              batch_size=batch_size, setup=not no_setup)
         return fn(ctx, opts, *args, **kwargs)
     return wrapper
+
+
+def replay_options(fn):
+    """--max-wait for the commands that replay a finite input (file, iq)."""
+    return click.option("--max-wait", default=None, metavar="DURATION",
+                        help="How long to wait for Elasticsearch while it is down (retrying with backoff) before "
+                             "giving up with exit status 1, the documents kept in the spool (default: "
+                             "sink.max_wait, 10m).")(fn)
+
+
+def _max_wait(text: str | None) -> float | None:
+    from aiswatch.common.durations import parse_duration
+
+    return None if text is None else parse_duration(text, "--max-wait")
 
 
 def _run(ctx, opts: IngestOptions, make_sources, quiet: bool = False, report=None):
@@ -85,14 +101,17 @@ def tcp(ctx, opts, address):
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.option("--parallel/--no-parallel", default=True, show_default=True,
               help="At --rate max, read and decode in a second process while this one indexes (two cores).")
+@replay_options
 @common_options
-def file(ctx, opts, paths, rate, progress, parallel):
+def file(ctx, opts, paths, rate, progress, parallel, max_wait):
     """Replay NMEA log files (plain or .gz); stops at the end and prints a summary."""
     from aiswatch.ingest.sources.file import FileSource
 
     if progress is None:
         progress = sys.stderr.isatty()
     opts.replay = True
+    opts.max_wait = _max_wait(max_wait)
+    opts.progress = progress
     opts.decode_process = parallel and rate == "max"
     _run(ctx, opts, lambda counters: [FileSource(list(paths), rate=rate, counters=counters, progress=progress)])
 
@@ -176,13 +195,15 @@ def sdr(ctx, opts, device_index, rate, center, gain, ppm, station):
 @click.option("--start-time", type=float, default=None,
               help="Unix time of the first sample (default: file modification time minus its duration).")
 @click.option("--station", default=None, help="Station name for the s: tag.")
+@replay_options
 @common_options
-def iq(ctx, opts, path, fmt, rate, center, ppm, start_time, station):
+def iq(ctx, opts, path, fmt, rate, center, ppm, start_time, station, max_wait):
     """Demodulate an IQ recording (or discriminator audio) into Elasticsearch; stops at the end."""
     from aiswatch.demod.sources import IQFileSource
 
     source = _open_demod_source(lambda: IQFileSource(path, fmt=fmt, rate=rate, center=center, ppm=ppm,
                                                      start_time=start_time, station=station))
     opts.replay = True
+    opts.max_wait = _max_wait(max_wait)
     return _run(ctx, opts, lambda counters: [source],
                 report=lambda: " ".join(f"{k}={v}" for k, v in source.stats.items()))

@@ -47,10 +47,13 @@ def make_sources_from_config(specs: list[dict], counters: Counters) -> list:
 @click.option("--es", "es_url", envvar="ES_URL", default=None,
               help="Elasticsearch URL (default: config, else the embedded server).")
 @click.option("--namespace", default=None, help="Prefix for every index name.")
+@click.option("--spool-dir", default=None,
+              help="Disk spool for documents while Elasticsearch is slow or down (default: one of this "
+                   "process's own under sink.spool_dir).")
 @click.option("--simulate/--no-simulate", default=None,
               help="Also play simulated traffic (default: only when no sources are configured).")
 @click.pass_context
-def run(ctx, es_url, namespace, simulate):
+def run(ctx, es_url, namespace, spool_dir, simulate):
     """Run the daemon: every source in the config (embedded server + simulator when nothing is configured)."""
     from aiswatch.cli import load_config_from
 
@@ -78,7 +81,7 @@ def run(ctx, es_url, namespace, simulate):
             f"  behaviour detection:    aiswatch detect run --since 24h\n"
             f"Stop with Ctrl-C (everything buffered is flushed or spooled first).\n", err=True)
 
-    opts = IngestOptions(es_url=es_url, namespace=namespace)
+    opts = IngestOptions(es_url=es_url, namespace=namespace, spool_dir=spool_dir)
     counters = run_sources(cfg, lambda c: make_sources_from_config(specs, c), opts, on_ready=ready)
     click.echo("\n".join(summary_lines(counters)), err=True)
     exit_on_failure(counters, opts)
