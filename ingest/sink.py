@@ -46,7 +46,7 @@ from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.dead_letters import DeadLetterFile
 from aiswatch.ingest.delivery import BatchDelivery, DeferredSetup, DeliveryFailed
 from aiswatch.ingest.ships_seen_updater import ShipsSeenUpdater
-from aiswatch.ingest.spool import DiskSpool, SpoolForeign, SpoolTarget
+from aiswatch.ingest.spool import DiskSpool, SpoolError, SpoolForeign, SpoolTarget
 from aiswatch.ingest.spool_writer import SpoolWriter
 
 log = logging.getLogger(__name__)
@@ -243,6 +243,8 @@ class ElasticsearchSink:
         self.cluster.probe_now()  # if ES looked down, ask again now rather than after the backoff
         while self._undelivered() and self._writer.is_alive() and self.fatal is None:
             if self._interrupted.is_set():
+                if not self.cluster.up:
+                    break  # nothing to wait for: what is left goes to the spool now
                 deadline = min(deadline, self._interrupted_at + grace_seconds)
             if time.monotonic() >= deadline:
                 break
@@ -326,9 +328,12 @@ class ElasticsearchSink:
             self.delivery.deliver(batch)
         except DeliveryFailed as exc:
             self.cluster.mark_down(exc.reason)
-            if not from_spool:  # to disk, durable; a spool batch is still there, not acknowledged
+            if not from_spool:  # to disk, durable
                 self.spooler.stage(exc.undelivered, markers, wait=False)
                 markers = []
+            elif len(exc.undelivered) < len(batch):
+                self._requeue_rest(position, batch, exc.undelivered)
+            # else: nothing of the spool batch was taken; it stays at the head, unacknowledged
         except Exception:  # a bug: keep the batch on disk (replayed, not lost) and say so
             log.exception("Elasticsearch writer error; %d documents kept in the spool", len(batch))
             self.counters.incr("sink_errors")
@@ -338,13 +343,33 @@ class ElasticsearchSink:
             time.sleep(1.0)
         else:
             if from_spool:
-                self.spool.ack(position)
-                self.counters.incr("replayed_total", len(batch))
-                self.spooler.space_freed()
+                self._acknowledge(position, len(batch))
         finally:
             self._in_flight = []
             for m in markers:
                 m.done.set()
+
+    def _requeue_rest(self, position: tuple[int, int, int], batch: list[QueuedDocument],
+                      undelivered: list[QueuedDocument]) -> None:
+        """A spool batch delivered in part: its undelivered documents go to the spool's tail (on disk
+        before the batch is acknowledged), so the delivered ones are not sent, nor counted, twice.
+        If the spool cannot take them, the whole batch stays and is sent again later."""
+        try:
+            self.spool.append_lines([d.record_line() for d in undelivered])
+        except (SpoolError, TypeError):
+            return
+        self._acknowledge(position, len(batch) - len(undelivered))
+
+    def _acknowledge(self, position: tuple[int, int, int], delivered: int) -> None:
+        try:
+            self.spool.ack(position)
+        except SpoolError as exc:  # delivered, but not recorded: sent again later (same ids: no duplicate)
+            log.error("%s", exc)
+            self.counters.incr("spool_errors")
+            time.sleep(1.0)
+            return
+        self.counters.incr("replayed_total", delivered)
+        self.spooler.space_freed()
 
     def _outage_round(self) -> None:
         """Elasticsearch is down (or not asked yet): probe when due; meanwhile move the queue to the

@@ -258,8 +258,10 @@ class DiskSpool:
             try:
                 if self._tail_file is None or self._tail_size >= self.segment_bytes:
                     self._roll()
-                self._tail_file.write(data)
-                self._tail_file.flush()
+                view = memoryview(data)
+                written = 0
+                while written < len(data):  # unbuffered: nothing is left behind in a buffer on failure
+                    written += self._tail_file.write(view[written:])
                 os.fsync(self._tail_file.fileno())
             except OSError as exc:
                 self._cut_back()
@@ -294,10 +296,6 @@ class DiskSpool:
         if self._tail_file is None:
             return
         try:
-            self._tail_file.flush()
-        except OSError:
-            pass
-        try:
             os.ftruncate(self._tail_file.fileno(), self._tail_size)
             self._tail_file.seek(self._tail_size)
         except (OSError, ValueError):
@@ -313,7 +311,7 @@ class DiskSpool:
         self._tail_no += 1
         while self._path(self._tail_no).exists():
             self._tail_no += 1
-        self._tail_file = open(self._path(self._tail_no), "ab")
+        self._tail_file = open(self._path(self._tail_no), "ab", buffering=0)
         self._tail_size = 0
         # make the new file's directory entry durable too
         fd = os.open(self.dir, os.O_RDONLY)
@@ -342,9 +340,10 @@ class DiskSpool:
         Returns (records, position); pass the position to ``ack`` once the records are delivered.
         """
         with self._lock:
-            if self._tail_file is not None:
-                self._tail_file.flush()
             segments = [n for n in self._segments() if n >= self._ack_seg]
+            # of the segment being appended to, only what an append completed: a write in progress
+            # (or one that fails and is cut back) must not be read
+            tail, committed = (self._tail_no, self._tail_size) if self._tail_file is not None else (-1, 0)
         seg, off = self._ack_seg, self._ack_off
         records: list[Any] = []
         used = 0
@@ -360,11 +359,9 @@ class DiskSpool:
                 f.seek(off)
                 while len(records) < max_records and used < max_bytes:
                     line = f.readline()
-                    if not line:
+                    if not line or (n == tail and off + len(line) > committed):
                         break
                     if not line.endswith(b"\n"):
-                        if n == self._tail_no and self._tail_file is not None:
-                            break  # our own tail, being written: not torn
                         self.counters.incr("spool_torn")
                         log.error("spool segment %s ends with a torn record (%d bytes); skipped",
                                   self._path(n), len(line))
@@ -383,33 +380,57 @@ class DiskSpool:
         return records, (seg, off, lines)
 
     def ack(self, position: tuple[int, int, int]) -> None:
-        """Mark everything up to ``position`` (from ``read``) as delivered."""
+        """Mark everything up to ``position`` (from ``read``) as delivered. Segments delivered whole
+        are deleted first, so a full disk gets room for the position itself."""
         seg, off, count = position
         with self._lock:
             if self._closed:
                 return
-            tmp = self._ack_path.with_suffix(".tmp")
-            with open(tmp, "wb") as f:
-                f.write(orjson.dumps({"segment": seg, "offset": off}))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self._ack_path)
-            self._ack_seg, self._ack_off = seg, off
-            self.depth = max(0, self.depth - count)
-            self.inherited = max(0, self.inherited - count)
+            depth = max(0, self.depth - count)
             for n in self._segments():
-                if n < seg or (self.depth == 0 and n == seg):
-                    if n == self._tail_no:
-                        self._close_tail()  # everything delivered: its space back, a new segment next time
-                    try:
-                        size = self._path(n).stat().st_size
-                        self._path(n).unlink()
-                        self.bytes -= size
-                    except FileNotFoundError:
-                        pass
+                if n < seg or (depth == 0 and n == seg):
+                    self._delete_segment(n)
+            self._write_ack(seg, off)
+            self._ack_seg, self._ack_off = seg, off
+            self.depth = depth
+            if depth == 0 and self._full:  # emptied: full no more
+                self._full = False
+                self.counters.gauge("spool_full", 0)
+            self.inherited = max(0, self.inherited - count)
             self.bytes = max(0, self.bytes)
             self.counters.gauge("spool_depth", self.depth)
             self.counters.gauge("spool_bytes", self.bytes)
+
+    def _delete_segment(self, n: int) -> None:
+        if n == self._tail_no:
+            self._close_tail()  # everything delivered: its space back, a new segment next time
+        try:
+            size = self._path(n).stat().st_size
+            self._path(n).unlink()
+            self.bytes -= size
+        except FileNotFoundError:
+            pass
+
+    def _write_ack(self, seg: int, off: int) -> None:
+        """``ack.json`` replaced atomically; on a full disk, rewritten in place (a torn one is read
+        as "replay everything": duplicates, never a loss)."""
+        data = orjson.dumps({"segment": seg, "offset": off})
+        tmp = self._ack_path.with_suffix(".tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self._ack_path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if exc.errno not in _SPACE_ERRORS or not self._ack_path.exists():
+                raise SpoolError(f"spool {self.dir}: cannot record the delivered position: {exc}") from exc
+            with open(self._ack_path, "r+b") as f:
+                f.write(data.ljust(64))
+                f.truncate()
+                f.flush()
+                os.fsync(f.fileno())
 
     def close(self) -> None:
         """Close the tail segment and release the directory (what is not acknowledged stays)."""

@@ -151,3 +151,56 @@ def load_simulation(client, names: IndexNames, vessels: list, start: float, dura
     client.indices.refresh(index=names.messages_pattern, ignore_unavailable=True, allow_no_indices=True)
     client.indices.refresh(index=names.ships, ignore_unavailable=True)
     return result
+
+
+# -- aiswatch as a user runs it, and logs whose documents are known (delivery tests) ------------------
+
+def aiswatch_command(args: list[str], tmp_path: Path, env_extra: dict | None = None) -> tuple[list[str], dict]:
+    """``aiswatch ARGS`` as a subprocess command and its environment: its home, status file and
+    working directory in ``tmp_path``, no cluster or credentials inherited from the caller."""
+    import os
+    import sys
+
+    env = dict(os.environ, AISWATCH_HOME=str(tmp_path / "home"),
+               AISWATCH_METRICS__STATUS_FILE=str(tmp_path / "status.json"))
+    for key in ("ES_URL", "ES_USERNAME", "ES_PASSWORD", "ES_API_KEY", "ES_CA_CERTS"):
+        env.pop(key, None)
+    env.update(env_extra or {})
+    return [sys.executable, "-c", "from aiswatch.cli import main; main()", *args], env
+
+
+def status_counters(path: Path) -> dict:
+    """The counters of an aiswatch status file."""
+    return json.loads(Path(path).read_text())["counters"]
+
+
+def simulated_log(path: Path, seconds: int, vessels: int = 40, seed: int = 4, t0: int = 1_763_164_800) -> Path:
+    """An NMEA log of simulated traffic (tag blocks with message times) written to ``path``."""
+    from aiswatch.ingest.simulation import random_fleet
+
+    sim = Simulator(random_fleet(vessels, seed=seed, start=t0), start=t0, seed=seed)
+    path.write_text("\n".join(line for _, group in sim.messages(seconds) for line in group) + "\n")
+    return path
+
+
+def document_ids(path: Path) -> set[str]:
+    """The ids of the documents a replay of the log ``path`` makes (the pipeline, no cluster)."""
+    from aiswatch.ingest.pipeline import ListSink
+    from aiswatch.ingest.sources.file import FileSource
+
+    sink = ListSink()
+    Pipeline(sink).run([FileSource([path])])
+    return {d["_id"] for d in sink.documents}
+
+
+def count_present(client, pattern: str, ids: set[str]) -> tuple[int, int]:
+    """(documents in ``pattern``, how many of ``ids`` are among them): equal to (len(ids), len(ids))
+    means every document is there exactly once."""
+    client.indices.refresh(index=pattern, ignore_unavailable=True, allow_no_indices=True)
+    total = client.count(index=pattern, ignore_unavailable=True, allow_no_indices=True)["count"]
+    ids = sorted(ids)
+    present = 0
+    for i in range(0, len(ids), 5000):
+        present += client.count(index=pattern, query={"ids": {"values": ids[i:i + 5000]}},
+                                ignore_unavailable=True, allow_no_indices=True)["count"]
+    return total, present
