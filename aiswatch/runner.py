@@ -197,6 +197,8 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
                 sink.close(drain_seconds=30.0, grace_seconds=SHUTDOWN_GRACE)
             if watch is not None:
                 watch.stop()
+                if sink.spool.depth and sink.outage_seconds() > watch.max_wait:
+                    watch.give_up()  # the drain at the end gave up waiting: the same line
             if opts.replay and not sink.interrupted and sink.es_up:
                 _refresh(cluster)
         if reporter is not None:
@@ -246,6 +248,7 @@ class OutageWatch(threading.Thread):
         self.counters = counters
         self.progress = progress
         self.draining = False
+        self.gave_up = False
         self._done = threading.Event()
         self._said_at = -1.0
         self._bar = None
@@ -275,11 +278,19 @@ class OutageWatch(threading.Thread):
         if self.draining and self.progress:
             self._show(down)
         if down > self.max_wait and not sink.interrupted:
-            log.error("Elasticsearch at %s has not answered for %s (--max-wait): giving up; %d documents stay in "
-                      "the spool %s for the next run", self.url, format_duration(round(down)), sink.spool.depth,
-                      sink.spool.dir)
-            self.counters.incr("replay_gave_up")
-            self.stopper.stop()
+            self.give_up()
+
+    def give_up(self) -> None:
+        """Elasticsearch has been down for longer than max_wait: say so (once) and stop the run."""
+        if self.gave_up:
+            return
+        self.gave_up = True
+        sink = self.sink
+        log.error("Elasticsearch at %s has not answered for %s (--max-wait): giving up; %d documents stay in "
+                  "the spool %s for the next run", self.url, format_duration(round(sink.outage_seconds())),
+                  sink.spool.depth, sink.spool.dir)
+        self.counters.incr("replay_gave_up")
+        self.stopper.stop()
 
     def _show(self, down: float) -> None:
         from tqdm import tqdm

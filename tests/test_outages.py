@@ -243,7 +243,7 @@ def test_a_spool_made_for_one_cluster_is_refused_by_another(noida, tmp_path, es_
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 1 and "still in the spool" in first.stderr, first.stderr
     assert "not answered for 1s (--max-wait): giving up" in first.stderr
-    spooled = status_counters(tmp_path / "status.json")["spool_depth"]
+    spooled = int(status_counters(tmp_path / "status.json")["spool_depth"])
     assert spooled > 0
 
     for url, ns in ((es_url, "mine-"), (own_url, "other-")):  # another cluster; the right one, another namespace

@@ -125,7 +125,7 @@ def test_sigint_mid_replay_delivers_everything_that_was_read(es_url, es, names, 
     counters = final_counters(tmp_path)
     total = sum(1 for line in path.read_text().splitlines() if line)
     assert counters["lines_in"] < total                      # it really stopped early
-    decoded, indexed, spooled = counters["messages_decoded"], counters["documents_indexed"], counters["spool_depth"]
+    decoded, indexed, spooled = (int(counters[k]) for k in ("messages_decoded", "documents_indexed", "spool_depth"))
     assert decoded > 0 and indexed + spooled == decoded and counters.get("documents_lost", 0) == 0
     # delivered, or spooled and said so (exit 1): the next run delivers the spool
     assert proc.returncode == (1 if spooled else 0), out
