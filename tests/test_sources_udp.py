@@ -183,6 +183,31 @@ def test_datagrams_our_queue_cannot_hold_are_counted_with_their_lines():
     kernel = counters.get(f"source.{src.id}.kernel_drops")
     assert dropped > 0 and kernel == 0
     assert counters.get(f"source.{src.id}.datagrams") == len(datagrams)
-    assert counters.get("rejected.udp_queue_full") + len(got) == sum(lines_per)
+    rejected = counters.get("rejected.udp_queue_full") + counters.get("rejected.udp_unread_at_close")
+    assert rejected + len(got) == sum(lines_per)
     # lines_in counts the dropped lines (reject_line) as well as those passed on (the parser counts those)
-    assert counters.get("lines_in") == counters.get("rejected.udp_queue_full")
+    assert counters.get("lines_in") == rejected
+
+
+def test_datagrams_still_queued_at_close_are_counted():
+    """Closed while its queue holds datagrams nobody read: they are dropped, and counted."""
+    counters = Counters()
+    src = UDPSource("127.0.0.1", 0, counters)
+    stalled = threading.Event()
+
+    def consume():
+        for _ in src.lines():
+            stalled.wait(10)      # the consumer takes one line, then stalls
+
+    threading.Thread(target=consume, daemon=True).start()
+    time.sleep(0.3)
+    for i in range(50):
+        _send(src.port, f"!AIVDM,1,1,,A,{i},0*00\r\n!AIVDM,1,1,,A,{i}b,0*00\r\n".encode())
+    deadline = time.monotonic() + 5
+    while counters.get(f"source.{src.id}.datagrams") < 50 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    src.close()
+    stalled.set()
+    unread = counters.get(f"source.{src.id}.dropped")
+    assert 45 <= unread <= 49   # all but the one (or few) the consumer took
+    assert counters.get("rejected.udp_unread_at_close") == 2 * unread

@@ -10,7 +10,8 @@ the kernel cannot buffer while we are busy is lost without a trace. Two defences
 
 What is lost anyway is counted. A datagram our queue cannot hold is counted in
 ``source.<id>.dropped`` and its lines in ``lines_in`` and ``rejected.udp_queue_full`` (we have it,
-so its lines are known). A datagram the kernel drops because the socket buffer is full never
+so its lines are known); so are those still queued when the source closes
+(``rejected.udp_unread_at_close``). A datagram the kernel drops because the socket buffer is full never
 reaches us: the kernel's own count for the socket (the ``drops`` column of ``/proc/net/udp``) is
 read every second and at close into ``source.<id>.kernel_drops`` (datagrams; their lines are
 unknown). Both are logged when they grow.
@@ -179,6 +180,24 @@ class UDPSource:
         if self._sock.fileno() >= 0:
             self._count_kernel_drops()
         self._sock.close()
+        self._count_unread()
+
+    def _count_unread(self) -> None:
+        """Datagrams received but not read when the source closes are dropped, and counted so."""
+        datagrams = lines = 0
+        while True:
+            try:
+                data, _ = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            datagrams += 1
+            lines += len(split_datagram(data))
+        if datagrams:
+            self.counters.incr(f"source.{self.id}.dropped", datagrams)
+            if lines:
+                self.counters.reject_line("udp_unread_at_close", lines)
+            log.warning("%s: %d datagrams (%d lines) received but not read when it closed: dropped, counted in "
+                        "source.%s.dropped and rejected.udp_unread_at_close", self.id, datagrams, lines, self.id)
 
     def __repr__(self) -> str:
         return f"UDPSource({self.host!r}, {self.port})"
