@@ -39,7 +39,8 @@ class SpoolWriter:
         self.unserialisable = unserialisable
         self.limit = limit
         self._staged: deque = deque()   # documents and markers, oldest first
-        self._documents = 0             # documents staged or being written
+        self.pending = 0                # documents staged or being written (not on disk yet): a plain
+        # attribute, read for every document the sink takes
         self._cond = threading.Condition()
         self._interrupted = False
         self._closing = False
@@ -48,13 +49,8 @@ class SpoolWriter:
         if start:
             self._thread.start()
 
-    @property
-    def pending(self) -> int:
-        """Documents staged and not yet on disk."""
-        return self._documents
-
     def room(self) -> int:
-        return max(0, self.limit - self._documents)
+        return max(0, self.limit - self.pending)
 
     def stage(self, docs: list[QueuedDocument], markers: list[FlushMarker] | None = None,
               wait: bool = True) -> bool:
@@ -65,10 +61,10 @@ class SpoolWriter:
             if self._closing:
                 return False
             if wait:
-                while self._documents >= self.limit and not self._interrupted and not self._closing:
+                while self.pending >= self.limit and not self._interrupted and not self._closing:
                     self._cond.wait(0.2)
             self._staged.extend(docs)
-            self._documents += len(docs)
+            self.pending += len(docs)
             if markers:
                 self._staged.extend(markers)
             self._cond.notify_all()
@@ -87,7 +83,7 @@ class SpoolWriter:
                     markers.append(item)
                 else:
                     docs.append(item)
-            self._documents -= len(docs)
+            self.pending -= len(docs)
             self._cond.notify_all()
         return docs, markers
 
@@ -152,7 +148,7 @@ class SpoolWriter:
                 log.debug("spool append failed: %s", exc)
             return False
         with self._cond:
-            self._documents -= written
+            self.pending -= written
             for item in batch:
                 if isinstance(item, FlushMarker):
                     item.done.set()
@@ -178,5 +174,5 @@ class SpoolWriter:
                 if isinstance(item, FlushMarker):
                     item.done.set()
             self._staged.clear()
-            self._documents = 0
+            self.pending = 0
         return left
