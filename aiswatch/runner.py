@@ -6,8 +6,8 @@ sources end or SIGINT/SIGTERM arrives, then flush everything and report.
 
 Every process has a spool of its own: ``--spool-dir`` names it; otherwise one is chosen under
 ``sink.spool_dir`` for this cluster and namespace (``ingest.spool.spool_dir_for``). A replay waits
-for a cluster that is down as long as ``max_wait`` (saying so every ``WAIT_REPORT_SECONDS``), then
-gives up with its documents kept in the spool. SIGINT/SIGTERM end the run within seconds in every
+for a cluster that is down as long as ``max_wait``, saying so, then gives up with its documents
+kept in the spool (``ingest.outage_watch``). SIGINT/SIGTERM end the run within seconds in every
 state: the sink stops waiting, delivers for ``SHUTDOWN_GRACE`` seconds and spools the rest.
 """
 from __future__ import annotations
@@ -29,7 +29,6 @@ from elastic_transport import TlsError, TransportError
 from elasticsearch import ApiError
 
 from aiswatch.cluster import Cluster, connect
-from aiswatch.common.durations import format_duration
 from aiswatch.config import Config, ConfigError
 from aiswatch.ingest.counters import Counters
 from aiswatch.common.secrets import redact_url
@@ -38,7 +37,6 @@ from aiswatch.ingest.pipeline import GC_THRESHOLDS, Pipeline
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0        # seconds the sink still delivers after SIGINT/SIGTERM before it spools the rest
-WAIT_REPORT_SECONDS = 30.0  # how often a replay says that it waits for Elasticsearch
 SPOOL_DISK_SHARE = 0.10     # default spool bound: this share of the size of the spool's file system
 
 
@@ -128,6 +126,7 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
     """Run the sources made by ``make_sources(counters)`` until they end or a signal stops us."""
     from aiswatch.ingest import native
     from aiswatch.ingest.metrics import MetricsReporter
+    from aiswatch.ingest.outage_watch import OutageWatch
     from aiswatch.es_templates.install import install_templates
 
     counters = counters or Counters()
@@ -178,7 +177,7 @@ def run_sources(cfg: Config, make_sources: Callable[[Counters], list], opts: Ing
         _stop_on_signals(stopper)
         if opts.replay:
             max_wait = opts.max_wait if opts.max_wait is not None else replay_max_wait(cfg)
-            watch = OutageWatch(sink, stopper, redact_url(cluster.url), max_wait, counters, opts.progress)
+            watch = OutageWatch(sink, stopper.stop, redact_url(cluster.url), max_wait, counters, opts.progress)
             watch.start()
         if on_ready:
             on_ready(cluster)
@@ -235,72 +234,6 @@ class _Stopper:
     def fatal(self, message: str) -> None:
         self.fatal_message = message
         self.stop()
-
-
-class OutageWatch(threading.Thread):
-    """For a replay: while Elasticsearch is down, says so every WAIT_REPORT_SECONDS (and in the
-    progress bar while the spool is delivered at the end), and gives up after ``max_wait``."""
-
-    def __init__(self, sink, stopper: _Stopper, url: str, max_wait: float, counters: Counters,
-                 progress: bool = False) -> None:
-        super().__init__(name="outage-watch", daemon=True)
-        self.sink, self.stopper, self.url, self.max_wait = sink, stopper, url, max_wait
-        self.counters = counters
-        self.progress = progress
-        self.draining = False
-        self.gave_up = False
-        self._done = threading.Event()
-        self._said_at = -1.0
-        self._bar = None
-
-    def stop(self) -> None:
-        self._done.set()
-        self.join(2.0)
-
-    def run(self) -> None:
-        try:
-            while not self._done.wait(1.0):
-                self._tick()
-        finally:
-            if self._bar is not None:
-                self._bar.close()
-
-    def _tick(self) -> None:
-        sink = self.sink
-        down = sink.outage_seconds()
-        if down <= 0:
-            self._said_at = -1.0
-        elif self._said_at < 0 or down - self._said_at >= WAIT_REPORT_SECONDS:
-            self._said_at = down
-            log.warning("waiting for Elasticsearch at %s: down for %s, %d documents spooled, %d in memory; "
-                        "gives up %s after it went down (--max-wait)", self.url, format_duration(round(down)),
-                        sink.spool.depth, sink.in_memory(), format_duration(self.max_wait))
-        if self.draining and self.progress:
-            self._show(down)
-        if down > self.max_wait and not sink.interrupted:
-            self.give_up()
-
-    def give_up(self) -> None:
-        """Elasticsearch has been down for longer than max_wait: say so (once) and stop the run."""
-        if self.gave_up:
-            return
-        self.gave_up = True
-        sink = self.sink
-        log.error("Elasticsearch at %s has not answered for %s (--max-wait): giving up; %d documents stay in "
-                  "the spool %s for the next run", self.url, format_duration(round(sink.outage_seconds())),
-                  sink.spool.depth, sink.spool.dir)
-        self.counters.incr("replay_gave_up")
-        self.stopper.stop()
-
-    def _show(self, down: float) -> None:
-        from tqdm import tqdm
-
-        left = self.sink.spool.depth + self.sink.in_memory()
-        if self._bar is None:
-            self._bar = tqdm(total=left, unit="doc", desc="delivering", file=sys.stderr)
-        self._bar.n = max(0, self._bar.total - left)
-        self._bar.set_postfix_str(f"waiting for Elasticsearch, down {format_duration(round(down))}, gives up in "
-                                  f"{format_duration(max(0, round(self.max_wait - down)))}" if down > 0 else "es up")
 
 
 def check_cluster(cluster: Cluster) -> str | None:
