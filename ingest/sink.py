@@ -313,8 +313,11 @@ class ElasticsearchSink:
             batch = [QueuedDocument(idx, doc_id, ts, doc) for idx, doc_id, ts, doc in records]
             markers = []
             from_spool = True
-            if not batch and position[2]:  # only unreadable records: skip them
-                self.spool.ack(position)
+            if not batch:
+                if position[2]:  # only unreadable records: skip them
+                    self.spool.ack(position)
+                else:            # nothing readable yet (cannot last): do not spin
+                    time.sleep(0.05)
                 return
         else:
             batch, markers = self.spooler.take(self.batch_size)
