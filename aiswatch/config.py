@@ -81,8 +81,16 @@ class SinkSection(Settings):
     batch_bytes: int = Field(8_000_000, gt=0)
     flush_seconds: float = Field(1.0, gt=0)
     queue_size: int = Field(20000, gt=0)
-    spool_dir: str = str(DATA_HOME / "spool")
+    spool_dir: str = str(DATA_HOME / "spool")      # each process's spool is a directory under it (--spool-dir: exact)
+    spool_max_bytes: Optional[int] = Field(None, gt=0)   # None: a tenth of the spool's file system
+    max_wait: str = "10m"                          # how long a replay waits for a cluster that is down
     dead_letter: str = str(DATA_HOME / "dead-letter.ndjson")
+
+    @field_validator("max_wait")
+    @classmethod
+    def _duration(cls, value):
+        parse_duration(value, "max_wait")
+        return value
 
     _paths = field_validator("spool_dir", "dead_letter")(classmethod(lambda cls, v: _expand(v)))
 

@@ -9,14 +9,22 @@ This server answers just enough of the API for the sink, as fast as Python's HTT
 - ``POST|GET [/<index>]/_mget``: every id "not found";
 - anything else: ``{}`` with 200.
 
-Run: ``python bench/bulk_ack_server.py [--port N]``; it prints ``READY <url>`` when listening and
-exits when stdin closes (so it dies with the bench that started it).
+A slow cluster on demand (bench/slow_cluster.py, tests/test_backpressure.py): ``--delay S`` answers
+every ``_bulk`` after S seconds, ``POST /_bench/delay`` with ``{"seconds": S}`` changes it while
+running. ``--count-ids`` records the ``(index, id)`` of every index action: ``GET /_bench/stats``
+gives ``{"bulk_requests", "actions", "unique": {index prefix: distinct ids}}``, the index prefix
+being the index name up to its last dash (``bp-ais-2025.11.15`` counts under ``bp-ais``).
+
+Run: ``python bench/bulk_ack_server.py [--port N] [--delay S] [--count-ids]``; it prints
+``READY <url>`` when listening and exits when stdin closes (so it dies with the process that
+started it).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
@@ -59,6 +67,43 @@ def bulk_response(body: bytes, status_only: bool = False) -> bytes:
     return orjson.dumps({"took": 0, "errors": False, "items": items})
 
 
+class Behaviour:
+    """How slow the server is, and what it has seen (when counting ids)."""
+
+    def __init__(self, delay: float = 0.0, count_ids: bool = False) -> None:
+        self.delay = delay
+        self.count_ids = count_ids
+        self.lock = threading.Lock()
+        self.bulk_requests = 0
+        self.actions = 0
+        self.ids: dict[str, set] = {}
+
+    def record(self, body: bytes) -> None:
+        if not self.count_ids:
+            with self.lock:
+                self.bulk_requests += 1
+            return
+        seen = []
+        lines = body.split(b"\n")
+        for i in range(0, len(lines) - 1, 2):
+            if lines[i]:
+                meta = next(iter(orjson.loads(lines[i]).values()))
+                seen.append((meta.get("_index", ""), meta.get("_id")))
+        with self.lock:
+            self.bulk_requests += 1
+            self.actions += len(seen)
+            for index, doc_id in seen:
+                self.ids.setdefault(index.rpartition("-")[0] or index, set()).add(doc_id)
+
+    def stats(self) -> bytes:
+        with self.lock:
+            return orjson.dumps({"bulk_requests": self.bulk_requests, "actions": self.actions,
+                                 "unique": {k: len(v) for k, v in self.ids.items()}, "delay": self.delay})
+
+
+BEHAVIOUR = Behaviour()
+
+
 def mget_response(body: bytes, index: str | None) -> bytes:
     req = orjson.loads(body) if body else {}
     ids = req.get("ids") or [d.get("_id") for d in req.get("docs", [])]
@@ -93,7 +138,15 @@ class Handler(BaseHTTPRequestHandler):
         if not parts:
             self._reply(INFO)
         elif parts[-1] == "_bulk":
+            if BEHAVIOUR.delay:
+                time.sleep(BEHAVIOUR.delay)
+            BEHAVIOUR.record(body)
             self._reply(bulk_response(body, status_only="filter_path=" in query and "_id" not in query))
+        elif parts == ["_bench", "delay"]:
+            BEHAVIOUR.delay = float(orjson.loads(body)["seconds"])
+            self._reply(BEHAVIOUR.stats())
+        elif parts == ["_bench", "stats"]:
+            self._reply(BEHAVIOUR.stats())
         elif parts[-1] == "_mget":
             self._reply(mget_response(body, parts[0] if len(parts) > 1 else None))
         else:
@@ -115,7 +168,10 @@ def serve(port: int = 0) -> ThreadingHTTPServer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each _bulk is answered")
+    parser.add_argument("--count-ids", action="store_true", help="record the (index, id) of every action")
     args = parser.parse_args()
+    BEHAVIOUR.delay, BEHAVIOUR.count_ids = args.delay, args.count_ids
     server = serve(args.port)
     print(f"READY http://127.0.0.1:{server.server_address[1]}", flush=True)
     sys.stdin.read()  # until the parent closes our stdin or dies

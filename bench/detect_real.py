@@ -263,10 +263,10 @@ def aiswatch(*args: str, env: dict | None = None, **kw) -> subprocess.CompletedP
 DETECT_SNIPPET = r"""
 import json, sys, time
 try:   # a baseline from before the packages moved under aiswatch.* (its folders on PYTHONPATH)
-    from behavior.runner import Detector
-    from behavior.tracks import ByteMeter
-    from es_templates import IndexNames
-    from ingest.esclient import make_client
+    from aiswatch.behavior.runner import Detector
+    from aiswatch.behavior.tracks import ByteMeter
+    from aiswatch.es_templates import IndexNames
+    from aiswatch.ingest.esclient import make_client
     import behavior
 except ImportError:
     from aiswatch.behavior.runner import Detector

@@ -3,7 +3,11 @@
 ``install_templates`` puts every composable template (``es_templates/*.json``, under a namespace)
 and, where the server has ILM, an ``<ns>aiswatch-ais-retention`` policy that deletes daily ``ais-*``
 indices after the retention; servers without ILM (the embedded and test engines) are told so in
-the report, and ``prune_daily_indices`` deletes daily indices older than the retention by name.
+the report, and ``prune_daily_indices`` does what the policy would.
+
+Retention counts an index's age from its creation, as ILM's ``min_age`` does (the policy does not
+set ``index.lifecycle.parse_origination_date``), never from the date in its name: a backfill of
+year-old messages makes indices that are new, and they are kept for the retention from then on.
 """
 from __future__ import annotations
 
@@ -46,19 +50,24 @@ def install_templates(client: Elasticsearch, names: IndexNames, retention_days: 
 
 
 def prune_daily_indices(client: Elasticsearch, names: IndexNames, retention_days: int,
-                        today: dt.date | None = None) -> list[str]:
-    """Delete ``ais-YYYY.MM.DD`` indices older than ``retention_days`` (by name; never by wildcard)."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
-    cutoff = today - dt.timedelta(days=retention_days)
+                        now: dt.datetime | None = None) -> list[str]:
+    """Delete the daily ``ais-YYYY.MM.DD`` indices created more than ``retention_days`` ago (by
+    name, never by wildcard), as the ILM policy would. An index whose creation date the server
+    does not report is kept."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    cutoff_ms = (now - dt.timedelta(days=retention_days)).timestamp() * 1000
     prefix = names.messages("")
     deleted = []
-    for row in client.cat.indices(index=names.messages_pattern, format="json", expand_wildcards="open"):
+    rows = client.cat.indices(index=names.messages_pattern, format="json", expand_wildcards="open",
+                              h="index,creation.date")
+    for row in rows:
         day = row["index"][len(prefix):]
         try:
-            when = dt.datetime.strptime(day, "%Y.%m.%d").date()
-        except ValueError:
-            continue  # not one of ours (an ais-* index of someone else)
-        if when < cutoff:
+            dt.datetime.strptime(day, "%Y.%m.%d")
+            created = float(row.get("creation.date") or "nan")
+        except (TypeError, ValueError):
+            continue  # not one of ours (an ais-* index of someone else), or no creation date
+        if created < cutoff_ms:
             client.indices.delete(index=row["index"])
             deleted.append(row["index"])
     return deleted

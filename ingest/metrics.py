@@ -3,12 +3,19 @@
 ``MetricsReporter`` runs one background thread that
 
 - logs a compact line every ``log_seconds`` (rates per second since the previous line, pending
-  fragments, spool depth, Elasticsearch up/down), so a journal alone shows whether a station works;
+  fragments, spool depth, Elasticsearch up/down, every loss), so a journal alone shows whether a
+  station works;
 - rewrites a JSON status file every few seconds (atomic rename) that ``aiswatch status`` reads;
 - indexes one document per ``index_seconds`` into ``names.metrics`` (``es_templates/metrics.json``):
-  one for the whole process and one per source (lines received, last message time), so Kibana can
-  chart each station's health. If Elasticsearch is down that minute's document is skipped (the
-  counters are cumulative, nothing is lost but resolution).
+  one for the whole process and one per source (lines received, drops, last message time), so
+  Kibana can chart each station's health. Not before ``ready`` is set (the index templates are
+  installed: a metrics index made before would get guessed mappings for good). If Elasticsearch
+  is down that minute's document is skipped (the counters are cumulative: only resolution is lost).
+
+Losses (``losses``): datagrams a UDP receiver dropped itself (its queue full: ``source.<id>.dropped``,
+their lines also in ``lines_in`` and ``rejected.udp_queue_full``), datagrams the kernel dropped
+before we could read them (``source.<id>.kernel_drops``; their lines are unknown) and documents
+the sink could neither deliver nor spool (``documents_lost``).
 
 ``render_status(snapshot)`` turns a status file into the table ``aiswatch status`` prints.
 """
@@ -34,6 +41,20 @@ _RATES = (("sentences_in", "in"), ("messages_decoded", "decoded"), ("documents_i
           ("rejected", "rejected"))
 
 
+def losses(snapshot: dict) -> dict[str, int]:
+    """Every loss in a counters snapshot: ``datagrams_dropped`` (by our UDP receivers),
+    ``kernel_drops`` (by the kernel, UDP receive buffers full), ``documents_lost`` (by the sink)."""
+    dropped = kernel = 0
+    for key, value in snapshot.items():
+        if key.startswith("source."):
+            if key.endswith(".dropped"):
+                dropped += int(value)
+            elif key.endswith(".kernel_drops"):
+                kernel += int(value)
+    return {"datagrams_dropped": dropped, "kernel_drops": kernel,
+            "documents_lost": int(snapshot.get("documents_lost", 0))}
+
+
 def per_source(snapshot: dict) -> dict[str, dict[str, float]]:
     """{source id: {"lines": n, "last_message_time": epoch s, ...}} from ``source.<id>.<name>`` and
     ``last_message_time.<id>`` counters (source ids may contain dots and colons)."""
@@ -55,12 +76,15 @@ class MetricsReporter:
     log_seconds / index_seconds: intervals of the log line and the metrics documents (0: never).
     status_file: path of the JSON status file (None: none); written every ``status_seconds``.
     process_name: identifies this process in the metrics index (default ``aiswatch-<pid>``).
+    ready: metrics documents are indexed only once it is set (the templates are installed).
     """
 
     def __init__(self, counters: Counters, client=None, names=None, log_seconds: float = 30,
                  index_seconds: float = 60, status_file: str | os.PathLike | None = None,
-                 process_name: str | None = None, status_seconds: float = 5.0, start: bool = True):
+                 process_name: str | None = None, status_seconds: float = 5.0, start: bool = True,
+                 ready: threading.Event | None = None):
         self.counters = counters
+        self.ready = ready
         self.client = client
         self.names = names
         self.log_seconds = log_seconds
@@ -102,10 +126,11 @@ class MetricsReporter:
                 log.exception("metrics reporter error")
 
     def close(self) -> None:
-        """Stop the thread; write the status file and log one last line."""
+        """Stop the thread (not waiting long for a metrics request in flight); write the status
+        file and log one last line."""
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join()
+            self._thread.join(2.0)
         self.stopped_at = time.time()
         if self.status_file:
             try:
@@ -129,6 +154,9 @@ class MetricsReporter:
         parts = [rates,
                  f"pending {int(snap.get('fragments_pending', 0))} expired {int(snap.get('fragments_expired', 0))}",
                  f"spool {int(snap.get('spool_depth', 0))}", f"es {es}"]
+        lost = losses(snap)
+        parts.append(f"dropped {lost['datagrams_dropped']} kernel {lost['kernel_drops']} "
+                     f"lost {lost['documents_lost']}")
         problems = [f"{k} {int(snap[k])}" for k in ("bulk_errors", "dead_letters", "decode_errors") if snap.get(k)]
         if problems:
             parts.append(" ".join(problems))
@@ -157,7 +185,9 @@ class MetricsReporter:
         sources = per_source(snap)
         last_times = [s["last_message_time"] for s in sources.values() if "last_message_time" in s]
         total = dict(base)
+        total.update(losses(snap))
         total.update({
+            "lines_in": int(snap.get("lines_in", 0)),
             "sentences_in": int(snap.get("sentences_in", 0)),
             "rejected": int(snap.get("rejected", 0)),
             "bad_checksum": int(snap.get("rejected.bad_checksum", 0)),
@@ -167,6 +197,10 @@ class MetricsReporter:
             "documents_indexed": int(snap.get("documents_indexed", 0)),
             "bulk_errors": int(snap.get("bulk_errors", 0)),
             "spool_depth": int(snap.get("spool_depth", 0)),
+            "spool_bytes": int(snap.get("spool_bytes", 0)),
+            "queued": int(snap.get("queued", 0)),
+            "dead_letters": int(snap.get("dead_letters", 0)),
+            "es_up": int(snap.get("es_up", 1)),
             "rate_per_min": (snap.get("messages_decoded", 0) - before.get("messages_decoded", 0)) / minutes,
             "counters": snap,
         })
@@ -182,13 +216,20 @@ class MetricsReporter:
                 doc["rate_per_min"] = (lines - before_sources.get(src, {}).get("lines", 0)) / minutes
             if "last_message_time" in values:
                 doc["last_message_time"] = iso_from_seconds(values["last_message_time"])
+            if "dropped" in values or "kernel_drops" in values:
+                doc["datagrams_dropped"] = int(values.get("dropped", 0))
+                doc["kernel_drops"] = int(values.get("kernel_drops", 0))
             doc["counters"] = values
             docs.append(doc)
         return docs
 
     def index_metrics(self) -> int:
-        """Index this interval's metrics documents; returns how many were written (0 if ES is down)."""
+        """Index this interval's metrics documents; returns how many were written (0 if ES is down,
+        or the templates are not installed yet)."""
         if self.client is None or self.names is None:
+            return 0
+        if self.ready is not None and not self.ready.is_set():
+            log.debug("metrics not indexed yet: the index templates are not installed")
             return 0
         docs = self.metrics_documents()
         ops = []
@@ -196,7 +237,7 @@ class MetricsReporter:
             ops.append({"index": {"_index": self.names.metrics}})
             ops.append(d)
         try:
-            resp = self.client.options(request_timeout=10).bulk(operations=ops)
+            resp = self.client.options(request_timeout=5, max_retries=0).bulk(operations=ops)
         except Exception as exc:
             self.counters.incr("metrics_errors")
             log.debug("metrics not indexed this time: %s", type(exc).__name__)
@@ -241,7 +282,7 @@ def render_status(snapshot: dict, live: bool = True) -> str:
         ("decoding", ["messages_decoded", "decode_errors"]),
         ("indexing", ["documents_indexed", "documents_stale", "ships_written", "bulk_requests", "bulk_retries",
                       "bulk_errors", "dead_letters"]),
-        ("spool", ["spool_depth", "spooled_total", "replayed_total"]),
+        ("spool", ["spool_depth", "spool_bytes", "spooled_total", "replayed_total", "queued"]),
     ]
     for title, keys in groups:
         lines.append(f"  {title}:")
@@ -250,6 +291,9 @@ def render_status(snapshot: dict, live: bool = True) -> str:
     other_rejects = sorted(k for k in counters if k.startswith("rejected.") and k != "rejected.bad_checksum")
     for key in other_rejects:
         lines.append(f"    {key:<24}{int(counters[key]):>12}")
+    lines.append("  losses:")
+    for key, value in losses(counters).items():
+        lines.append(f"    {key:<24}{value:>12}")
     sources = per_source(counters)
     if sources:
         lines.append("  sources:")
@@ -258,5 +302,9 @@ def render_status(snapshot: dict, live: bool = True) -> str:
             last = values.get("last_message_time")
             age = f"last message {now - last:.0f} s ago" if last else "no message yet"
             received = f"{int(values['lines'])} lines" if "lines" in values else ""
-            lines.append(f"    {src:<32} {received:>14}  {age}")
+            drops = ""
+            if values.get("dropped") or values.get("kernel_drops"):
+                drops = (f"  dropped {int(values.get('dropped', 0))} datagrams, kernel "
+                         f"{int(values.get('kernel_drops', 0))}")
+            lines.append(f"    {src:<32} {received:>14}  {age}{drops}")
     return "\n".join(lines)

@@ -19,9 +19,11 @@ import sys
 from pathlib import Path
 
 # one line's way from text to document (sources excepted), the counts it keeps, the decode
-# process's hand-over, and the ships-seen merge the indexing side runs per batch
+# process's hand-over, and the indexing side's per-document work: the sink's queue and batches,
+# the bulk exchange, the batch's delivery and the ships-seen merge (the spool, the dead letters
+# and the cluster's availability run per batch or per outage and stay Python)
 COMPILED = ("lines", "timeprefix", "counters", "nmea", "assembler", "decoder", "geohash", "documents",
-            "ships_seen", "pipeline", "worker", "sink")
+            "ships_seen", "pipeline", "worker", "batching", "bulk", "ships_seen_updater", "delivery", "sink")
 SOURCES_FILE = "native-sources.txt"
 PACKAGE = "aiswatch.ingest"  # the import name of this folder (setup.cfg's package_dir)
 

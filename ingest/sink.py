@@ -1,119 +1,57 @@
 """The Elasticsearch writer: AIS documents in, bulk requests out, nothing lost on the way.
 
-``submit(doc)`` puts a document on a bounded in-memory queue; one writer thread batches the queue
-by count, bytes and time and sends each batch as one ``_bulk`` request whose NDJSON body is
-built here from bytes (every document serialised once with orjson, the action lines from cached
-prefixes) and handed to ``client.bulk`` as is; 429-rejected items are retried here with backoff,
-counted ``bulk_retries``:
+``submit(doc)`` puts a document on a bounded in-memory queue (``batching.DocumentQueue``); one
+writer thread takes it off in batches by count, bytes and time and hands each batch to
+``delivery.BatchDelivery``: raw documents to the daily index of their message time (UTC), each
+vessel's merged state to ``ships-seen`` (``ships_seen_updater``), one bulk request with 429 retry
+(``bulk``), content rejections to the dead-letter file (``dead_letters``).
 
-- the raw message goes to the daily index of its message time (UTC), ``op_type=index`` with the
-  content-derived ``_id``: replaying a log overwrites instead of duplicating;
-- the batch's messages are coalesced per MMSI into one whole ``ships-seen`` document each
-  (``ingest.ships_seen.merge_ship``), written with ``version_type=external_gte`` and the newest
-  message time as version, so an older state never replaces a newer one even when two writers
-  race. The stored documents of the batch's vessels are read first, every batch (one ``mget``),
-  rather than kept in a cache: a restart keeps their static fields, and the fields the behaviour
-  detectors add with partial updates (``identity``, ``area``, ``risk``) are written back as they
-  are now, not as a cache remembered them. A 409 conflict (someone wrote between our read and our
-  write) is counted ``documents_stale`` and the vessel is re-read and merged again, so a newer
-  static or position group is never lost.
+Backpressure that degrades instead of collapsing, in three places, oldest documents first:
 
-When a request fails for connection reasons, a timeout, a 5xx or a persistent 429, the documents
-go to the disk spool (``ingest.spool``). When the queue is full (Elasticsearch slower than the
-input) ``submit`` waits up to ``block_seconds`` for room, then spools too. While the spool holds
-anything, new documents queue up behind it so order is kept, and the writer replays it from the
-head as soon as a probe finds Elasticsearch back. Items rejected for their content (mapping
-errors: 4xx other than 409/429), or whole requests refused as such (400, 413), go to the
-dead-letter file with the reason. At-least-once delivery, exactly-once counts.
+1. memory: the queue holds ``queue_size`` documents. When it is full (Elasticsearch slower than
+   the input) ``submit`` waits up to ``block_seconds`` for room (None: as long as it takes, for
+   a replay that can wait), then
+2. staging: documents go to ``spool_writer.SpoolWriter``, which appends them to
+3. the disk spool (``spool.DiskSpool``) in batches, one write and one fsync per batch, so intake
+   keeps the source's rate. While the spool or the staging holds anything, new documents go
+   behind them.
+
+The writer delivers the queue first, then the spool from its head, then what is staged, so the
+spool drains in order as soon as the cluster keeps up. A failed delivery (connection, timeout,
+5xx, persistent 429) marks the cluster down (``availability.ClusterAvailability``): its batch and,
+meanwhile, the queue go to the spool (durable across a crash), and a probe with backoff finds the
+cluster back; delivery then resumes whatever the spool's state. The spool is bounded
+(``spool_max_bytes``): full, staging fills, then ``submit`` waits, so sources that can wait (files,
+TCP) stop reading and a UDP receiver drops and counts what it cannot hold.
+
+``interrupt()`` (SIGTERM) makes every wait here end; ``close()`` then delivers what it can for
+``grace_seconds``, spools the rest and counts what the spool cannot take (``documents_lost``).
+At-least-once delivery, exactly-once counts.
 """
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
-from datetime import datetime, timezone
-from itertools import chain
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
-
-import orjson
-from elastic_transport import TransportError
-from elasticsearch import ApiError
+from typing import Callable
 
 from aiswatch.es_templates import IndexNames
+from aiswatch.ingest.availability import ClusterAvailability
+from aiswatch.ingest.batching import DocumentQueue, FlushMarker, QueuedDocument
+from aiswatch.ingest.bulk import ActionLines, BulkSender
 from aiswatch.ingest.counters import Counters
-from aiswatch.ingest.ships_seen import document_kinds, merge_ship, needed_for_merge
-from aiswatch.ingest.spool import DiskSpool, SpoolError
+from aiswatch.ingest.dead_letters import DeadLetterFile
+from aiswatch.ingest.delivery import BatchDelivery, DeferredSetup, DeliveryFailed
+from aiswatch.ingest.ships_seen_updater import ShipsSeenUpdater
+from aiswatch.ingest.spool import DiskSpool, SpoolError, SpoolForeign, SpoolTarget
+from aiswatch.ingest.spool_writer import SpoolWriter
 
 log = logging.getLogger(__name__)
 
 _DAY_MS = 86_400_000
-_SHIP_RETRIES = 3
-# results are matched by position, so the response needs only each item's status and error:
-# a tenth of the bytes to receive and parse
-_BULK_FILTER = "errors,items.*.status,items.*.error"
-_BULK_ATTEMPTS = 4
-_NAP = 0.01  # the writer's pause between queue rounds while a batch fills
-# whole-request statuses worth retrying later (auth and timeouts are fixed outside the request)
-_RETRY_REQUEST_STATUS = (401, 403, 408, 429)
-_OK = (200, None)  # the result of every item of a bulk response without errors
-_NDJSON = orjson.OPT_APPEND_NEWLINE  # a document's source line, ready for the bulk body
-
-
-class _Flush:
-    """A queue marker: set once everything queued before it is acknowledged or spooled."""
-
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-
-
-class _Item:
-    """One raw document on its way: target index, id, message time, the document, its source line
-    (JSON and newline; empty: not serialised yet), the two fields the writer groups by and which
-    field groups it carries (``ships_seen.document_kinds``).
-
-    From a decode process (``doc`` None) the document is kept as its JSON line only and parsed
-    when first needed: for the ships-seen merge (a few documents a vessel and batch), the spool
-    or a dead letter; the bulk request sends the line as it is."""
-
-    __slots__ = ("index", "id", "ts", "_doc", "body", "mmsi", "source", "kinds")
-
-    def __init__(self, index: str, id: str, ts: int, doc: dict | None, body: bytes | None = None,
-                 mmsi: str | None = None, source: str | None = None, kinds: int = 0):
-        self.index, self.id, self.ts, self._doc = index, id, ts, doc
-        if doc is not None:
-            self.body = body if body is not None else orjson.dumps(doc, option=_NDJSON)
-            self.mmsi, self.source, self.kinds = doc.get("mmsi"), doc.get("source"), document_kinds(doc)
-        else:
-            self.body = b"" if body is None else body
-            self.mmsi, self.source, self.kinds = mmsi, source, kinds
-
-    @property
-    def doc(self) -> dict:
-        if self._doc is None:
-            self._doc = orjson.loads(self.body)
-        return self._doc
-
-    def record(self) -> list:
-        """The spool line for this item."""
-        return [self.index, self.id, self.ts, self.doc]
-
-
-class _EsFailure(Exception):
-    """Elasticsearch could not take a request (down, slow, overloaded): spool and retry later."""
-
-
-class _BulkFailed(Exception):
-    """A bulk request failed as a whole; ``results`` holds the answers received before (None: none)."""
-
-    def __init__(self, reason: str, results: list):
-        super().__init__(reason)
-        self.reason = reason
-        self.results = results
 
 
 class ElasticsearchSink:
@@ -122,58 +60,80 @@ class ElasticsearchSink:
     client: an Elasticsearch client (``ingest.esclient.make_client``).
     names: the IndexNames to write to.
     counters: shared Counters (documents_indexed, documents_stale, bulk_requests, bulk_errors,
-        bulk_retries, dead_letters, spool_depth, spooled_total, replayed_total, es_up,
-        ships_written, last_message_time.<source>).
+        bulk_retries, dead_letters, spool_depth, spool_bytes, spooled_total, replayed_total,
+        documents_lost, es_up, es_outages, queued, ships_written, last_message_time.<source>).
     spool_dir: directory of the disk spool (created; a non-empty spool is replayed first).
+    spool_max_bytes: the spool's size bound (None: the disk's); spool_target: the cluster and
+        namespace its documents are for (``spool.SpoolTarget``; a spool for another is refused).
     dead_letter_path: NDJSON file for documents Elasticsearch rejected for their content.
     batch_size / batch_bytes / flush_seconds: a bulk request is sent when any limit is reached.
-    queue_size: documents buffered in memory; when it is full ``submit`` waits up to
-        ``block_seconds`` for room, then sends the document to the spool (None: wait as long as
-        the writer runs, pure backpressure, for replays of files that can wait).
+    queue_size / block_seconds: documents held in memory, and how long ``submit`` waits for room
+        before it stages a document for the spool (None: as long as the writer runs).
     probe_max_seconds: longest wait between two probes while Elasticsearch is down.
     setup: called before the first delivery (the index templates, when Elasticsearch was down at
-        start): a connection failure or 5xx there counts as Elasticsearch down (the batch is
-        spooled and it is tried again); once it succeeds, or is refused for good, it is not called again.
+        start), and as soon as the cluster answers even without documents: a connection failure
+        or 5xx there counts as Elasticsearch down; once it succeeds, or is refused for good,
+        ``setup_ready`` is set and it is not called again.
+    retention_days: the daily indices' retention, to say what it does with a backfill older than it.
+    on_fatal: called with a message when the spool turns out to be meant for another cluster
+        (found when the cluster first answers); the sink then stops delivering.
     """
 
     def __init__(self, client, names: IndexNames, counters: Counters, *, spool_dir: str | os.PathLike,
                  dead_letter_path: str | os.PathLike, batch_size: int = 2000, batch_bytes: int = 8_000_000,
                  flush_seconds: float = 1.0, queue_size: int = 20000, block_seconds: float | None = 0.5,
                  probe_max_seconds: float = 10.0, setup: Callable[[], None] | None = None,
-                 segment_bytes: int = 64 * 1024 * 1024, start: bool = True):
+                 segment_bytes: int = 64 * 1024 * 1024, spool_max_bytes: int | None = None,
+                 spool_target: SpoolTarget | None = None, retention_days: int | None = None,
+                 on_fatal: Callable[[str], None] | None = None, start: bool = True):
         self.client = client
         self.names = names
         self.counters = counters
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
         self.flush_seconds = flush_seconds
-        self.probe_max_seconds = probe_max_seconds
-        self._setup = setup
-        self.dead_letter_path = Path(dead_letter_path)
-        self.spool = DiskSpool(spool_dir, counters, segment_bytes=segment_bytes)
-        # SimpleQueue (C, lock-free put) costs a third of queue.Queue per document; the bound is
-        # enforced in submit() by spilling to the spool, so put() never blocks
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.queue_size = queue_size
         self.block_seconds = block_seconds
-        self._spill_lock = threading.Lock()
+        self.retention_days = retention_days
+        self.on_fatal = on_fatal
+        self.spool = DiskSpool(spool_dir, counters, segment_bytes=segment_bytes, max_bytes=spool_max_bytes,
+                               target=spool_target)
+        self.dead_letters = DeadLetterFile(dead_letter_path, counters)
+        self.cluster = ClusterAvailability(client, counters, probe_max_seconds, self.spool.dir)
+        self.queue = DocumentQueue(queue_size)
+        self.spooler = SpoolWriter(self.spool, self._unserialisable, limit=max(2 * batch_size, 1000))
+        self.setup = DeferredSetup(setup)
+        sender, actions = BulkSender(client, counters), ActionLines()
+        ships = ShipsSeenUpdater(client, names.ships, counters, sender, actions, self.dead_letters)
+        self.delivery = BatchDelivery(counters, sender, actions, ships, self.dead_letters, self.setup)
+        self.fatal: str | None = None
         self._index_by_day: dict[int, str] = {}
-        self._header_prefix: dict[str, bytes] = {}
-        self._es_up = True
-        self._next_probe = 0.0
-        self._probe_wait = 0.5
-        self._failures = 0  # failed deliveries and probes, so drain() can tell "still down" from "was down"
+        self._in_flight: list[QueuedDocument] = []   # taken from memory and being delivered
+        self._staged_count = 0
+        self._interrupted = threading.Event()
+        self._interrupted_at = 0.0
         self._stop = threading.Event()
         self._closed = False
-        self.counters.gauge("es_up", 1)
         self._writer = threading.Thread(target=self._run, name="es-writer", daemon=True)
         if start:
             self._writer.start()
 
+    @property
+    def dead_letter_path(self) -> Path:
+        return self.dead_letters.path
+
+    @property
+    def setup_ready(self) -> threading.Event:
+        """Set once the deferred setup (the templates) is done: helper indices may be written."""
+        return self.setup.ready
+
+    @property
+    def es_up(self) -> bool:
+        return self.cluster.up
+
     # -- the pipeline side ----------------------------------------------------------------------------
     def submit(self, doc: dict) -> None:
-        """Queue one ``ais-*`` document carrying ``_id`` and ``_ts`` (epoch ms). Thread-safe, never blocks
-        for long: when the queue stays full (Elasticsearch slow) the document goes to the disk spool."""
+        """Queue one ``ais-*`` document carrying ``_id`` and ``_ts`` (epoch ms). Thread-safe; waits
+        only while memory and spool are both full (see the module docstring)."""
         try:
             doc_id = doc.pop("_id")
             ts = int(doc.pop("_ts"))
@@ -181,494 +141,268 @@ class ElasticsearchSink:
             raise ValueError(f"document without usable _id/_ts meta keys ({exc!r}); "
                              "build it with ingest.documents.build_document") from None
         # serialised by the writer: in this thread instead it measured slower (more memory held in the queue)
-        self._enqueue(_Item(self._index_for(ts), doc_id, ts, doc, b""))
+        self._enqueue(QueuedDocument(self._index_for(ts), doc_id, ts, doc, b""))
 
     def submit_serialized(self, doc_id: str, ts: int, body: bytes, mmsi: str | None, source: str | None,
                           kinds: int) -> None:
         """Queue a document serialised already: ``body`` is its JSON without the meta keys,
         newline-terminated, with its ``mmsi``, ``source`` and ``ships_seen.document_kinds``
         (``ingest.worker``'s decode process sends them so); it is parsed only if needed."""
-        self._enqueue(_Item(self._index_for(ts), doc_id, ts, None, body, mmsi, source, kinds))
+        self._enqueue(QueuedDocument(self._index_for(ts), doc_id, ts, None, body, mmsi, source, kinds))
 
-    def _enqueue(self, item: "_Item") -> None:
-        if self._closed:  # too late for the writer: keep it for the next start
-            self._spill([item])
-        elif self._queue.qsize() >= self.queue_size and not self._wait_for_room():
-            self._spill([item])
+    def _enqueue(self, item: QueuedDocument) -> None:
+        if self._closed:  # too late for the writer: to the spool, or counted
+            if not self.spooler.stage([item], wait=False):
+                self._lost([item], "the sink was closed")
+        elif self.spool.depth or self.spooler.pending:  # behind what waits on disk
+            self._stage(item)
+        elif self.queue.full() and not self.queue.wait_for_room(self.block_seconds, self._may_wait):
+            self._stage(item)
         else:
-            self._queue.put(item)
+            self.queue.put(item)
 
-    def _wait_for_room(self) -> bool:
-        """The queue is full: wait up to ``block_seconds`` for the writer to make room.
+    def _stage(self, item: QueuedDocument) -> None:
+        self.spooler.stage([item])
+        self._staged_count += 1
+        if self._staged_count % 100 == 0:  # while the writer may be stuck in a slow request
+            self.counters.gauge("queued", self.in_memory())
 
-        A short wait is backpressure a file replay absorbs without touching the disk; a longer
-        stall (Elasticsearch really slow) must not hold up a live source, so the caller spills."""
-        if self.block_seconds is None:  # pure backpressure (file replays): wait while the writer lives
-            while self._queue.qsize() >= self.queue_size and self._writer.is_alive():
-                time.sleep(0.002)
-            return self._queue.qsize() < self.queue_size
-        deadline = time.monotonic() + self.block_seconds
-        while time.monotonic() < deadline:
-            if self._queue.qsize() < self.queue_size:
-                return True
-            time.sleep(0.002)
-        return self._queue.qsize() < self.queue_size
+    def _may_wait(self) -> bool:
+        return self._writer.is_alive() and not self._interrupted.is_set()
 
     def _index_for(self, ts: int) -> str:
         day = ts // _DAY_MS
         name = self._index_by_day.get(day)
         if name is None:
-            name = self.names.messages(datetime.fromtimestamp(day * 86400, tz=timezone.utc).strftime("%Y.%m.%d"))
+            date = datetime.fromtimestamp(day * 86400, tz=timezone.utc)
+            name = self.names.messages(date.strftime("%Y.%m.%d"))
             self._index_by_day[day] = name
+            self._say_what_retention_does(name, date)
         return name
 
-    def _spill(self, items: list[_Item]) -> None:
-        """Append to the spool; if the disk refuses, wait and retry (loudly) rather than drop."""
-        records = [it.record() for it in items]
-        delay = 1.0
-        while True:
-            try:
-                with self._spill_lock:
-                    self.spool.append(records)
-                return
-            except SpoolError:
-                if self._stop.is_set() and self._closed:
-                    log.critical("dropping %d documents: spool unwritable at shutdown", len(records))
-                    self.counters.incr("documents_lost", len(records))
-                    return
-                time.sleep(delay)
-                delay = min(delay * 2, 30.0)
+    def _say_what_retention_does(self, index: str, date: datetime) -> None:
+        days = self.retention_days
+        if not days or datetime.now(timezone.utc) - date <= timedelta(days=days):
+            return
+        log.info("backfill: %s holds messages older than the retention (%d days). It is kept: retention "
+                 "counts an index's age from its creation, as ILM does, so it goes %d days after it was "
+                 "created (about %s), not by the date in its name", index, days, days,
+                 (datetime.now(timezone.utc) + timedelta(days=days)).strftime("%Y-%m-%d"))
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Block until everything submitted so far is acknowledged by Elasticsearch or spooled."""
+        """Block until everything submitted so far is acknowledged by Elasticsearch or on disk
+        (False: ``timeout`` passed, or ``interrupt()`` came first)."""
         if not self._writer.is_alive():
-            return self._queue.empty()
-        marker = _Flush()
-        self._queue.put(marker)
-        return marker.done.wait(timeout)
+            return self.queue.empty() and not self.spooler.pending
+        deadline = None if timeout is None else time.monotonic() + timeout
+        marker = FlushMarker()
+        self.queue.put(marker)
+        if not self._wait(marker, deadline):
+            return False
+        if not self.spooler.pending:
+            return True
+        marker = FlushMarker()
+        return self.spooler.stage([], [marker], wait=False) and self._wait(marker, deadline)
 
-    def drain(self, timeout: float = 30.0) -> bool:
-        """Flush, then wait up to ``timeout`` for the spool to replay; gives up early once a
-        delivery attempt finds Elasticsearch down. True if nothing is left in the spool."""
+    def _wait(self, marker: FlushMarker, deadline: float | None) -> bool:
+        while not marker.done.wait(0.1):
+            if self._interrupted.is_set() or not self._writer.is_alive():
+                return False
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+        return True
+
+    def interrupt(self) -> None:
+        """A shutdown is asked for (SIGTERM): no wait here lasts any more, ``close`` delivers for its
+        ``grace_seconds`` at most, counted from now."""
+        if not self._interrupted.is_set():
+            self._interrupted_at = time.monotonic()
+            self._interrupted.set()
+        self.spooler.interrupt()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted.is_set()
+
+    def outage_seconds(self) -> float:
+        """How long Elasticsearch has been found down without a break (0 while up)."""
+        return self.cluster.outage_seconds()
+
+    def in_memory(self) -> int:
+        """Documents held in memory: queued, staged for the spool, being delivered."""
+        return self.queue.qsize() + self.spooler.pending + len(self._in_flight)
+
+    def drain(self, timeout: float = 30.0, outage_seconds: float = 0.0, grace_seconds: float = 3.0) -> bool:
+        """Wait up to ``timeout`` for everything, spool included, to be delivered. While the cluster
+        is down: with ``outage_seconds`` 0, give up once a delivery attempt finds it down; else once
+        it has been down for longer than that. After ``interrupt()``: ``grace_seconds`` at most.
+        True if nothing is left."""
         deadline = time.monotonic() + timeout
-        self.flush(timeout)
-        failures = self._failures
-        self._next_probe = 0.0  # if ES looked down, ask again now rather than after the backoff
-        while self.spool.depth and time.monotonic() < deadline and self._writer.is_alive():
-            if not self._es_up and self._failures > failures:
-                break  # found down again since we started waiting: leave the rest for the next start
+        self.flush(timeout)  # what is in memory is tried (or spooled) first
+        failures = self.cluster.failures
+        self.cluster.probe_now()  # if ES looked down, ask again now rather than after the backoff
+        while self._undelivered() and self._writer.is_alive() and self.fatal is None:
+            if self._interrupted.is_set():
+                if not self.cluster.up:
+                    break  # nothing to wait for: what is left goes to the spool now
+                deadline = min(deadline, self._interrupted_at + grace_seconds)
+            if time.monotonic() >= deadline:
+                break
+            if not self.cluster.up:
+                if outage_seconds <= 0 and self.cluster.failures > failures:
+                    break  # found down again since we started waiting: leave the rest for the next start
+                if 0 < outage_seconds < self.cluster.outage_seconds():
+                    break
             time.sleep(0.05)
-        return self.spool.depth == 0
+        return not self._undelivered()
 
-    def close(self, drain_seconds: float = 30.0) -> None:
-        """Flush, replay the spool while Elasticsearch answers (up to ``drain_seconds``), stop the writer.
+    def _undelivered(self) -> bool:
+        return bool(self.spool.depth or self.in_memory())
 
-        Whatever is still spooled stays on disk for the next start."""
+    def close(self, drain_seconds: float = 30.0, outage_seconds: float = 0.0, grace_seconds: float = 3.0) -> None:
+        """``drain`` (same arguments), stop the writer, put what is still in memory in the spool
+        (what it cannot take is counted ``documents_lost`` and logged). What is spooled stays on
+        disk for the next start."""
         if self._closed:
             return
-        self.drain(drain_seconds)
+        self.drain(drain_seconds, outage_seconds, grace_seconds)
         self._closed = True
         self._stop.set()
-        self._queue.put(_Flush())  # wake the writer
-        self._writer.join()
-        # anything submitted while we were closing: on disk for the next start, not lost
-        leftover = []
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
-            if isinstance(item, _Flush):
-                item.done.set()
-            else:
-                leftover.append(item)
-        if leftover:
-            self._spill(leftover)
+        self.queue.put(FlushMarker())  # wake the writer
+        self._writer.join(1.0)         # a request in flight is not waited for: its batch is spooled
+        leftover, markers = self.queue.take(self.queue.qsize() + 1)
+        if self._writer.is_alive():
+            leftover = self._in_flight + leftover
+        self.spooler.stage(leftover, markers, wait=False)
+        lost = self.spooler.close(timeout=2.0)
+        if lost:
+            self._lost(lost, f"the spool {self.spool.dir} could not take them "
+                             f"({self.spool.bytes} bytes of {self.spool.max_bytes or 'the disk'})")
         self.spool.close()
         if self.spool.depth:
             log.warning("%d documents remain in the spool %s; they are replayed on the next start",
                         self.spool.depth, self.spool.dir)
 
-    @property
-    def es_up(self) -> bool:
-        return self._es_up
+    def _lost(self, docs: list[QueuedDocument], why: str) -> None:
+        self.counters.incr("documents_lost", len(docs))
+        log.error("%d documents lost: neither delivered nor spooled, %s", len(docs), why)
 
     # -- the writer thread ----------------------------------------------------------------------------
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self.fatal is None:
             try:
-                if self.spool.depth:
-                    self._spool_mode()
+                if self.cluster.up:
+                    self._deliver_round()
                 else:
-                    self._direct_mode()
+                    self._outage_round()
+                self.counters.gauge("queued", self.in_memory())
             except Exception:  # a bug here must not silently stop delivery
                 log.exception("Elasticsearch writer error; retrying in 1 s")
                 self.counters.incr("sink_errors")
                 time.sleep(1.0)
 
-    def _direct_mode(self) -> None:
-        """Batch from the queue and send; on failure the unsent rest goes to the spool."""
-        batch, markers = self._collect()
+    def _deliver_round(self) -> None:
+        """One batch, oldest first: the queue, else the spool's head, else what is staged."""
+        from_spool = False
+        position = (0, 0, 0)
+        if not self.queue.empty() or not (self.spool.depth or self.spooler.pending):
+            batch, markers = self.queue.collect(self.batch_size, self.batch_bytes, self.flush_seconds,
+                                                self._idle_ends, self._stop.is_set, self._unserialisable)
+        elif self.spool.depth:
+            records, position = self.spool.read(self.batch_size, self.batch_bytes)
+            batch = [QueuedDocument(idx, doc_id, ts, doc) for idx, doc_id, ts, doc in records]
+            markers = []
+            from_spool = True
+            if not batch:
+                if position[2]:  # only unreadable records: skip them
+                    self.spool.ack(position)
+                else:            # nothing readable yet (cannot last): do not spin
+                    time.sleep(0.05)
+                return
+        else:
+            batch, markers = self.spooler.take(self.batch_size)
         try:
-            if batch:
-                self._deliver(batch)
-        except _EsFailure as exc:
-            self._mark_down(exc)
-            self._spill(exc.args[1])
+            if not batch:
+                if self.setup.owed:
+                    self.setup.settle(batch)  # the templates, as soon as the cluster answers
+                return
+            if not from_spool:
+                self._in_flight = batch
+            self.delivery.deliver(batch)
+        except DeliveryFailed as exc:
+            self.cluster.mark_down(exc.reason)
+            if not from_spool:  # to disk, durable
+                self.spooler.stage(exc.undelivered, markers, wait=False)
+                markers = []
+            elif len(exc.undelivered) < len(batch):
+                self._requeue_rest(position, batch, exc.undelivered)
+            # else: nothing of the spool batch was taken; it stays at the head, unacknowledged
         except Exception:  # a bug: keep the batch on disk (replayed, not lost) and say so
             log.exception("Elasticsearch writer error; %d documents kept in the spool", len(batch))
             self.counters.incr("sink_errors")
-            self._spill(batch)
+            if not from_spool:
+                self.spooler.stage(batch, markers, wait=False)
+                markers = []
             time.sleep(1.0)
+        else:
+            if from_spool:
+                self._acknowledge(position, len(batch))
         finally:
+            self._in_flight = []
             for m in markers:
                 m.done.set()
 
-    def _collect(self) -> tuple[list[_Item], list[_Flush]]:
-        """Take items until batch_size, batch_bytes or flush_seconds is reached, or a flush marker.
-
-        Only the first item of a batch is waited for; after that the queue is emptied without
-        blocking and the writer naps ``_NAP`` seconds between rounds. Blocking per item would wake
-        this thread for every document (two thread switches each, more than indexing it costs)."""
-        batch: list[_Item] = []
-        markers: list[_Flush] = []
-        size = 0
-        deadline = None
-        get_nowait = self._queue.get_nowait
-        while True:
-            if deadline is None:
-                try:
-                    item = self._queue.get(timeout=0.2)
-                except queue.Empty:
-                    if not self.spool.depth and not self._stop.is_set():
-                        continue
-                    return batch, markers
-                deadline = time.monotonic() + self.flush_seconds
-            else:
-                try:
-                    item = get_nowait()
-                except queue.Empty:
-                    left = deadline - time.monotonic()
-                    if left <= 0 or self._stop.is_set():
-                        return batch, markers
-                    time.sleep(min(_NAP, left))
-                    continue
-            if isinstance(item, _Flush):
-                markers.append(item)
-                return batch, markers
-            if not item.body:
-                try:
-                    item.body = orjson.dumps(item.doc, option=_NDJSON)
-                except TypeError as exc:  # a value JSON cannot carry: reject this one, keep the rest
-                    self._dead_letters([(item.index, item.id, item.doc, 0, f"not serialisable: {exc}")])
-                    continue
-            batch.append(item)
-            size += len(item.body) + len(item.index) + len(item.id) + 40
-            if len(batch) >= self.batch_size or size >= self.batch_bytes:
-                return batch, markers
-
-    def _spool_mode(self) -> None:
-        """The spool holds documents: queue new ones behind them, replay from the head when ES is up."""
-        first = None
-        if not self._es_up:
-            wait = self._next_probe - time.monotonic()
-            if wait > 0:
-                try:
-                    first = self._queue.get(timeout=min(wait, 0.2))
-                except queue.Empty:
-                    return
-        moved: list[_Item] = [] if first is None or isinstance(first, _Flush) else [first]
-        markers: list[_Flush] = [first] if isinstance(first, _Flush) else []
-        while len(moved) < self.batch_size:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(item, _Flush):
-                markers.append(item)
-            else:
-                moved.append(item)
-        if moved:
-            self._spill(moved)
-        for m in markers:
-            m.done.set()
-        if not self._es_up and (time.monotonic() < self._next_probe or not self._probe()):
+    def _requeue_rest(self, position: tuple[int, int, int], batch: list[QueuedDocument],
+                      undelivered: list[QueuedDocument]) -> None:
+        """A spool batch delivered in part: its undelivered documents go to the spool's tail (on disk
+        before the batch is acknowledged), so the delivered ones are not sent, nor counted, twice.
+        If the spool cannot take them, the whole batch stays and is sent again later."""
+        try:
+            self.spool.append_lines([d.record_line() for d in undelivered])
+        except (SpoolError, TypeError):
             return
-        records, position = self.spool.read(self.batch_size, self.batch_bytes)
-        items = [_Item(idx, doc_id, ts, doc) for idx, doc_id, ts, doc in records]
+        self._acknowledge(position, len(batch) - len(undelivered))
+
+    def _acknowledge(self, position: tuple[int, int, int], delivered: int) -> None:
         try:
-            if items:
-                self._deliver(items)
-        except _EsFailure as exc:
-            self._mark_down(exc)
+            self.spool.ack(position)
+        except SpoolError as exc:  # delivered, but not recorded: sent again later (same ids: no duplicate)
+            log.error("%s", exc)
+            self.counters.incr("spool_errors")
+            time.sleep(1.0)
             return
-        self.spool.ack(position)
-        self.counters.incr("replayed_total", len(items))
+        self.counters.incr("replayed_total", delivered)
+        self.spooler.space_freed()
 
-    def _probe(self) -> bool:
+    def _outage_round(self) -> None:
+        """Elasticsearch is down (or not asked yet): probe when due; meanwhile move the queue to the
+        spool, as far as the spool writer has room (it never waits here)."""
+        wait = self.cluster.seconds_to_probe()
+        if wait <= 0:
+            if self.cluster.probe(self.spool.depth):
+                self._check_spool_owner()
+            return
+        room = self.spooler.room()
+        if room <= 0:
+            self._stop.wait(min(wait, 0.2))
+            return
+        first = self.queue.get(min(wait, 0.2))
+        if first is None:
+            return
+        docs, markers = self.queue.take(min(room, self.batch_size), first)
+        self.spooler.stage(docs, markers, wait=False)
+
+    def _check_spool_owner(self) -> None:
         try:
-            self.client.options(request_timeout=5).info()
-        except Exception as exc:  # any failure means: not yet
-            self._failures += 1
-            self._probe_wait = min(self._probe_wait * 2, self.probe_max_seconds)
-            self._next_probe = time.monotonic() + self._probe_wait
-            log.debug("Elasticsearch still unreachable (%s); next probe in %.1f s", type(exc).__name__,
-                      self._probe_wait)
-            return False
-        log.warning("Elasticsearch is reachable again; replaying %d spooled documents", self.spool.depth)
-        self._es_up = True
-        self._probe_wait = 0.5
-        self.counters.gauge("es_up", 1)
-        return True
+            self.spool.confirm_cluster(self.cluster.cluster_uuid)
+        except SpoolForeign as exc:
+            self.fatal = str(exc)
+            log.error("%s", exc)
+            if self.on_fatal is not None:
+                self.on_fatal(str(exc))
 
-    def _mark_down(self, exc: _EsFailure) -> None:
-        self._failures += 1
-        if self._es_up:
-            log.error("Elasticsearch unavailable (%s); spooling documents to %s", exc.args[0], self.spool.dir)
-        self._es_up = False
-        self.counters.gauge("es_up", 0)
-        self._next_probe = time.monotonic() + self._probe_wait
+    def _idle_ends(self) -> bool:
+        return bool(self.spool.depth or self.spooler.pending) or self._stop.is_set() or self.setup.owed
 
-    # -- one batch ------------------------------------------------------------------------------------
-    def _deliver(self, items: list[_Item]) -> None:
-        """Index ``items`` and their ships-seen updates; raise _EsFailure(reason, undelivered items)."""
-        if self._setup is not None:
-            self._run_setup(items)
-        by_mmsi: dict[str, list[_Item]] = {}
-        newest_by_source: dict[str, int] = {}
-        for it in items:
-            mmsi = it.mmsi
-            if mmsi is not None:
-                group = by_mmsi.get(mmsi)
-                if group is None:
-                    by_mmsi[mmsi] = [it]
-                else:
-                    group.append(it)
-            source = it.source
-            if source is not None and it.ts > newest_by_source.get(source, -1):
-                newest_by_source[source] = it.ts
-        try:
-            ships = self._plan_ships(by_mmsi)
-        except (TransportError, ApiError) as exc:
-            raise _EsFailure(f"mget {self.names.ships}: {_reason(exc)}", items) from exc
-
-        header = self._header
-        actions = [(header(it.index, it.id), it.body) for it in items]
-        ship_ids = list(ships)
-        actions.extend(self._ship_action(mmsi, *ships[mmsi]) for mmsi in ship_ids)
-        failure: str | None = None
-        try:
-            results = self._bulk(actions)
-        except _BulkFailed as exc:
-            failure, results = exc.reason, exc.results
-
-        undelivered: list[_Item] = []
-        dead: list[tuple[str, str, dict, int, Any]] = []
-        indexed = 0
-        for it, result in zip(items, results):
-            status = result[0] if result is not None else None
-            if status is not None and 200 <= status < 300:
-                indexed += 1
-            elif status is None or status == 429 or status >= 500:
-                undelivered.append(it)
-            else:
-                dead.append((it.index, it.id, it.doc, status, None if result is None else result[1]))
-        stale: list[str] = []
-        for mmsi, result in zip(ship_ids, results[len(items):]):
-            status = result[0] if result is not None else None
-            if status is not None and 200 <= status < 300:
-                self.counters.incr("ships_written")
-            elif status == 409:
-                stale.append(mmsi)
-            elif status is None or status == 429 or status >= 500:
-                undelivered.extend(by_mmsi[mmsi])  # re-sent later so ships-seen gets its update
-            else:
-                dead.append((self.names.ships, mmsi, ships[mmsi][0], status, None if result is None else result[1]))
-        self.counters.incr("documents_indexed", indexed)
-        if dead:
-            self._dead_letters(dead)
-        if stale and failure is None:
-            self.counters.incr("documents_stale", len(stale))
-            try:
-                undelivered.extend(self._rewrite_stale(stale, by_mmsi))
-            except (_BulkFailed, TransportError, ApiError) as exc:
-                failure = failure or _reason(exc)
-                undelivered.extend(it for m in stale for it in by_mmsi[m])
-        elif stale:
-            undelivered.extend(it for m in stale for it in by_mmsi[m])
-        for source, ts in newest_by_source.items():
-            key = "last_message_time." + source
-            if ts / 1000.0 > self.counters.get(key):
-                self.counters.gauge(key, ts / 1000.0)
-        if undelivered:
-            raise _EsFailure(failure or "items rejected with 429/5xx", _unique(undelivered))
-
-    def _run_setup(self, items: list[_Item]) -> None:
-        """The setup owed before the first delivery: documents indexed without their templates would
-        get guessed mappings (a location as two floats, the MMSI as text) that no later fix changes."""
-        setup = self._setup
-        try:
-            if setup is not None:
-                setup()
-        except ApiError as exc:
-            if exc.status_code in _RETRY_REQUEST_STATUS or exc.status_code >= 500:
-                raise _EsFailure(f"index templates: {_reason(exc)}", items) from exc
-            log.error("index templates refused (%s); delivering without them", _short_error(exc.body))
-        except TransportError as exc:
-            raise _EsFailure(f"index templates: {_reason(exc)}", items) from exc
-        else:
-            log.info("index templates installed")
-        self._setup = None
-
-    def _header(self, index: str, doc_id: str) -> bytes:
-        """The bulk action line, with its newline, for a raw document (built from a cached prefix:
-        this runs per document)."""
-        prefix = self._header_prefix.get(index)
-        if prefix is None:
-            prefix = self._header_prefix[index] = b'{"index":{"_index":' + orjson.dumps(index) + b',"_id":'
-        return prefix + orjson.dumps(doc_id) + b"}}\n"
-
-    def _bulk(self, actions: list[tuple[bytes, bytes]]) -> list[tuple[int, Any] | None]:
-        """Send pre-serialised actions, (action line, source line) each newline-terminated, as
-        one NDJSON bulk request; retry the 429-rejected ones with backoff.
-
-        Returns (status, error) per action, in order (None where the response has no item for
-        it). Raises _BulkFailed (with the results so far, None for no answer) when a request
-        fails: connection, timeout, 5xx, persistent 429.
-        """
-        results: list[tuple[int, Any] | None] = [None] * len(actions)
-        pending = list(range(len(actions)))
-        backoff = 0.5
-        for attempt in range(_BULK_ATTEMPTS):
-            if attempt:
-                self.counters.incr("bulk_retries")
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            self.counters.incr("bulk_requests")
-            body = b"".join(chain.from_iterable(actions if attempt == 0 else [actions[i] for i in pending]))
-            retry: list[int] = []
-            try:
-                resp = self.client.bulk(operations=body, filter_path=_BULK_FILTER).body
-            except (TransportError, ApiError) as exc:
-                status = exc.status_code if isinstance(exc, ApiError) else None
-                if status == 429 and attempt + 1 < _BULK_ATTEMPTS:
-                    continue  # the whole request was rejected: retry it after the backoff
-                if status is not None and 400 <= status < 500 and status not in _RETRY_REQUEST_STATUS:
-                    # the request itself is refused (400, 413): sending it again would refuse it
-                    # again and stall everything queued behind it, so its items become dead letters
-                    error = {"type": "request_rejected", "reason": str(exc)[:500]}
-                    for pos in pending:
-                        results[pos] = (status, error)
-                    self.counters.incr("bulk_errors")
-                    return results
-                self.counters.incr("bulk_errors")
-                raise _BulkFailed(f"bulk: {_reason(exc)}", results) from exc
-            items = resp.get("items") or ()
-            if resp.get("errors") is False and len(items) == len(pending):
-                for pos in pending:  # the common case: every item succeeded
-                    results[pos] = _OK
-                break
-            # items answer the actions in order; one missing leaves its result None (re-sent later)
-            for pos, item in zip(pending, items):
-                for res in item.values():
-                    status = res.get("status", 500)
-                    results[pos] = (status, res.get("error"))
-                    if status == 429:
-                        retry.append(pos)
-            if not retry:
-                break
-            pending = retry
-        return results
-
-    def _ship_action(self, mmsi: str, doc: dict, version: int) -> tuple[bytes, bytes]:
-        header = {"index": {"_index": self.names.ships, "_id": mmsi, "version": version,
-                            "version_type": "external_gte"}}
-        return orjson.dumps(header, option=_NDJSON), orjson.dumps(doc, option=_NDJSON)
-
-    def _plan_ships(self, by_mmsi: dict[str, list[_Item]]) -> dict[str, tuple[dict, int]]:
-        """Read the stored ships-seen documents of these vessels and merge the batch's messages in."""
-        if not by_mmsi:
-            return {}
-        stored = self._read_ships(list(by_mmsi))
-        plan = {}
-        for mmsi, its in by_mmsi.items():
-            doc, version = stored.get(mmsi, (None, None))
-            needed = needed_for_merge([(it.ts, it.kinds) for it in its])
-            merged = merge_ship(doc, version, [(its[i].ts, its[i].doc) for i in needed])
-            if merged is not None:
-                plan[mmsi] = merged
-        return plan
-
-    def _read_ships(self, ids: list[str]) -> dict[str, tuple[dict, int]]:
-        try:
-            resp = self.client.mget(index=self.names.ships, ids=ids)
-        except ApiError as exc:
-            if exc.status_code == 404:  # the index does not exist yet
-                return {}
-            raise
-        out = {}
-        for d in resp.get("docs", ()):
-            if d.get("found"):
-                out[d["_id"]] = (d.get("_source") or {}, int(d.get("_version") or 0))
-        return out
-
-    def _rewrite_stale(self, mmsis: list[str], by_mmsi: dict[str, list[_Item]]) -> list[_Item]:
-        """Someone wrote these vessels meanwhile: re-read, merge again, write; items still not written."""
-        for _ in range(_SHIP_RETRIES):
-            plan = self._plan_ships({m: by_mmsi[m] for m in mmsis})
-            if not plan:
-                return []
-            ids = list(plan)
-            results = self._bulk([self._ship_action(m, *plan[m]) for m in ids])
-            mmsis = []
-            for mmsi, result in zip(ids, results):
-                status, error = result if result is not None else (None, None)
-                if status is not None and 200 <= status < 300:
-                    self.counters.incr("ships_written")
-                elif status == 409:
-                    self.counters.incr("documents_stale")
-                    mmsis.append(mmsi)
-                elif status is None or status == 429 or status >= 500:
-                    mmsis.append(mmsi)
-                else:
-                    self._dead_letters([(self.names.ships, mmsi, plan[mmsi][0], status, error)])
-            if not mmsis:
-                return []
-        log.warning("ships-seen: %d vessels still conflicting after %d attempts; spooling their messages",
-                    len(mmsis), _SHIP_RETRIES)
-        return [it for m in mmsis for it in by_mmsi[m]]
-
-    def _dead_letters(self, dead: list[tuple[str, str, dict, int, Any]]) -> None:
-        """Append (index, id, document, status, error) rejections to the dead-letter file."""
-        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        lines = []
-        for index, doc_id, document, status, error in dead:
-            lines.append(orjson.dumps({"time": now, "index": index, "id": doc_id, "status": status,
-                                       "error": error, "document": document},
-                                      option=orjson.OPT_NON_STR_KEYS, default=repr) + b"\n")
-            log.warning("dead letter: %s/%s rejected with %s: %s", index, doc_id, status, _short_error(error))
-        self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.dead_letter_path, "ab") as f:
-            f.write(b"".join(lines))
-            f.flush()
-            os.fsync(f.fileno())
-        self.counters.incr("dead_letters", len(lines))
-        self.counters.incr("bulk_errors", len(lines))
-
-
-def _unique(items: list[_Item]) -> list[_Item]:
-    seen = set()
-    out = []
-    for it in items:
-        if id(it) not in seen:
-            seen.add(id(it))
-            out.append(it)
-    return out
-
-
-def _reason(exc: Exception) -> str:
-    status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
-    return f"{type(exc).__name__}{' ' + str(status) if status else ''}"
-
-
-def _short_error(error: Any) -> str:
-    if isinstance(error, dict):
-        return f"{error.get('type')}: {str(error.get('reason'))[:200]}"
-    return str(error)[:200]
+    def _unserialisable(self, item: QueuedDocument, exc: TypeError) -> None:
+        self.dead_letters.write([(item.index, item.id, item.doc, 0, f"not serialisable: {exc}")])

@@ -34,15 +34,19 @@ was ~20 % higher than bound (bench/ingest.py, interleaved runs). ``pin_cpu=False
 
 Stopping: SIGINT/SIGTERM in the child stop its sources; what was read is still decoded and sent,
 then the end message. A child that dies without sending the end (killed, out of memory) is a
-failed source: logged and counted ``source.<decode process>.failures``.
+failed source: logged and counted ``source.<decode process>.failures``. A child whose parent dies
+(``kill -9``) ends too: the kernel sends it SIGKILL (``PR_SET_PDEATHSIG``, Linux), and elsewhere
+its next send fails, since it keeps no copy of the parent's end of the pipe.
 """
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from typing import Callable
 
@@ -108,8 +112,26 @@ def _pin_to_one_cpu() -> int | None:
         return None
 
 
-def _child(make_sources: Callable[[Counters], list], conn, timeout_seconds: float, max_pending: int,
-           batch: int, pin_cpu: bool) -> None:
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux); if the parent is gone
+    already (it died between the fork and now), exit at once."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the pipe still tells us, at the next send
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _child(make_sources: Callable[[Counters], list], conn, parent_conn, parent_pid: int, timeout_seconds: float,
+           max_pending: int, batch: int, pin_cpu: bool) -> None:
+    _die_with_parent(parent_pid)
+    parent_conn.close()  # the parent's end: held here too, a send would never see the parent gone
     if pin_cpu:
         _pin_to_one_cpu()
     counters = Counters()
@@ -142,7 +164,8 @@ class DecodeProcess:
         ctx = multiprocessing.get_context("fork")
         self._conn, child_end = ctx.Pipe(duplex=False)
         self._process = ctx.Process(target=_child, name="aiswatch-decode", daemon=True,
-                                    args=(make_sources, child_end, timeout_seconds, max_pending, batch, pin_cpu))
+                                    args=(make_sources, child_end, self._conn, os.getpid(), timeout_seconds,
+                                          max_pending, batch, pin_cpu))
         self._process.start()
         child_end.close()
         self._stopping = False

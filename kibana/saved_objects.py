@@ -196,6 +196,13 @@ def lens_charts() -> list[dict]:
                 "Documents waiting on disk because Elasticsearch was slow or down (0 when healthy).",
                 "aiswatch-dv-metrics", "area", ("time", _date_histogram()),
                 [("spool", _metric("max", "spool_depth", "Spool depth"))]),
+        lens_xy("aiswatch-lens-station-losses", "Station health: losses",
+                "UDP datagrams dropped by the receiver and by the kernel, documents neither delivered nor "
+                "spooled (counter values; flat when nothing is lost).",
+                "aiswatch-dv-metrics", "line", ("time", _date_histogram()),
+                [("dropped", _metric("max", "datagrams_dropped", "Datagrams dropped (receiver)")),
+                 ("kernel", _metric("max", "kernel_drops", "Datagrams dropped (kernel)")),
+                 ("lost", _metric("max", "documents_lost", "Documents lost"))]),
     ]
 
 
@@ -244,9 +251,10 @@ DASHBOARD_PANELS = [
     ("visualization", "aiswatch-vis-events-map", 24, 22, 24, 18),
     ("lens", "aiswatch-lens-events-by-type", 0, 40, 24, 12),
     ("search", "aiswatch-search-vessels-by-name", 24, 40, 24, 12),
-    ("lens", "aiswatch-lens-station-messages", 0, 52, 16, 10),
-    ("lens", "aiswatch-lens-station-errors", 16, 52, 16, 10),
-    ("lens", "aiswatch-lens-station-spool", 32, 52, 16, 10),
+    ("lens", "aiswatch-lens-station-messages", 0, 52, 24, 10),
+    ("lens", "aiswatch-lens-station-errors", 24, 52, 24, 10),
+    ("lens", "aiswatch-lens-station-spool", 0, 62, 24, 10),
+    ("lens", "aiswatch-lens-station-losses", 24, 62, 24, 10),
 ]
 
 
@@ -260,7 +268,7 @@ def dashboard() -> dict:
     return {"type": "dashboard", "id": "aiswatch-dashboard",
             "attributes": {"title": "aiswatch: ships, events, station health",
                            "description": "What is out there (vessel map, tracks, types), what happened (events), "
-                                          "is my station healthy (throughput, errors, spool).",
+                                          "is my station healthy (throughput, errors, spool, losses).",
                            "panelsJSON": json.dumps(panels),
                            "optionsJSON": json.dumps({"useMargins": True, "syncColors": False, "syncCursor": True,
                                                       "syncTooltips": False, "hidePanelTitles": False}),

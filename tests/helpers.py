@@ -5,6 +5,7 @@ import json
 import random
 import shutil
 import tempfile
+import textwrap
 import threading
 from dataclasses import dataclass
 from functools import reduce
@@ -41,6 +42,42 @@ def installed_layout(dest: Path, extensions: bool = True) -> Path:
         shutil.copytree(ROOT / folder, dest.joinpath(*name.split(".")), dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns(*ignore))
     return dest
+
+
+# A sender for a separate process (``python -c UDP_SENDER PORT TOTAL PER_SECOND BURST_SECONDS [T0_MS]``),
+# as rtl_ais / AIS-catcher would: bursts of PER_SECOND * BURST_SECONDS sentences, 1-3 CRLF-terminated
+# sentences per datagram. With T0_MS each line also carries c:T0_MS+n (a message time in ms), so
+# every line is a document of its own. Each line carries its number in
+# an NMEA 4.10 tag block (n: is the standard's line-count field) so every loss is visible.
+UDP_SENDER = textwrap.dedent(r"""
+    import functools, operator, socket, sys, time
+    from pyais import encode_dict
+    port, total, per_second, burst_seconds = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
+    t0_ms = int(sys.argv[5]) if len(sys.argv) > 5 else None
+    sentences = [encode_dict({"type": 1, "mmsi": 211000000 + i, "lat": 54.0 + i / 1000, "lon": 10.0,
+                              "speed": 12.3, "course": 90.0, "heading": 90},
+                             talker_id="AI", sentence_type="VDM")[0] for i in range(100)]
+    def checksum(text):
+        return "%02X" % functools.reduce(operator.xor, text.encode(), 0)
+    def line(n):
+        tag = "s:udptest,n:%d" % n if t0_ms is None else "s:udptest,n:%d,c:%d" % (n, t0_ms + n)
+        return "\\%s*%s\\%s\r\n" % (tag, checksum(tag), sentences[n % 100])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    per_burst = int(per_second * burst_seconds)
+    start, n, burst = time.monotonic(), 0, 0
+    while n < total:
+        end = min(total, n + per_burst)
+        while n < end:
+            k = 1 + n % 3
+            chunk = "".join(line(i) for i in range(n, min(end, n + k)))
+            sock.sendto(chunk.encode(), ("127.0.0.1", port))
+            n = min(end, n + k)
+        burst += 1
+        delay = start + burst * burst_seconds - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    print("sent", n, "in", round(time.monotonic() - start, 2), "s")
+""")
 
 
 def reply_json(handler, status: int, payload) -> None:
@@ -190,3 +227,56 @@ def delete_namespace(client, namespace: str) -> None:
         templates = []
     for t in templates:
         client.indices.delete_index_template(name=t["name"])
+
+
+# -- aiswatch as a user runs it, and logs whose documents are known (delivery tests) ------------------
+
+def aiswatch_command(args: list[str], tmp_path: Path, env_extra: dict | None = None) -> tuple[list[str], dict]:
+    """``aiswatch ARGS`` as a subprocess command and its environment: its home, status file and
+    working directory in ``tmp_path``, no cluster or credentials inherited from the caller."""
+    import os
+    import sys
+
+    env = dict(os.environ, AISWATCH_HOME=str(tmp_path / "home"),
+               AISWATCH_METRICS__STATUS_FILE=str(tmp_path / "status.json"))
+    for key in ("ES_URL", "ES_USERNAME", "ES_PASSWORD", "ES_API_KEY", "ES_CA_CERTS"):
+        env.pop(key, None)
+    env.update(env_extra or {})
+    return [sys.executable, "-c", "from aiswatch.cli import main; main()", *args], env
+
+
+def status_counters(path: Path) -> dict:
+    """The counters of an aiswatch status file."""
+    return json.loads(Path(path).read_text())["counters"]
+
+
+def simulated_log(path: Path, seconds: int, vessels: int = 40, seed: int = 4, t0: int = 1_763_164_800) -> Path:
+    """An NMEA log of simulated traffic (tag blocks with message times) written to ``path``."""
+    from aiswatch.ingest.simulation import random_fleet
+
+    sim = Simulator(random_fleet(vessels, seed=seed, start=t0), start=t0, seed=seed)
+    path.write_text("\n".join(line for _, group in sim.messages(seconds) for line in group) + "\n")
+    return path
+
+
+def document_ids(path: Path) -> set[str]:
+    """The ids of the documents a replay of the log ``path`` makes (the pipeline, no cluster)."""
+    from aiswatch.ingest.pipeline import ListSink
+    from aiswatch.ingest.sources.file import FileSource
+
+    sink = ListSink()
+    Pipeline(sink).run([FileSource([path])])
+    return {d["_id"] for d in sink.documents}
+
+
+def count_present(client, pattern: str, ids: set[str]) -> tuple[int, int]:
+    """(documents in ``pattern``, how many of ``ids`` are among them): equal to (len(ids), len(ids))
+    means every document is there exactly once."""
+    client.indices.refresh(index=pattern, ignore_unavailable=True, allow_no_indices=True)
+    total = client.count(index=pattern, ignore_unavailable=True, allow_no_indices=True)["count"]
+    ids = sorted(ids)
+    present = 0
+    for i in range(0, len(ids), 5000):
+        present += client.count(index=pattern, query={"ids": {"values": ids[i:i + 5000]}},
+                                ignore_unavailable=True, allow_no_indices=True)["count"]
+    return total, present

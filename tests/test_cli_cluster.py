@@ -202,7 +202,8 @@ def test_https_to_an_http_port_is_one_line(tmp_path, es_url, log_file):
 def test_a_replay_that_ends_with_documents_spooled_exits_1(tmp_path, log_file):
     path, n_messages = log_file
     dead = f"http://127.0.0.1:{free_port()}"
-    proc = aiswatch(["ingest", "file", str(path), "--es", dead, "--spool-dir", str(tmp_path / "spool")], tmp_path)
+    proc = aiswatch(["ingest", "file", str(path), "--es", dead, "--spool-dir", str(tmp_path / "spool"),
+                     "--max-wait", "2s"], tmp_path)
     text = proc.stdout + proc.stderr
     assert proc.returncode == 1, text
     assert f"{n_messages} documents are still in the spool" in text and "Traceback" not in text

@@ -125,7 +125,8 @@ def test_daemon_sigkilled_with_spool_then_restart_delivers_it(noida, tmp_path):
     spool = tmp_path / "spool"
     common = ["--namespace", "kill-", "--spool-dir", str(spool), "--dead-letter", str(tmp_path / "dead.ndjson")]
 
-    dead_url = f"http://127.0.0.1:{free_port()}"
+    port = free_port()  # nothing listens there yet; the cluster comes up there for the restart
+    dead_url = f"http://127.0.0.1:{port}"
     proc = run_daemon([str(log_path), "--rate", "realtime", "--es", dead_url, *common], tmp_path)
     try:
         deadline = time.monotonic() + 60
@@ -143,7 +144,7 @@ def test_daemon_sigkilled_with_spool_then_restart_delivers_it(noida, tmp_path):
     assert in_spool >= burst_messages
     assert not (spool / "ack.json").exists()  # nothing was delivered: ES was never reachable
 
-    server = noida("es")
+    server = noida("es", port=port)  # the spool is for this cluster: delivered only there
     es = make_client(server.url)
     names = IndexNames("kill-")
     empty = tmp_path / "empty.nmea"

@@ -97,3 +97,47 @@ def test_es_down_skips_the_document_and_counts_it():
     assert reporter.index_metrics() == 0
     assert c.get("metrics_errors") == 1
     client.close()
+
+
+def test_losses_are_mapped_fields_kibana_can_chart(es, names):
+    """Every loss is a mapped field of the metrics documents (the template maps ``counters`` with
+    ``enabled: false`` and the rest ``dynamic: false``: an unmapped field could not be charted):
+    the sums come back from an aggregation, and the log line and status table show them."""
+    install_templates(es, names, None)
+    c = busy_counters()
+    src = "udp:127.0.0.1:10110"
+    c.incr(f"source.{src}.dropped", 7)
+    c.gauge(f"source.{src}.kernel_drops", 41319)
+    c.incr("documents_lost", 3)
+    c.gauge("spool_bytes", 12345)
+    reporter = MetricsReporter(c, client=es, names=names, log_seconds=0, index_seconds=0, start=False)
+    assert reporter.index_metrics() == 2
+    es.indices.refresh(index=names.metrics)
+    aggs = {k: {"sum": {"field": k}} for k in ("datagrams_dropped", "kernel_drops", "documents_lost", "spool_bytes")}
+    total = es.search(index=names.metrics, size=0, query={"bool": {"must_not": {"exists": {"field": "source"}}}},
+                      aggs=aggs)["aggregations"]
+    per_source = es.search(index=names.metrics, size=0, query={"term": {"source": src}}, aggs=aggs)["aggregations"]
+    assert {k: v["value"] for k, v in total.items()} == {"datagrams_dropped": 7, "kernel_drops": 41319,
+                                                         "documents_lost": 3, "spool_bytes": 12345}
+    assert per_source["datagrams_dropped"]["value"] == 7 and per_source["kernel_drops"]["value"] == 41319
+    assert "dropped 7 kernel 41319 lost 3" in reporter.log_line()
+    table = render_status({"counters": c.snapshot()})
+    assert "kernel_drops" in table and "41319" in table and "documents_lost" in table
+    assert "dropped 7 datagrams, kernel 41319" in table
+
+
+def test_no_metrics_document_before_the_templates_are_installed(es, names):
+    """``ready`` unset (the templates not installed yet): nothing is written, so the metrics index
+    is never made with guessed mappings; once set, the documents go in under the template's."""
+    import threading
+
+    c = busy_counters()
+    ready = threading.Event()
+    reporter = MetricsReporter(c, client=es, names=names, log_seconds=0, index_seconds=0, start=False, ready=ready)
+    assert reporter.index_metrics() == 0
+    assert not es.indices.exists(index=names.metrics)
+    install_templates(es, names, None)
+    ready.set()
+    assert reporter.index_metrics() == 2 and c.get("metrics_errors") == 0
+    mapping = es.indices.get_mapping(index=names.metrics)[names.metrics]["mappings"]
+    assert mapping["properties"]["counters"] == {"type": "object", "enabled": False}

@@ -1,4 +1,4 @@
-"""Index templates installed on a real ES-compatible server; retention by name where there is no ILM."""
+"""Index templates installed on a real ES-compatible server; retention by creation date where there is no ILM."""
 import datetime as dt
 
 from aiswatch.es_templates.install import install_templates, prune_daily_indices
@@ -23,15 +23,20 @@ def test_templates_installed_and_applied(es, names):
     install_templates(es, names, retention_days=30, echo=lambda *_: None)
 
 
-def test_prune_deletes_only_old_daily_indices(es, names):
+def test_retention_counts_from_creation_and_keeps_a_fresh_backfill(es, names):
+    """As ILM does: an index's age is counted from its creation, so a backfill of messages a year
+    older than the retention is kept, and goes once the retention has passed since it was made."""
     install_templates(es, names, retention_days=None, echo=lambda *_: None)
-    for day in ("2026.01.01", "2026.11.20", "2026.11.22"):
-        es.indices.create(index=names.messages(day))
-    es.indices.create(index=names.messages("notadate"))
-    deleted = prune_daily_indices(es, names, retention_days=30, today=dt.date(2026, 11, 22))
-    assert deleted == [names.messages("2026.01.01")]
+    backfill = [names.messages(day) for day in ("2024.01.01", "2025.06.30")]
+    for index in backfill + [names.messages("notadate")]:
+        es.indices.create(index=index)
+    now = dt.datetime.now(dt.timezone.utc)
+    assert prune_daily_indices(es, names, retention_days=30, now=now) == []
+    assert prune_daily_indices(es, names, retention_days=30, now=now + dt.timedelta(days=29)) == []
+    deleted = prune_daily_indices(es, names, retention_days=30, now=now + dt.timedelta(days=31))
+    assert sorted(deleted) == sorted(backfill)
     left = {row["index"] for row in es.cat.indices(index=names.messages_pattern, format="json")}
-    assert left == {names.messages("2026.11.20"), names.messages("2026.11.22"), names.messages("notadate")}
+    assert left == {names.messages("notadate")}  # not a daily index of ours: never touched
 
 
 def _aiswatch(args, home, **kw):

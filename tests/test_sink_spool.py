@@ -96,3 +96,49 @@ def test_segments_roll_and_delivered_ones_are_deleted(tmp_path):
     assert len(list(tmp_path.glob("seg-*.ndjson"))) <= 1
     spool.close()
     assert DiskSpool(tmp_path).depth == 0
+
+
+def test_a_spool_belongs_to_one_cluster_and_namespace(tmp_path):
+    import pytest
+
+    from aiswatch.ingest.spool import SpoolForeign, SpoolTarget
+
+    here = SpoolTarget.for_url("http://elastic@ES01:9200/", "a-", "uuid-1")
+    assert here.url == "http://es01:9200" and SpoolTarget.for_url("es01", "a-").url == "http://es01:9200"
+    # the UUID decides where both are known (another URL of the same cluster is the same cluster) ...
+    assert here.accepts(SpoolTarget.for_url("http://10.0.0.5:9200", "a-", "uuid-1"))
+    assert not here.accepts(SpoolTarget.for_url("http://es01:9200", "a-", "uuid-2"))
+    # ... else the URL; and the namespace always
+    assert here.accepts(SpoolTarget.for_url("http://es01:9200", "a-"))
+    assert not here.accepts(SpoolTarget.for_url("http://es02:9200", "a-"))
+    assert not here.accepts(SpoolTarget.for_url("http://es01:9200", "b-", "uuid-1"))
+
+    spool = DiskSpool(tmp_path, target=here)
+    spool.append(records(0, 3))
+    spool.close()
+    with pytest.raises(SpoolForeign, match="holds 3 documents meant for http://es01:9200"):
+        DiskSpool(tmp_path, target=SpoolTarget.for_url("http://es02:9200", "a-"))
+    # reopened while its cluster does not answer (no UUID yet): accepted by URL, checked when it answers
+    spool = DiskSpool(tmp_path, target=SpoolTarget.for_url("http://es01:9200", "a-"))
+    with pytest.raises(SpoolForeign):
+        spool.confirm_cluster("uuid-2")   # another cluster behind the same URL
+    spool.confirm_cluster("uuid-1")
+    spool.close()
+    # the same cluster through another URL, its UUID known at start: delivered there
+    assert DiskSpool(tmp_path, target=SpoolTarget.for_url("http://es02:9200", "a-", "uuid-1")).depth == 3
+
+
+def test_each_process_gets_a_spool_of_its_own_under_the_root(tmp_path):
+    from aiswatch.ingest.spool import SpoolTarget, spool_dir_for
+
+    target = SpoolTarget.for_url("http://127.0.0.1:9200", "ns-")
+    first = spool_dir_for(tmp_path, target)
+    held = DiskSpool(first, target=target)
+    second = spool_dir_for(tmp_path, target)
+    assert second != first and second.parent == tmp_path == first.parent
+    other = spool_dir_for(tmp_path, SpoolTarget.for_url("http://127.0.0.1:9200", "other-"))
+    assert other not in (first, second)
+    held.append(records(0, 2))
+    held.close()
+    DiskSpool(second, target=target).close()     # an empty one of the same target exists too
+    assert spool_dir_for(tmp_path, target) == first  # the one with a previous run's documents first

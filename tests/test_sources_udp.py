@@ -3,7 +3,6 @@ import re
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 
@@ -12,39 +11,7 @@ import pytest
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.nmea import parse_line
 from aiswatch.ingest.sources.udp import UDPSource
-from helpers import collect
-
-# A separate process sends, as rtl_ais / AIS-catcher would: bursts of 500 sentences every 100 ms
-# (5,000/s for 10 s), 1-3 CRLF-terminated sentences per datagram. Each line carries its number in
-# an NMEA 4.10 tag block (n: is the standard's line-count field) so every loss is visible.
-SENDER = textwrap.dedent(r"""
-    import functools, operator, socket, sys, time
-    from pyais import encode_dict
-    port, total, per_second, burst_seconds = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
-    sentences = [encode_dict({"type": 1, "mmsi": 211000000 + i, "lat": 54.0 + i / 1000, "lon": 10.0,
-                              "speed": 12.3, "course": 90.0, "heading": 90},
-                             talker_id="AI", sentence_type="VDM")[0] for i in range(100)]
-    def checksum(text):
-        return "%02X" % functools.reduce(operator.xor, text.encode(), 0)
-    def line(n):
-        tag = "s:udptest,n:%d" % n
-        return "\\%s*%s\\%s\r\n" % (tag, checksum(tag), sentences[n % 100])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    per_burst = int(per_second * burst_seconds)
-    start, n, burst = time.monotonic(), 0, 0
-    while n < total:
-        end = min(total, n + per_burst)
-        while n < end:
-            k = 1 + n % 3
-            chunk = "".join(line(i) for i in range(n, min(end, n + k)))
-            sock.sendto(chunk.encode(), ("127.0.0.1", port))
-            n = min(end, n + k)
-        burst += 1
-        delay = start + burst * burst_seconds - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-    print("sent", n, "in", round(time.monotonic() - start, 2), "s")
-""")
+from helpers import UDP_SENDER as SENDER, collect
 
 NUMBER = re.compile(r"n:(\d+)\*")
 
@@ -141,3 +108,106 @@ def test_a_port_out_of_range_is_a_clear_error():
         make_source({"type": "udp", "port": 70000}, Counters())
     with pytest.raises(ConfigError, match="port 'ten' is not a number"):
         make_source({"type": "udp", "port": "ten"}, Counters())
+
+
+def _drain(src: UDPSource, counters: Counters, expected_max: int) -> list:
+    """Every line src delivers until nothing more comes for half a second, then close it."""
+    got = []
+    done = threading.Event()
+
+    def consume():
+        for line in src.lines():
+            got.append(line)
+        done.set()
+
+    threading.Thread(target=consume, daemon=True).start()
+    last, deadline = -1, time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = counters.get(f"source.{src.id}.datagrams")
+        if now == last or now >= expected_max:
+            break
+        last = now
+    src.close()
+    done.wait(5)
+    return got
+
+
+def test_an_overflowing_socket_reports_the_kernels_drops_exactly():
+    """5,000 datagrams sent at once into a receive buffer of a few kilobytes, nobody reading yet:
+    the kernel keeps what fits and drops the rest. Every datagram is either received or counted
+    as the kernel's drop (the socket's own count, /proc/net/udp), exactly."""
+    total = 5000
+    counters = Counters()
+    src = UDPSource("127.0.0.1", 0, counters, rcvbuf=4096)
+    if src.kernel_drops() is None:
+        pytest.skip("no /proc/net/udp here")
+    for i in range(total):
+        _send(src.port, f"!AIVDM,1,1,,A,{i},0*00\r\n".encode())
+    lines = _drain(src, counters, total)
+    received = counters.get(f"source.{src.id}.datagrams")
+    kernel = counters.get(f"source.{src.id}.kernel_drops")
+    assert len(lines) == received and kernel > 0
+    assert received + kernel == total
+    from aiswatch.ingest.metrics import losses
+    assert losses(counters.snapshot())["kernel_drops"] == kernel
+
+
+def test_datagrams_our_queue_cannot_hold_are_counted_with_their_lines():
+    """The receiver's own queue (2 datagrams here) full while nobody consumes: the datagrams it
+    drops are counted, and their lines too, so lines_in == lines passed on + rejected."""
+    counters = Counters()
+    src = UDPSource("127.0.0.1", 0, counters, queue_datagrams=2)
+    lines_per = [1 + i % 3 for i in range(300)]
+    datagrams = ["".join(f"!AIVDM,1,1,,A,{i}-{k},0*00\r\n" for k in range(n)).encode() for i, n in enumerate(lines_per)]
+    paused = threading.Event()
+    got = []
+
+    def consume():
+        for line in src.lines():
+            if not paused.is_set():
+                paused.wait(10)       # the consumer stalls after its first line: the queue fills
+            got.append(line)
+
+    paused.clear()
+    threading.Thread(target=consume, daemon=True).start()
+    time.sleep(0.3)
+    for d in datagrams:
+        _send(src.port, d)
+        time.sleep(0.0005)   # slower than the receiver, so the kernel drops nothing here
+    time.sleep(0.5)
+    paused.set()
+    time.sleep(0.5)
+    src.close()
+    dropped = counters.get(f"source.{src.id}.dropped")
+    kernel = counters.get(f"source.{src.id}.kernel_drops")
+    assert dropped > 0 and kernel == 0
+    assert counters.get(f"source.{src.id}.datagrams") == len(datagrams)
+    rejected = counters.get("rejected.udp_queue_full") + counters.get("rejected.udp_unread_at_close")
+    assert rejected + len(got) == sum(lines_per)
+    # lines_in counts the dropped lines (reject_line) as well as those passed on (the parser counts those)
+    assert counters.get("lines_in") == rejected
+
+
+def test_datagrams_still_queued_at_close_are_counted():
+    """Closed while its queue holds datagrams nobody read: they are dropped, and counted."""
+    counters = Counters()
+    src = UDPSource("127.0.0.1", 0, counters)
+    stalled = threading.Event()
+
+    def consume():
+        for _ in src.lines():
+            stalled.wait(10)      # the consumer takes one line, then stalls
+
+    threading.Thread(target=consume, daemon=True).start()
+    time.sleep(0.3)
+    for i in range(50):
+        _send(src.port, f"!AIVDM,1,1,,A,{i},0*00\r\n!AIVDM,1,1,,A,{i}b,0*00\r\n".encode())
+    deadline = time.monotonic() + 5
+    while counters.get(f"source.{src.id}.datagrams") < 50 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    src.close()
+    stalled.set()
+    unread = counters.get(f"source.{src.id}.dropped")
+    assert 45 <= unread <= 49   # all but the one (or few) the consumer took
+    assert counters.get("rejected.udp_unread_at_close") == 2 * unread

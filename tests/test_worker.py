@@ -1,9 +1,10 @@
 """``aiswatch ingest file`` with its stages in a second process (ingest.worker), against one process.
 
 The decode process must change nothing but the speed: the same documents under the same ids,
-the same counters reason by reason, and on the way out the same guarantees: a SIGINT still
-delivers everything that was read, and a decode process that dies is a failed source (exit 1)
-whose documents sent so far are kept.
+the same counters reason by reason, and on the way out the same guarantees: a SIGINT ends the
+run within seconds with everything that was read delivered or spooled (the next run delivers the
+spool), a decode process that dies is a failed source (exit 1) whose documents sent so far are
+kept, and one whose parent dies does not outlive it.
 """
 from __future__ import annotations
 
@@ -105,25 +106,38 @@ def wait_for_progress(tmp_path, proc, minimum: int) -> None:
 
 def test_sigint_mid_replay_delivers_everything_that_was_read(es_url, es, names, tmp_path):
     path = big_log(tmp_path)
-    cmd, env = aiswatch(["ingest", "file", str(path), "--es", es_url, "--namespace", names.namespace,
-                         "--spool-dir", str(tmp_path / "spool")], tmp_path)
+    spool = ["--spool-dir", str(tmp_path / "spool")]
+    cmd, env = aiswatch(["ingest", "file", str(path), "--es", es_url, "--namespace", names.namespace, *spool],
+                        tmp_path)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:
         wait_for_progress(tmp_path, proc, 2000)
         os.killpg(proc.pid, signal.SIGINT)   # Ctrl-C: the whole process group, as a terminal sends it
+        interrupted = time.monotonic()
         out, _ = proc.communicate(timeout=120)
+        took = time.monotonic() - interrupted
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, out
     assert "Traceback" not in out
+    assert took < 10, out
     counters = final_counters(tmp_path)
     total = sum(1 for line in path.read_text().splitlines() if line)
     assert counters["lines_in"] < total                      # it really stopped early
-    assert counters["documents_indexed"] == counters["messages_decoded"] > 0
+    decoded, indexed, spooled = (int(counters[k]) for k in ("messages_decoded", "documents_indexed", "spool_depth"))
+    assert decoded > 0 and indexed + spooled == decoded and counters.get("documents_lost", 0) == 0
+    # delivered, or spooled and said so (exit 1): the next run delivers the spool
+    assert proc.returncode == (1 if spooled else 0), out
+    if spooled:
+        assert f"{spooled} documents are still in the spool" in out
+        cmd, env = aiswatch(["ingest", "file", "/dev/null", "--es", es_url, "--namespace", names.namespace, *spool],
+                            tmp_path)
+        again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+        assert final_counters(tmp_path)["replayed_total"] == spooled
     es.indices.refresh(index=names.messages_pattern)
-    assert es.count(index=names.messages_pattern)["count"] == counters["documents_indexed"]
+    assert es.count(index=names.messages_pattern)["count"] == decoded
 
 
 def test_a_decode_process_that_dies_is_a_failed_source_and_what_it_sent_is_kept(es_url, es, names, tmp_path):
@@ -147,6 +161,29 @@ def test_a_decode_process_that_dies_is_a_failed_source_and_what_it_sent_is_kept(
     es.indices.refresh(index=names.messages_pattern)
     indexed = es.count(index=names.messages_pattern)["count"]
     assert indexed == counters["documents_indexed"] > 0 and counters.get("spool_depth", 0) == 0
+
+
+def test_a_decode_process_whose_parent_is_killed_does_not_outlive_it(es_url, names, tmp_path):
+    """``kill -9`` of ``ingest file`` at full speed: its decode process (blocked on the pipe, the
+    parent reading no more) ends within seconds instead of waiting for ever."""
+    path = big_log(tmp_path)
+    cmd, env = aiswatch(["ingest", "file", str(path), "--es", es_url, "--namespace", names.namespace,
+                         "--spool-dir", str(tmp_path / "spool")], tmp_path)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_progress(tmp_path, proc, 500)
+        children = psutil.Process(proc.pid).children()
+        assert len(children) == 1
+        child = children[0]
+        proc.kill()
+        proc.wait(10)
+        gone, alive = psutil.wait_procs([child], timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for orphan in alive:
+        orphan.kill()
+    assert not alive, "the decode process outlived its parent"
 
 
 class _CountingSink:

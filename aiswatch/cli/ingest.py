@@ -14,6 +14,7 @@ import click
 from pydantic import ValidationError
 
 from aiswatch.cli.options import delivery_options
+from aiswatch.common.durations import parse_duration
 from aiswatch.common.errors import ConfigError
 from aiswatch.common.schema import describe_errors
 from aiswatch.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
@@ -91,9 +92,13 @@ def _settings_from(kind, values: dict, shown: dict[str, str]):
         raise UsageLine(f"invalid value for {hint}: {message}" if hint else message) from None
 
 
-# options of `aiswatch ingest file` that are about the run, not the source
+# options of `aiswatch ingest file` / `iq` that are about the run, not the source
 _PARALLEL = click.Option(["--parallel/--no-parallel"], default=True, show_default=True,
                          help="At --rate max, read and decode in a second process while this one indexes (two cores).")
+_MAX_WAIT = click.Option(["--max-wait"], default=None, metavar="DURATION",
+                         help="How long to wait for Elasticsearch while it is down (retrying with backoff) before "
+                              "giving up with exit status 1, the documents kept in the spool (default: "
+                              "sink.max_wait, 10m).")
 
 
 def _command(name: str) -> click.Command:
@@ -101,15 +106,24 @@ def _command(name: str) -> click.Command:
     params, shown = _params(kind.settings)
     if name == "file":
         params.append(_PARALLEL)
+    if kind.finite:
+        params.append(_MAX_WAIT)
 
     @delivery_options
     def callback(ctx, opts: IngestOptions, **values):
         from aiswatch.ingest.counters import Counters
 
         parallel = values.pop("parallel", False)
+        max_wait = values.pop("max_wait", None)
         if name == "file" and values.get("progress") is None:
             values["progress"] = sys.stderr.isatty()
         settings = _settings_from(kind, values, shown)
+        if max_wait is not None:
+            try:
+                opts.max_wait = parse_duration(max_wait, "--max-wait")
+            except ConfigError as exc:
+                raise UsageLine(f"invalid value for --max-wait: {exc}") from None
+        opts.progress = bool(getattr(settings, "progress", False))
         counters = Counters()
         source = _open(kind, settings, counters)   # before anything starts: a missing file, dongle or key
         opts.replay = kind.finite

@@ -19,7 +19,9 @@ def cluster_options(fn):
 def delivery_options(fn):
     """The cluster options and the sink's, passed on as one ``opts`` (IngestOptions) after the context."""
     @cluster_options
-    @click.option("--spool-dir", default=None, help="Disk spool for documents while Elasticsearch is slow or down.")
+    @click.option("--spool-dir", default=None,
+                  help="Disk spool for documents while Elasticsearch is slow or down (default: one of this "
+                       "process's own under sink.spool_dir).")
     @click.option("--dead-letter", default=None, help="NDJSON file for documents Elasticsearch rejected.")
     @click.option("--batch-size", type=click.IntRange(min=1), default=None,
                   help="Documents per bulk request at most.")

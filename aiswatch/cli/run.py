@@ -26,7 +26,9 @@ DEFAULT_SOURCES = [
 
 @click.command()
 @cluster_options
-@click.option("--spool-dir", default=None, help="Disk spool for documents while Elasticsearch is slow or down.")
+@click.option("--spool-dir", default=None,
+              help="Disk spool for documents while Elasticsearch is slow or down (default: one of this "
+                   "process's own under sink.spool_dir).")
 @click.option("--simulate/--no-simulate", default=None,
               help="Also play simulated traffic (default: only when no sources are configured).")
 @click.option("--no-setup", is_flag=True,

@@ -128,12 +128,11 @@ class GzipStream(io.RawIOBase):
 
 
 def open_log(path: str | os.PathLike) -> tuple[io.BufferedIOBase, io.BufferedIOBase]:
-    """``(reader of the log's lines, the raw file)``; the raw file's position is the progress."""
+    """``(reader of the log's lines, the raw file)``; the raw file's position is the progress.
+    The magic bytes are peeked, not read and sought back: a pipe or a device cannot seek."""
     raw = open(path, "rb")
-    if raw.read(2) == GZIP_MAGIC:
-        raw.seek(0)
+    if raw.peek(2)[:2] == GZIP_MAGIC:
         return io.BufferedReader(GzipStream(raw), buffer_size=65536), raw
-    raw.seek(0)
     return raw, raw
 
 
@@ -232,8 +231,11 @@ class FileSource:
         if not self.paths:
             raise ValueError("FileSource needs at least one file")
         for path in self.paths:
-            if not path.is_file():
+            # any readable file that is not a directory: a log, /dev/null, a pipe (<(zcat ...))
+            if not path.exists():
                 raise FileNotFoundError(f"NMEA log not found: {path}")
+            if path.is_dir():
+                raise IsADirectoryError(f"NMEA log {path} is a directory")
         if rate not in RATES:
             raise ValueError(f"rate must be one of {RATES}, got {rate!r}")
         self.rate = rate
@@ -335,7 +337,7 @@ class FileSource:
                             if unflushed_lines >= COUNT_EVERY:
                                 self._add_counts(unflushed_lines, unflushed_bytes)
                                 unflushed_lines = unflushed_bytes = 0
-                                if bar is not None:
+                                if bar is not None and raw.seekable():  # a pipe has no position
                                     now = raw.tell()
                                     bar.update(now - position)
                                     position = now
