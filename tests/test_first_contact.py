@@ -136,8 +136,7 @@ def test_the_embedded_server_never_takes_a_port_another_server_holds(tmp_path):
             time.sleep(0.2)
         record = json.loads(record_path.read_text())
         assert record["port"] != port
-        backfill = aiswatch(["ingest", "file", str(log), "--spool-dir", str(tmp_path / "spool2")], tmp_path,
-                            AISWATCH_EMBEDDED__PORT=str(port))
+        backfill = aiswatch(["ingest", "file", str(log)], tmp_path, AISWATCH_EMBEDDED__PORT=str(port))
         assert backfill.returncode == 0, backfill.stderr
         assert f"embedded server at {record['url']} (already running" in backfill.stderr
         status = aiswatch(["status"], tmp_path, AISWATCH_EMBEDDED__PORT=str(port))
@@ -150,3 +149,26 @@ def test_the_embedded_server_never_takes_a_port_another_server_holds(tmp_path):
         foreign.server_close()
     assert f"port {port} is taken by another program" in err
     assert not record_path.exists()   # the last user stopped it
+
+
+def test_the_example_config_says_the_simulator_is_off(tmp_path):
+    """Copying aiswatch.example.yaml to aiswatch.yaml declares a UDP source, so no simulated traffic
+    plays; the daemon says so at start instead of leaving the map empty without a word."""
+    import shutil
+    import signal
+    import time
+
+    from helpers import ROOT
+
+    shutil.copy(ROOT / "aiswatch.example.yaml", tmp_path / "aiswatch.yaml")
+    text = (tmp_path / "aiswatch.yaml").read_text().replace("port: 10110", f"port: {_free_port()}", 1)
+    (tmp_path / "aiswatch.yaml").write_text(text)
+    env = dict(os.environ, AISWATCH_HOME=str(tmp_path / "home"))
+    env.pop("ES_URL", None)
+    daemon = subprocess.Popen(BASE + ["run", "--es", f"http://127.0.0.1:{_free_port()}"], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    daemon.send_signal(signal.SIGTERM)
+    _, err = daemon.communicate(timeout=60)
+    assert "sources from aiswatch.yaml: udp 127.0.0.1:" in err
+    assert "no simulated traffic (--simulate, or a source of type simulate, adds it)" in err
