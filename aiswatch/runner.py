@@ -91,14 +91,8 @@ def build_sink(cfg: Config, cluster: Cluster, counters: Counters, opts: IngestOp
 
 def spool_max_bytes(configured, spool_dir: Path) -> int:
     """``sink.spool_max_bytes``, or by default SPOOL_DISK_SHARE of the spool's file system."""
-    if configured not in (None, ""):
-        try:
-            value = int(configured)
-        except (TypeError, ValueError):
-            raise ConfigError(f"sink.spool_max_bytes {configured!r}: expected a number of bytes") from None
-        if value <= 0:
-            raise ConfigError(f"sink.spool_max_bytes {configured!r}: expected a positive number of bytes")
-        return value
+    if configured is not None:   # checked by the configuration: a positive number of bytes
+        return int(configured)
     path = spool_dir
     while not path.exists() and path != path.parent:
         path = path.parent

@@ -33,7 +33,8 @@ from aiswatch.behavior.cluster import ServerRefused, is_refusal, refused
 from aiswatch.behavior.events import Event, EventStore, WriteResult, iso, now_ms
 from aiswatch.behavior.geo import Geography
 from aiswatch.behavior.settings import context_ms, detect_settings
-from aiswatch.behavior.tracks import SlotCache, TrackReader, align_down
+from aiswatch.behavior.slotcache import SlotCache
+from aiswatch.behavior.tracks import TrackReader, align_down
 from aiswatch.es_templates import IndexNames
 
 log = logging.getLogger(__name__)

@@ -31,14 +31,11 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-import threading
 from dataclasses import dataclass
 from typing import Iterator
 
 from aiswatch.behavior.cluster import ServerRefused, search
 from aiswatch.common.times import epoch_ms
-from aiswatch.ingest.esclient import PlainJsonNode
 
 log = logging.getLogger(__name__)
 
@@ -53,47 +50,6 @@ def slot_filter_path(vessels: str, keys: bool) -> list[str]:
         (["h.buckets.key"] if keys else [])
     extra = ["aggregations.v.after_key"] if vessels == "composite" else ["aggregations.v.sum_other_doc_count"]
     return ["took", "aggregations.v.buckets.key"] + extra + ["aggregations.v.buckets." + f for f in fields]
-
-
-_TOOK = re.compile(rb'"took":(\d+)')
-
-
-class ByteMeter:
-    """Counts response bytes, requests and the server's ``took`` received from Elasticsearch (thread-safe)."""
-
-    def __init__(self) -> None:
-        self.bytes = 0
-        self.requests = 0
-        self.took_ms = 0
-        self.records: list[tuple[str, int, int | None]] = []   # (method and path, bytes, took ms)
-        self._lock = threading.Lock()
-
-    def add(self, n: int, target: str = "", took: int | None = None) -> None:
-        with self._lock:
-            self.bytes += n
-            self.requests += 1
-            self.took_ms += took or 0
-            self.records.append((target, n, took))
-
-    def reset(self) -> None:
-        with self._lock:
-            self.bytes = self.requests = self.took_ms = 0
-            self.records = []
-
-    def node_class(self) -> type:
-        """A PlainJsonNode subclass that reports every response body to this meter."""
-        meter = self
-
-        class CountingNode(PlainJsonNode):
-            def perform_request(self, method, target, *args, **kwargs):  # type: ignore[override]
-                response = super().perform_request(method, target, *args, **kwargs)
-                body = response.body or b""
-                # "took" is the first key of a plain answer and the last of a filter_path one
-                found = _TOOK.search(body[:64]) or _TOOK.search(body[-64:])
-                meter.add(len(body), f"{method} {target.split('?')[0]}", int(found.group(1)) if found else None)
-                return response
-
-        return CountingNode
 
 
 @dataclass
@@ -456,38 +412,3 @@ class TrackReader:
                 t = epoch_ms(src["@timestamp"])
                 out[str(vb["key"])] = Slot(str(vb["key"]), t, t, t, src["lat"], src["lon"], src.get("sog"))
         return out
-
-
-class SlotCache:
-    """Slot summaries kept between the runs of one ``detect schedule`` process.
-
-    Each run needs [since - context, until); the previous run already read everything up to its
-    own until, so only the slots from there on are asked for (the slot holding the previous end
-    again, in case it was cut short). Slots older than the context are dropped. Any other window
-    (the first run of a process, a window that does not continue the last one) is read whole.
-    """
-
-    def __init__(self) -> None:
-        self.tracks: dict[str, list[Slot]] = {}
-        self.start: int | None = None
-        self.end: int | None = None
-
-    def read(self, reader: TrackReader, read_from: int, until_ms: int) -> dict[str, list[Slot]]:
-        slot_ms = reader.slot_ms
-        continues = self.end is not None and self.start <= read_from <= self.end <= until_ms
-        fetch_from = align_down(self.end, slot_ms) if continues else read_from
-        if not continues:
-            self.tracks = {}
-        fresh = reader.slots(fetch_from, until_ms)
-        for mmsi in list(self.tracks):
-            kept = [s for s in self.tracks[mmsi] if read_from <= s.key < fetch_from]
-            if kept:
-                self.tracks[mmsi] = kept
-            else:
-                del self.tracks[mmsi]
-        for mmsi, track in fresh.items():
-            self.tracks.setdefault(mmsi, []).extend(track)
-        self.start, self.end = read_from, until_ms
-        return {m: list(t) for m, t in self.tracks.items()}
-
-

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/
 from helpers import load_simulation  # noqa: E402
 from aiswatch.behavior.runner import Detector, run_scheduled  # noqa: E402
 from aiswatch.behavior.scenarios import SCENARIOS  # noqa: E402
-from aiswatch.behavior.tracks import ByteMeter  # noqa: E402
+from aiswatch.behavior.metering import ByteMeter  # noqa: E402
 from aiswatch.es_templates import IndexNames  # noqa: E402
 from aiswatch.ingest.esclient import make_client  # noqa: E402
 

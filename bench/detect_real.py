@@ -264,13 +264,13 @@ DETECT_SNIPPET = r"""
 import json, sys, time
 try:   # a baseline from before the packages moved under aiswatch.* (its folders on PYTHONPATH)
     from aiswatch.behavior.runner import Detector
-    from aiswatch.behavior.tracks import ByteMeter
+    from aiswatch.behavior.metering import ByteMeter
     from aiswatch.es_templates import IndexNames
     from aiswatch.ingest.esclient import make_client
     import behavior
 except ImportError:
     from aiswatch.behavior.runner import Detector
-    from aiswatch.behavior.tracks import ByteMeter
+    from aiswatch.behavior.metering import ByteMeter
     from aiswatch.es_templates import IndexNames
     from aiswatch.ingest.esclient import make_client
     from aiswatch import behavior

@@ -30,7 +30,7 @@ from aiswatch.common.times import epoch_ms
 from helpers import load_simulation
 from aiswatch.behavior.runner import Detector, read_watermark
 from aiswatch.behavior.scenarios import DURATION_HOURS, SCENARIOS, TRAP_FILTERS, TRAPS, edge_interval_s, expected_events
-from aiswatch.behavior.tracks import ByteMeter
+from aiswatch.behavior.metering import ByteMeter
 from aiswatch.es_templates import IndexNames
 from aiswatch.ingest.esclient import make_client
 from helpers import delete_namespace

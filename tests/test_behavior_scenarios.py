@@ -21,7 +21,7 @@ from aiswatch.behavior.events import EventStore
 from helpers import load_simulation
 from aiswatch.behavior.runner import Detector
 from aiswatch.behavior.scenarios import SCENARIOS
-from aiswatch.behavior.tracks import ByteMeter
+from aiswatch.behavior.metering import ByteMeter
 from helpers import delete_namespace
 from aiswatch.es_templates import IndexNames
 from aiswatch.ingest.esclient import make_client

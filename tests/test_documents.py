@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from hashlib import blake2b
 import re
 from functools import reduce
 from operator import xor
@@ -14,7 +15,8 @@ from aiswatch.ingest import geohash
 from aiswatch.ingest.assembler import FragmentAssembler
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.decoder import decode
-from aiswatch.ingest.documents import NAV_STATUS_TEXT, SHIP_TYPE, build_document, document_id, ship_type_info
+from aiswatch.ingest.documents import build_document
+from aiswatch.ingest.itu_codes import NAV_STATUS_TEXT, SHIP_TYPE, ship_type_info
 from aiswatch.ingest.lines import Line
 from aiswatch.ingest.nmea import parse_line
 
@@ -233,7 +235,23 @@ def test_ids_are_stable_for_replays_and_distinct_for_repeats():
     assert documents([line], at=T0)[0]["_id"] != documents([line], at=T0 + 1)[0]["_id"]
 
 
-def test_document_id_helper_matches_the_builder():
+def document_id(group, ts_ms: int, has_msg_time: bool) -> str:
+    """The id as documented, written out on its own: a hash of the payload plus when (message time,
+    ``ts_ms``) or where (source, line offset) it was seen, else the receive time in ms."""
+    sentences = group.sentences
+    first = sentences[0]
+    payload = ",".join([s.payload for s in sentences])
+    if has_msg_time:
+        seen = f"t{ts_ms}"
+    elif first.offset is not None:
+        seen = f"o{first.source}\x00{first.offset}"
+    else:
+        seen = f"r{ts_ms}"
+    key = f"{payload}\x00{sentences[-1].fill}\x00{seen}"
+    return blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def test_document_id_is_the_documented_hash():
     one, two = encode_dict({"type": 5, "mmsi": 366000006, "shipname": "IDS"}, talker_id="AI", seq_id=3)
     counters = Counters()
     for has_time, lines in ((False, [one, two]), (True, [tag("c:1790000400") + one, two])):
