@@ -3,8 +3,9 @@
 ``IQFileSource`` decodes a recording; ``SDRSource`` an RTL-SDR dongle via pyrtlsdr. Both follow
 the Source protocol (``id``, ``lines()``, ``close()``), so ``aiswatch ingest iq FILE`` and
 ``aiswatch ingest sdr`` feed the pipeline in-process, with no rtl_ais/AIS-catcher in between.
-Each line carries a tag block with the reception time (``c:``), level (``L:``) and carrier offset
-(``F:``).
+Each line's reception time, level and carrier offset travel beside it as data (``Line.tags``),
+not as tag-block text to be parsed back; ``aiswatch demod`` writes them as a tag block for NMEA
+consumers over UDP or standard output.
 """
 from __future__ import annotations
 
@@ -46,8 +47,8 @@ class IQFileSource:
         self._closed = threading.Event()
 
     def lines(self) -> Iterator[Line]:
-        for number, text in enumerate(self.decoder.nmea_lines(stop=self._closed)):
-            yield Line(text, time.time(), self.id, number)
+        for number, (text, tags) in enumerate(self.decoder.tagged_sentences(stop=self._closed)):
+            yield Line(text, time.time(), self.id, number, tags)
 
     def close(self) -> None:
         self._closed.set()
@@ -74,8 +75,8 @@ class SDRSource:
 
     def lines(self) -> Iterator[Line]:
         blocks = self.device_blocks()
-        for text in self.decoder.nmea_lines(blocks=blocks, stop=self._closed):
-            yield Line(text, time.time(), self.id)
+        for text, tags in self.decoder.tagged_sentences(blocks=blocks, stop=self._closed):
+            yield Line(text, time.time(), self.id, None, tags)
 
     def device_blocks(self):
         return sdr_blocks(self.device, name=f"RTL-SDR {self.id}", stop=self._closed)

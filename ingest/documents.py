@@ -14,14 +14,17 @@ This is the one place where AIS conventions become data decisions:
 - ``mmsi`` is a 9-digit zero-padded keyword; ``imo`` a keyword; text fields lose ``@`` padding.
 - ``msg_kind``: position (1, 2, 3, 18, 19, 27), static (5, 24), base_station (4, 11), aton (21),
   other; ``class``: A (1, 2, 3, 5, 27), B (18, 19, 24).
-- ``station`` from the tag block ``s:``; ``signal.level_db`` / ``signal.freq_offset_hz`` from the
-  ``L:`` / ``F:`` tag fields our own demodulator writes (demod/nmea_out.py).
+- ``station`` from the tag block ``s:``; ``signal.level_db`` / ``signal.freq_offset_hz`` from our
+  own demodulator: given as numbers in-process (``Line.tags``), or as the ``L:`` / ``F:`` tag
+  fields of its NMEA output (demod/nmea_out.py).
 
 Besides the mapped fields every document carries two meta keys the sink pops before indexing:
 ``_ts`` (epoch milliseconds of ``@timestamp``, picks the daily index) and ``_id``, a hash of the
-payload and of when/where the message was seen: the message time if the line carried one, else
-(source, line offset) for replayable sources, else the receive time. Replaying the same log
-gives the same ids (no duplicates); the same payload sent again later is a new document.
+payload and of when/where the message was seen: the message time to the second if the line carried
+one (the resolution of NMEA 4.10's ``c:``; the same payload heard on both channels, or by two
+receivers, within that second is one document), else (source, line offset) for replayable sources,
+else the receive time. Replaying the same log gives the same ids (no duplicates); the same payload
+sent again later is a new document.
 """
 from __future__ import annotations
 
@@ -75,7 +78,7 @@ def mmsi_text(mmsi: int) -> str:
     return text
 
 
-def _finite(text: str | None) -> float | None:
+def _finite(text: object) -> float | None:
     try:
         value = float(text)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -84,8 +87,9 @@ def _finite(text: str | None) -> float | None:
 
 
 def _signal(tags) -> dict:
-    """Radio measurements our demodulator adds to its tag blocks: ``L:`` level (dB full scale)
-    and ``F:`` carrier offset (Hz), see demod/nmea_out.py. Unparsable values are left out."""
+    """Radio measurements of our demodulator: ``L`` level (dB full scale) and ``F`` carrier offset
+    (Hz), as numbers from the in-process radio or as ``L:``/``F:`` tag-block text from its NMEA
+    output (demod/nmea_out.py). Unparsable values are left out."""
     signal = {}
     level = _finite(tags.get("L"))
     if level is not None:
@@ -296,7 +300,7 @@ def build_document(group: SentenceGroup, fields: dict) -> dict | None:
         ts_ms = int(msg_time * 1000.0 + 0.5)
         seconds, millis = divmod(ts_ms, 1000)
         timestamp = (_second_cache.get(seconds) or _second_prefix(seconds)) + _MILLIS_SUFFIX[millis]
-        seen = f"t{ts_ms}"
+        seen = f"t{ts_ms - ts_ms % 1000}"   # to the second: the same payload heard twice in it is one
     channel = first.channel
 
     doc = {
@@ -378,6 +382,6 @@ def build_report(report: Report) -> dict | None:
         doc["station"] = report.station
     doc = _message_fields(doc, msg_type, fields)
     doc["_ts"] = ts_ms
-    seen = f"r{ts_ms}" if report.msg_time is None else f"t{ts_ms}"
+    seen = f"r{ts_ms}" if report.msg_time is None else f"t{ts_ms - ts_ms % 1000}"
     doc["_id"] = blake2b(f"{report.key}\x00{seen}".encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
     return doc

@@ -63,7 +63,8 @@ class Sentence:
     of the payload. msg_time: unix seconds from the tag block ``c:`` or the line's time prefix.
     station: tag block ``s:``; group: tag block ``g:`` (``part-total-id``); tags: every tag block
     field as text, including ones we do not interpret (e.g. signal data from our demodulator);
-    a read-only mapping, shared by the sentences that carry the same tag block.
+    a read-only mapping, shared by the sentences that carry the same tag block. A line with
+    ``tags`` given as data (an in-process source) has those here instead, values as given.
     """
 
     raw: str
@@ -81,7 +82,7 @@ class Sentence:
     source: str
     received_at: float
     offset: int | None
-    tags: Mapping[str, str] = field(default_factory=lambda: _NO_TAGS)
+    tags: Mapping[str, object] = field(default_factory=lambda: _NO_TAGS)
 
 
 class RateLimitedLog:
@@ -230,7 +231,7 @@ def parse_line(line: Line, counters: Counts) -> Sentence | None:
             return None
         first = text[0]
 
-    tags = _NO_TAGS
+    tags: Mapping[str, object] = _NO_TAGS
     station = group = None
     if first == "\\":
         end = text.find("\\", 1)
@@ -250,6 +251,15 @@ def parse_line(line: Line, counters: Counts) -> Sentence | None:
     if first != "!" and first != "$":
         _reject(counters, "not_nmea", line.text)
         return None
+    given = line.tags
+    if given is not None:   # an in-process source's tag fields as data, not text to parse back
+        tags = given
+        given_time = given.get("c")
+        if given_time is not None:
+            msg_time = float(given_time)  # type: ignore[arg-type]
+        given_station = given.get("s")
+        if given_station is not None:
+            station = str(given_station)
 
     star = text.rfind("*")
     if star < 0:

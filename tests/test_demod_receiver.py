@@ -17,6 +17,7 @@ from aiswatch.demod import channel
 from aiswatch.cli.demod import demod
 from aiswatch.demod.iqfile import IQFile, IQFormatError
 from aiswatch.demod.receiver import Receiver
+from aiswatch.common.times import iso_from_ms
 from aiswatch.demod.sources import IQFileSource, SDRSource, SDRUnavailable
 
 
@@ -286,9 +287,22 @@ def test_source_lines_carry_reception_time_and_ids(tmp_path):
     os.utime(path, (1_700_000_010.0, 1_700_000_010.0))  # written when the recording ended
     source = IQFileSource(str(path), rate=288_000, station="rx1")
     (line,) = list(source.lines())
-    # mtime minus duration is the first sample's time; the burst ends ~2.53 s after it
-    assert line.text.startswith("\\s:rx1,c:1700000009,")
+    # mtime minus duration is the first sample's time; the burst ends ~2.53 s after it. In-process
+    # the time, station, level and offset travel as data beside a bare sentence, not as tag text
+    assert line.text.startswith("!AIVDM,1,1,,B,")
+    assert 1_700_000_009.9 < line.tags["c"] < 1_700_000_010.0 and line.tags["s"] == "rx1"
+    assert isinstance(line.tags["L"], float) and isinstance(line.tags["F"], float)
     assert line.source == "iq:late.cu8" and line.offset == 0
+    # and they reach the document as such: the time to the millisecond, the signal as measured
+    from aiswatch.ingest.pipeline import ListSink, Pipeline
+
+    sink = ListSink()
+    pipeline = Pipeline(sink)
+    pipeline.feed(line)
+    pipeline.finish()
+    (doc,) = sink.documents
+    assert doc["@timestamp"] == iso_from_ms(int(line.tags["c"] * 1000 + 0.5)) and not doc["@timestamp"].endswith(":09.000Z")
+    assert doc["station"] == "rx1" and doc["signal"] == {"level_db": line.tags["L"], "freq_offset_hz": line.tags["F"]}
     # close() from another thread stops the stream after the current block: the burst in the
     # third one-second block is never reached
     closed = IQFileSource(str(path), rate=288_000)

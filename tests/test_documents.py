@@ -236,13 +236,13 @@ def test_ids_are_stable_for_replays_and_distinct_for_repeats():
 
 
 def document_id(group, ts_ms: int, has_msg_time: bool) -> str:
-    """The id as documented, written out on its own: a hash of the payload plus when (message time,
-    ``ts_ms``) or where (source, line offset) it was seen, else the receive time in ms."""
+    """The id as documented, written out on its own: a hash of the payload plus when (message time
+    to the second) or where (source, line offset) it was seen, else the receive time in ms."""
     sentences = group.sentences
     first = sentences[0]
     payload = ",".join([s.payload for s in sentences])
     if has_msg_time:
-        seen = f"t{ts_ms}"
+        seen = f"t{ts_ms - ts_ms % 1000}"
     elif first.offset is not None:
         seen = f"o{first.source}\x00{first.offset}"
     else:
