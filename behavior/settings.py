@@ -1,6 +1,6 @@
 """Detector thresholds: the defaults (Global Fishing Watch's published definitions) and the merge
 with the ``detect:`` section of the YAML config. Every number a detector uses lives here, so the
-README table, the docstrings and the config agree.
+table in docs/detection.md, the docstrings and the config agree.
 """
 from __future__ import annotations
 

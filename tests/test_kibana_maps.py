@@ -844,7 +844,7 @@ def test_map_with_an_unreachable_cluster_is_one_line(tmp_path):
 
 
 def test_map_without_a_cluster_uses_the_embedded_server_like_the_ingest_did(tmp_path):
-    """The README's screenshot steps with nothing configured: ``aiswatch ingest file`` puts the
+    """The screenshot steps of docs/stack.md with nothing configured: ``aiswatch ingest file`` puts the
     messages in the embedded server (data on disk, server stopped at the end), and ``aiswatch map``
     starts it again and draws them."""
     from aiswatch.embedded import free_port

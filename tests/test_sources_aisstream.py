@@ -189,7 +189,7 @@ def test_http_429_backs_off_longer_then_recovers():
 
 
 def test_documented_defaults_ping_20_s_silence_60_s_backoff_1_to_60_s(monkeypatch):
-    """The README's numbers are the code's defaults, for the constructor and for a config entry."""
+    """The documented numbers (docs/operations.md) are the code's defaults, for the constructor and for a config entry."""
     defaults = {name: param.default for name, param in inspect.signature(AisstreamSource).parameters.items()
                 if name in ("ping_interval", "silence_timeout", "backoff_initial", "backoff_max")}
     assert defaults == {"ping_interval": 20, "silence_timeout": 60, "backoff_initial": 1, "backoff_max": 60}

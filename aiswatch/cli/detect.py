@@ -6,7 +6,7 @@
 
 TIME is ISO-8601 (``2026-11-20T06:00Z``), epoch seconds, or a duration back from now (``24h``).
 The cluster comes from ``--es`` / ``ES_URL`` / the config (else the embedded server); thresholds
-from the config's ``detect:`` section (see behavior/settings.py and the README).
+from the config's ``detect:`` section (see behavior/settings.py and docs/detection.md).
 """
 from __future__ import annotations
 
