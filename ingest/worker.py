@@ -1,14 +1,10 @@
 """The pipeline's stages in a second process, for a replay that reads without waiting.
 
-A log file replayed at full speed is CPU-bound Python from end to end: reading, parsing,
-reassembly, decoding and document building in the processing thread; serialising, the ships-seen
-merge and the bulk exchange in the sink's writer thread. In one process the two take turns (the
-GIL), so ``aiswatch ingest file`` used one core of two and spent more again on the hand-over
-between the threads. ``DecodeProcess`` forks a child that runs the sources and the stages
-(``ingest.pipeline.Pipeline``) and sends the documents back already serialised, in batches, over a
-pipe; this process turns them into bulk requests, parsing only the few it needs for the
-ships-seen merge. The documents, their ids and the counts are the same as in
-one process (tests/test_worker.py).
+A log file replayed at full speed is CPU-bound Python on both sides of the sink, and threads of
+one process take turns (the GIL). ``DecodeProcess`` forks a child that runs the sources and the
+stages (``ingest.pipeline.Pipeline``) and sends the documents back already serialised, in batches,
+over a pipe; this process turns them into bulk requests, parsing only the few it needs for the
+ships-seen merge. The documents, their ids and the counts are the same as in one process.
 
 Wire format, child to parent, each a ``send_bytes`` message:
 - a batch: the meta ``{"ids", "ts", "mmsi", "source", "kinds": [one per document], "counters":
@@ -27,10 +23,8 @@ or socket is copied in the middle of its use; otherwise it returns None and the 
 stages itself.
 
 One CPU for the child: where this process may run on two CPUs or more, the child binds itself to
-the last of them (``sched_setaffinity``; this process stays free to run anywhere). Left to the
-scheduler, the child was moved between the two cores of the benchmark machine as the indexing
-threads and the cluster woke up, and each move cost it its warm caches: its CPU time per message
-was ~20 % higher than bound (bench/ingest.py, interleaved runs). ``pin_cpu=False`` leaves it free.
+the last of them (``sched_setaffinity``; this process stays free to run anywhere), so it keeps its
+caches warm (docs/benchmarks.md measures it). ``pin_cpu=False`` leaves it free.
 
 Stopping: SIGINT/SIGTERM in the child stop its sources; what was read is still decoded and sent,
 then the end message. A child that dies without sending the end (killed, out of memory) is a

@@ -189,7 +189,7 @@ BAD_MMSI = 211999999     # the malformed messages' own MMSI, so a phantom would 
 
 
 def test_malformed_messages_are_refused_by_reason_and_every_type_is_indexed(es_url, es, names, tmp_path):
-    from test_decoder import BORDER_LENGTHS, EVERY_TYPE, MALFORMED, lines_of, message_bits, resized, with_field
+    from ais_vectors import BORDER_LENGTHS, EVERY_TYPE, MALFORMED, lines_of, message_bits, resized, with_field
 
     valid = [message_bits(data) for data in EVERY_TYPE]
     first_of_type: dict[int, dict] = {}

@@ -75,7 +75,7 @@ def test_a_daemon_a_backfill_and_a_second_daemon_all_deliver_everything(es_url, 
     assert es.count(index="sbs-b-ais-*")["count"] == 2000
     spools = sorted(p.name for p in (tmp_path / "home" / "spool").iterdir())
     assert len(spools) == 3, spools           # one each: two for sbs-a- (the daemon, the backfill), one for sbs-b-
-    from conftest import delete_namespace
+    from helpers import delete_namespace
     delete_namespace(es, "sbs-a-")
     delete_namespace(es, "sbs-b-")
 
