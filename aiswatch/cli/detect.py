@@ -19,6 +19,7 @@ import time
 import click
 
 from aiswatch.behavior.events import iso
+from aiswatch.cli.options import cluster_options
 from aiswatch.common import times
 from aiswatch.common.durations import format_duration, parse_duration
 from aiswatch.common.errors import ConfigError
@@ -72,9 +73,6 @@ def _raise_refusal(exc: Exception, client, prefix: str = "") -> None:
 HEADER = (f"{'type':<10} {'subtype':<18} {'sev':<6} {'mmsi':<20} {'start (UTC)':<17} {'end (UTC)':<17} "
           f"{'dur':>7} {'lat,lon':<20} names")
 
-es_option = click.option("--es", "es_url", envvar="ES_URL", default=None,
-                         help="Elasticsearch URL (default: config, else the embedded server).")
-ns_option = click.option("--namespace", default=None, help="Prefix for every index name.")
 
 
 @click.group()
@@ -90,8 +88,7 @@ def detect():
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object per stored event (its stored id) instead of the table.")
 @click.option("--dry-run", is_flag=True, help="Detect and print, but write no events.")
-@es_option
-@ns_option
+@cluster_options
 @click.pass_context
 def run_command(ctx, since, until, only, as_json, dry_run, es_url, namespace):
     """Run the detectors once over a window and print the events."""
@@ -134,8 +131,7 @@ def run_command(ctx, since, until, only, as_json, dry_run, es_url, namespace):
               help="Where to start when no watermark is stored yet (default: detect.schedule.initial_lookback_hours ago).")
 @click.option("--only", default=None, help="Comma-separated detectors.")
 @click.option("--max-runs", type=int, default=None, help="Stop after this many runs (default: run forever).")
-@es_option
-@ns_option
+@cluster_options
 @click.pass_context
 def schedule_command(ctx, every, start, only, max_runs, es_url, namespace):
     """Run the detectors for ever, resuming from the watermark stored in Elasticsearch."""
@@ -223,12 +219,12 @@ def _plan(detector, watermark: int | None, start_ms: int | None, every_s: float,
 
 
 @detect.command("list")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Show at most this many events, the most recent first.")
 @click.option("--type", "types", multiple=True, help="Only these event types (repeatable).")
 @click.option("--since", default=None, help="Only events that ended after this (ISO, epoch s or duration ago).")
-@click.option("--json", "as_json", is_flag=True)
-@es_option
-@ns_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event (as stored) instead of the table.")
+@cluster_options
 @click.pass_context
 def list_command(ctx, limit, types, since, as_json, es_url, namespace):
     """Show the most recent events."""
