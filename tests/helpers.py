@@ -54,14 +54,15 @@ UDP_SENDER = textwrap.dedent(r"""
     from pyais import encode_dict
     port, total, per_second, burst_seconds = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
     t0_ms = int(sys.argv[5]) if len(sys.argv) > 5 else None
-    sentences = [encode_dict({"type": 1, "mmsi": 211000000 + i, "lat": 54.0 + i / 1000, "lon": 10.0,
+    # every line a message of its own (as on the air: a payload repeated within its second is a copy)
+    sentences = [encode_dict({"type": 1, "mmsi": 211000000 + i % 100, "lat": 54.0 + i / 100000, "lon": 10.0,
                               "speed": 12.3, "course": 90.0, "heading": 90},
-                             talker_id="AI", sentence_type="VDM")[0] for i in range(100)]
+                             talker_id="AI", sentence_type="VDM")[0] for i in range(total)]
     def checksum(text):
         return "%02X" % functools.reduce(operator.xor, text.encode(), 0)
     def line(n):
         tag = "s:udptest,n:%d" % n if t0_ms is None else "s:udptest,n:%d,c:%d" % (n, t0_ms + n)
-        return "\\%s*%s\\%s\r\n" % (tag, checksum(tag), sentences[n % 100])
+        return "\\%s*%s\\%s\r\n" % (tag, checksum(tag), sentences[n])
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     per_burst = int(per_second * burst_seconds)
     start, n, burst = time.monotonic(), 0, 0
