@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class EmbeddedServerError(RuntimeError):
-    pass
+    exit_status = 1   # one Error: line on the command line (aiswatch.cli.errors)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -17,35 +17,36 @@ from aiswatch.common.schema import describe_errors, dotted
 from aiswatch.ingest.counters import Counters
 from aiswatch.ingest.sources import Source, SourceType
 
-# name -> where its SourceType is (imported on use)
-KINDS: dict[str, str] = {
-    "udp": "aiswatch.ingest.sources.udp:SOURCE",
-    "tcp": "aiswatch.ingest.sources.tcp:SOURCE",
-    "file": "aiswatch.ingest.sources.file:SOURCE",
-    "aisstream": "aiswatch.ingest.sources.aisstream:SOURCE",
-    "simulate": "aiswatch.ingest.sources.simulate:SOURCE",
-    "sdr": "aiswatch.demod.sources:SDR",
-    "iq": "aiswatch.demod.sources:IQ",
+# name -> (where its SourceType is, imported on use; its one line of help, which listing the
+# commands shows without importing every kind's module, and numpy with the radio's)
+KINDS: dict[str, tuple[str, str]] = {
+    "udp": ("aiswatch.ingest.sources.udp:SOURCE",
+            "Receive NMEA datagrams from rtl_ais / AIS-catcher (UDP 127.0.0.1:10110)."),
+    "tcp": ("aiswatch.ingest.sources.tcp:SOURCE", "Read NMEA from a TCP feed at HOST:PORT (reconnects with backoff)."),
+    "file": ("aiswatch.ingest.sources.file:SOURCE",
+             "Replay NMEA log files (plain or .gz); stops at the end with a summary."),
+    "aisstream": ("aiswatch.ingest.sources.aisstream:SOURCE",
+                  "Subscribe to the aisstream.io websocket (API key from AISSTREAM_API_KEY or --api-key-file)."),
+    "simulate": ("aiswatch.ingest.sources.simulate:SOURCE", "Play simulated North Sea traffic in real time."),
+    "sdr": ("aiswatch.demod.sources:SDR",
+            "Receive from an RTL-SDR with aiswatch's own demodulator (no rtl_ais needed)."),
+    "iq": ("aiswatch.demod.sources:IQ",
+           "Demodulate an IQ recording (or discriminator audio) into Elasticsearch; stops at the end."),
 }
-# one line each for help listings, which should not import every kind's module (and numpy)
-SUMMARIES: dict[str, str] = {
-    "udp": "Receive NMEA datagrams from rtl_ais / AIS-catcher (UDP 127.0.0.1:10110).",
-    "tcp": "Read NMEA from a TCP feed at HOST:PORT (reconnects with backoff).",
-    "file": "Replay NMEA log files (plain or .gz); stops at the end with a summary.",
-    "aisstream": "Subscribe to the aisstream.io websocket (API key from AISSTREAM_API_KEY).",
-    "simulate": "Play simulated North Sea traffic in real time.",
-    "sdr": "Receive from an RTL-SDR with aiswatch's own demodulator (no rtl_ais needed).",
-    "iq": "Demodulate an IQ recording (or discriminator audio); stops at the end.",
-}
+
+
+def summary(name: str) -> str:
+    """The one line of help of the kind ``name``."""
+    return KINDS[name][1]
 
 
 def source_type(name: Any) -> SourceType:
     """The kind named ``name``; ConfigError naming the known ones (and the nearest) otherwise."""
-    target = KINDS.get(str(name)) if isinstance(name, str) else None
-    if target is None:
+    entry = KINDS.get(name) if isinstance(name, str) else None
+    if entry is None:
         raise ConfigError(f"unknown source type {name!r}{did_you_mean(str(name), KINDS)}; "
                           f"known: {', '.join(sorted(KINDS))}")
-    module, attr = target.split(":")
+    module, attr = entry[0].split(":")
     return getattr(importlib.import_module(module), attr)
 
 

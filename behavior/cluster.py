@@ -18,6 +18,8 @@ TRANSIENT_4XX = (408, 429)
 class ServerRefused(Exception):
     """The server answered 4xx to a request the detectors need."""
 
+    exit_status = 1   # one Error: line on the command line (aiswatch.cli.errors)
+
     def __init__(self, feature: str, server: str, status: int, reason: str):
         super().__init__(f"{server} refused the {feature} (HTTP {status}: {reason})")
         self.feature, self.server, self.status, self.reason = feature, server, status, reason

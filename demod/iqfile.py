@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aiswatch.common.errors import ConfigError
 from aiswatch.demod.settings import CENTER_HZ, SettingError, check_rate
 
 STDIN = "-"
@@ -54,7 +55,7 @@ EXTENSIONS = {".cu8": "cu8", ".bin": "cu8", ".raw": "cu8", ".cs8": "cs8", ".cs16
               ".fc32": "cf32", ".cfile": "cf32", ".wav": "wav"}
 
 
-class IQFormatError(ValueError):
+class IQFormatError(ConfigError):
     """The file cannot be read as the given (or guessed) format; the message says why."""
 
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 
+from aiswatch.common.errors import ConfigError
+
 # The AIS radio (ITU-R M.1371): defined here once for the whole receiver.
 BAUD = 9600.0                                           # symbols per second
 CHANNEL_HZ = {"A": 161_975_000.0, "B": 162_025_000.0}    # AIS 1 and AIS 2
@@ -35,7 +37,7 @@ MAX_PPM = 1000.0
 MAX_START_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 
 
-class SettingError(ValueError):
+class SettingError(ConfigError):
     """A setting the receiver cannot use; the message says which and what is allowed."""
 
 

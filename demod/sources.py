@@ -122,12 +122,10 @@ class SDRSettings(SourceSettings):
     _ppm = field_validator("ppm", mode="before")(_checked(limits.check_ppm))
 
 
-IQ = SourceType("iq", "Demodulate an IQ recording (or discriminator audio) into Elasticsearch; stops at the end.",
-                IQSettings, lambda s, counters: IQFileSource(s.path, fmt=s.fmt, rate=s.rate, center=s.center,
+IQ = SourceType("iq", IQSettings, lambda s, counters: IQFileSource(s.path, fmt=s.fmt, rate=s.rate, center=s.center,
                                                              ppm=s.ppm, start_time=s.start_time, station=s.station),
                 finite=True)
-SDR = SourceType("sdr", "Receive live from an RTL-SDR with aiswatch's own demodulator (no rtl_ais needed).",
-                 SDRSettings, lambda s, counters: SDRSource(device_index=s.device_index, rate=s.rate, center=s.center,
+SDR = SourceType("sdr", SDRSettings, lambda s, counters: SDRSource(device_index=s.device_index, rate=s.rate, center=s.center,
                                                             gain=s.gain, ppm=s.ppm, station=s.station))
 
 __all__ = ["IQ", "IQFileSource", "SDR", "SDRSource", "SDRUnavailable"]

@@ -48,6 +48,8 @@ MAX_HITS = 10_000  # Elasticsearch's default index.max_result_window; specs ask 
 class RenderError(RuntimeError):
     """A spec that cannot be resolved (unknown placeholder, failed query, bad format.property)."""
 
+    exit_status = 1   # one Error: line on the command line (aiswatch.cli.errors)
+
 
 def round_interval(ms: float) -> str:
     """Kibana's automatic date-histogram interval for a raw interval of ``ms`` (EsQueryParser._roundInterval)."""

@@ -9,7 +9,11 @@ Exit statuses (documented in docs/operations.md):
 - 2: the command line itself is wrong (click's usage errors), or the radio hardware is missing.
 - 130: interrupted (Ctrl-C) before the command could finish cleanly.
 
-Only failures we do not expect print a traceback; ``--debug`` shows it for every failure.
+A library says a failure is expected by raising ConfigError (or a subclass: a recording or a
+setting the receiver cannot use), an OSError, an Elasticsearch client error, or an exception that
+carries an ``exit_status`` (no dongle, the embedded server, a server refusing a query, a map that
+cannot be drawn). Only failures we do not expect print a traceback; ``--debug`` shows it for every
+failure.
 """
 from __future__ import annotations
 
@@ -43,9 +47,7 @@ def explain(exc: BaseException) -> tuple[int, str] | None:
         if getattr(exc, "filename", None):
             text = f"{exc.filename}: {text}"
         return 1, text
-    known = ("EmbeddedServerError", "SpoolError", "SDRUnavailable", "IQFormatError", "ServerRefused",
-             "RenderError", "SettingError")
-    if type(exc).__name__ in known:
+    if hasattr(exc, "exit_status"):   # a library's error that names its own status (see the module docstring)
         return status, str(exc)
     return None
 

@@ -18,16 +18,15 @@ from aiswatch.common.durations import parse_duration
 from aiswatch.common.errors import ConfigError
 from aiswatch.common.schema import describe_errors
 from aiswatch.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
-from aiswatch.sources import KINDS, SUMMARIES, source_type
+from aiswatch.sources import KINDS, source_type, summary
 
 
-def _run(ctx, opts: IngestOptions, make_sources, counters=None, quiet: bool = False, report=None):
+def _run(ctx, opts: IngestOptions, make_sources, counters=None, report=None):
     """Run the sources; print the summary (and ``report()``'s lines), exit 1 on a failure."""
     from aiswatch.cli import load_config_from
 
     counters = run_sources(load_config_from(ctx), make_sources, opts, counters=counters)
-    if not quiet:
-        click.echo("\n".join(summary_lines(counters)), err=True)
+    click.echo("\n".join(summary_lines(counters)), err=True)
     if report is not None:
         click.echo(report(), err=True)
     exit_on_failure(counters, opts)
@@ -136,8 +135,7 @@ def _command(name: str) -> click.Command:
         return _run(ctx, opts, make, counters=counters, report=report)
 
     delivery = list(reversed(getattr(callback, "__click_params__", [])))  # what the decorators declared
-    return click.Command(name, callback=callback, params=params + delivery, help=kind.summary,
-                         short_help=SUMMARIES.get(name))
+    return click.Command(name, callback=callback, params=params + delivery, help=summary(name))
 
 
 def _open(kind, settings, counters):
@@ -146,7 +144,7 @@ def _open(kind, settings, counters):
     try:
         return kind.build(settings, counters)
     except ValueError as exc:
-        if isinstance(exc, ConfigError) or type(exc).__name__ == "IQFormatError":
+        if isinstance(exc, ConfigError):
             raise
         raise click.ClickException(str(exc)) from None
 
@@ -162,7 +160,7 @@ class IngestGroup(click.Group):
 
     def format_commands(self, ctx, formatter):
         with formatter.section("Commands"):
-            formatter.write_dl([(name, SUMMARIES[name]) for name in sorted(KINDS)])
+            formatter.write_dl([(name, summary(name)) for name in sorted(KINDS)])
 
 
 @click.group(cls=IngestGroup)

@@ -48,8 +48,8 @@ class SourceSettings(Settings):
 class SourceType:
     """One kind of source.
 
-    name: the ``type:`` of a config entry and the ``aiswatch ingest <name>`` command.
-    summary: one line for help texts.
+    name: the ``type:`` of a config entry and the ``aiswatch ingest <name>`` command (its one-line
+        help is the registry's, so listing the commands imports none of the kinds).
     settings: its SourceSettings model.
     build: (settings, counters) -> a Source; may raise ConfigError (a key file missing, say).
     finite: it ends by itself (a file, a recording): the run waits for the writer instead of
@@ -57,7 +57,6 @@ class SourceType:
     """
 
     name: str
-    summary: str
     settings: type[SourceSettings]
     build: Callable[[Any, Counters], Source]
     finite: bool = False

@@ -362,5 +362,4 @@ def _aisstream(settings: AisstreamSettings, counters: Counters) -> AisstreamSour
                            backoff_max=settings.backoff_max)
 
 
-SOURCE = SourceType("aisstream", f"Subscribe to the aisstream.io websocket (key from {KEY_ENV} or --api-key-file).",
-                    AisstreamSettings, _aisstream)
+SOURCE = SourceType("aisstream", AisstreamSettings, _aisstream)

@@ -270,6 +270,5 @@ class FileSettings(SourceSettings):
         return [value] if isinstance(value, str) else value
 
 
-SOURCE = SourceType("file", "Replay NMEA log files (plain or .gz); stops at the end and prints a summary.",
-                    FileSettings, lambda s, counters: FileSource(s.paths, rate=s.rate, counters=counters,
+SOURCE = SourceType("file", FileSettings, lambda s, counters: FileSource(s.paths, rate=s.rate, counters=counters,
                                                                  progress=s.progress), finite=True)

@@ -60,7 +60,7 @@ class SimulateSettings(SourceSettings):
         return [float(v) for v in value.split(",")] if isinstance(value, str) else value
 
 
-SOURCE = SourceType("simulate", "Play simulated North Sea traffic in real time (station 'sim').", SimulateSettings,
+SOURCE = SourceType("simulate", SimulateSettings,
                     lambda s, counters: SimulatedTrafficSource(vessels=s.vessels, seed=s.seed, bbox=s.bbox,
                                                                station=s.station, duration_s=s.duration_s,
                                                                speedup=s.speedup, counters=counters))

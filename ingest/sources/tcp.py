@@ -146,4 +146,4 @@ def _tcp(settings: TCPSettings, counters: Counters) -> TCPSource:
     return TCPSource(host, port, counters, backoff_initial=settings.backoff_initial, backoff_max=settings.backoff_max)
 
 
-SOURCE = SourceType("tcp", "Read NMEA from a TCP feed at HOST:PORT (reconnects with backoff).", TCPSettings, _tcp)
+SOURCE = SourceType("tcp", TCPSettings, _tcp)

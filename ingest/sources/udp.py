@@ -227,5 +227,5 @@ class UDPSettings(SourceSettings):
         return check_port(value, allow_zero=True)
 
 
-SOURCE = SourceType("udp", "Receive NMEA datagrams from rtl_ais / AIS-catcher.", UDPSettings,
+SOURCE = SourceType("udp", UDPSettings,
                     lambda s, counters: UDPSource(s.host, s.port, counters))
