@@ -212,7 +212,7 @@ def _check_detect(given: Any, shape: Any, loc: tuple) -> list[tuple[tuple, str]]
             else:
                 problems += _check_detect(value, shape[key], loc + (key,))
         return problems
-    if shape is None or given is None and shape is None:
+    if shape is None:   # a default of None takes any value
         return []
     if isinstance(shape, bool):
         ok = isinstance(given, bool)
@@ -243,7 +243,8 @@ def _validate(data: dict, origins: dict[tuple, str], file_label: str) -> Config:
         model = None
     from aiswatch.sources import check_entry
 
-    for i, entry in enumerate(data.get("sources") or [] if isinstance(data.get("sources"), list) else []):
+    sources = data.get("sources")
+    for i, entry in enumerate(sources if isinstance(sources, list) else []):   # not a list: the model says so
         problems += [(("sources", i) + loc, message) for loc, message in check_entry(entry)]
     if isinstance(data.get("detect"), dict):
         from aiswatch.behavior.settings import DEFAULTS as DETECT

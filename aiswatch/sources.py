@@ -50,27 +50,31 @@ def source_type(name: Any) -> SourceType:
     return getattr(importlib.import_module(module), attr)
 
 
-def check_entry(entry: Any) -> list[tuple[tuple, str]]:
-    """The problems of one ``sources:`` entry as (path inside the entry, message); [] if none."""
+def _kind_and_settings(entry: Any) -> tuple[SourceType | None, Any, list[tuple[tuple, str]]]:
+    """(kind, settings, problems) of one ``sources:`` entry: validated once, problems by path."""
     if not isinstance(entry, dict):
-        return [((), f"expected a mapping with a type (one of {', '.join(sorted(KINDS))}), got {entry!r}")]
+        return None, None, [((), f"expected a mapping with a type (one of {', '.join(sorted(KINDS))}), got {entry!r}")]
     if "type" not in entry:
-        return [((), f"needs a type: one of {', '.join(sorted(KINDS))}")]
+        return None, None, [((), f"needs a type: one of {', '.join(sorted(KINDS))}")]
     try:
         kind = source_type(entry["type"])
     except ConfigError as exc:
-        return [(("type",), str(exc))]
+        return None, None, [(("type",), str(exc))]
     try:
-        kind.settings.model_validate({k: v for k, v in entry.items() if k != "type"})
+        return kind, kind.settings.model_validate({k: v for k, v in entry.items() if k != "type"}), []
     except ValidationError as exc:
-        return describe_errors(exc, kind.settings)
-    return []
+        return kind, None, describe_errors(exc, kind.settings)
+
+
+def check_entry(entry: Any) -> list[tuple[tuple, str]]:
+    """The problems of one ``sources:`` entry as (path inside the entry, message); [] if none."""
+    return _kind_and_settings(entry)[2]
 
 
 def make_source(entry: Any, counters: Counters) -> Source:
     """One source from a config entry such as ``{type: udp, host: 127.0.0.1, port: 10110}``;
     ConfigError saying what is wrong with the entry."""
-    problems = check_entry(entry)
-    if problems:
+    kind, settings, problems = _kind_and_settings(entry)
+    if problems or kind is None:
         raise ConfigError("; ".join(f"{dotted(loc)}: {message}" if loc else message for loc, message in problems))
-    return source_type(entry["type"]).make(entry, counters)
+    return kind.build(settings, counters)

@@ -250,14 +250,34 @@ class MetricsReporter:
         return len(docs) - len(failed)
 
 
+# a process rewrites its status file every 5 s: three missed writes and it is taken as gone
+STATUS_STALE_SECONDS = 20.0
+
+
+def writer_alive(snapshot: dict) -> bool:
+    """The process that wrote this status lives on this host and has not said it stopped."""
+    pid = int(snapshot.get("pid") or 0)
+    return (not snapshot.get("stopped_at") and snapshot.get("host") == socket.gethostname()
+            and bool(pid) and pid_alive(pid))
+
+
+def process_state(snapshot: dict, now: float | None = None) -> str:
+    """'running', 'stopped' (ended cleanly) or 'gone' (died, or on another host and silent)."""
+    if snapshot.get("stopped_at"):
+        return "stopped"
+    now = time.time() if now is None else now
+    fresh = now - float(snapshot.get("written_at") or 0) <= STATUS_STALE_SECONDS
+    if snapshot.get("host") == socket.gethostname():
+        return "running" if fresh and writer_alive(snapshot) else "gone"
+    return "running" if fresh else "gone"
+
+
 def _own_status_file(path: Path) -> Path:
     """``path``, unless another live process on this host writes it: then ``<stem>-<pid><suffix>``
     beside it, so a backfill next to the daemon does not overwrite the daemon's status."""
     try:
         other = orjson.loads(path.read_bytes())
-        pid = int(other.get("pid") or 0)
-        if (not other.get("stopped_at") and other.get("host") == socket.gethostname() and pid != os.getpid()
-                and pid and pid_alive(pid)):
+        if int(other.get("pid") or 0) != os.getpid() and writer_alive(other):
             return path.with_name(f"{path.stem}-{os.getpid()}{path.suffix}")
     except (OSError, ValueError, AttributeError):
         pass

@@ -78,8 +78,6 @@ class LazyGroup(click.Group):
         except click.exceptions.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
-        except click.exceptions.Exit as exc:
-            sys.exit(exc.exit_code)
 
     def format_commands(self, ctx, formatter):
         # list from the table, without importing every module just to print --help

@@ -9,30 +9,12 @@ runs and the cluster answers, 1 otherwise (so scripts and healthchecks can use i
 from __future__ import annotations
 
 import json
-import socket
 import time
 from pathlib import Path
 
 import click
 
 from aiswatch.cli.options import cluster_options
-from aiswatch.common.processes import pid_alive
-
-# a process rewrites its file every 5 s: three missed writes and it is taken as gone
-STALE_SECONDS = 20.0
-
-
-def process_state(snapshot: dict, now: float | None = None) -> str:
-    """'running', 'stopped' (ended cleanly) or 'gone' (died, or on another host and silent)."""
-    now = time.time() if now is None else now
-    if snapshot.get("stopped_at"):
-        return "stopped"
-    fresh = now - float(snapshot.get("written_at") or 0) <= STALE_SECONDS
-    pid = int(snapshot.get("pid") or 0)
-    if snapshot.get("host") == socket.gethostname():
-        return "running" if pid and pid_alive(pid) and fresh else "gone"
-    return "running" if fresh else "gone"
-
 
 def status_files(path: Path) -> list[Path]:
     """The status file and its per-process siblings (``status-<pid>.json``)."""
@@ -47,7 +29,7 @@ def status_files(path: Path) -> list[Path]:
 def status(ctx, es_url, namespace, as_json):
     """Show which aiswatch processes run, their counters, and the cluster's indices."""
     from aiswatch.cli import load_config_from
-    from aiswatch.ingest.metrics import render_status
+    from aiswatch.ingest.metrics import process_state, render_status
 
     cfg = load_config_from(ctx)
     path = Path(cfg["metrics"]["status_file"])

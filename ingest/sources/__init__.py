@@ -60,9 +60,3 @@ class SourceType:
     settings: type[SourceSettings]
     build: Callable[[Any, Counters], Source]
     finite: bool = False
-
-    def make(self, entry: dict[str, Any], counters: Counters) -> Source:
-        """A source from a config entry or command-line values (``type`` aside); pydantic's
-        ValidationError when an entry does not fit the settings."""
-        values = {k: v for k, v in entry.items() if k != "type"}
-        return self.build(self.settings.model_validate(values), counters)
