@@ -137,7 +137,6 @@ def schedule_command(ctx, every, start, only, max_runs, es_url, namespace):
     """Run the detectors for ever, resuming from the watermark stored in Elasticsearch."""
     from aiswatch.behavior.events import now_ms
     from aiswatch.behavior.runner import read_watermark, run_scheduled
-    from aiswatch.behavior.tracks import align_down
 
     if every is not None:   # a bad period is said before anything is opened
         _period(every)
@@ -154,8 +153,8 @@ def schedule_command(ctx, every, start, only, max_runs, es_url, namespace):
         sched = detector.settings["schedule"]
         every_s = _period(every or sched["every"])
         start_ms = parse_time(start, now_ms(), "--from")
-        click.echo(_plan(detector, read_watermark(detector.client, detector.names), start_ms, every_s, now_ms(),
-                         align_down), err=True)
+        click.echo(_plan(detector, read_watermark(detector.client, detector.names), start_ms, every_s, now_ms()),
+                   err=True)
 
         def sleep(seconds):
             end = time.monotonic() + seconds
@@ -195,8 +194,10 @@ def _period(text) -> float:
     return seconds
 
 
-def _plan(detector, watermark: int | None, start_ms: int | None, every_s: float, now: int, align_down) -> str:
+def _plan(detector, watermark: int | None, start_ms: int | None, every_s: float, now: int) -> str:
     """What the schedule will do and when its first run is due, and why then."""
+    from aiswatch.behavior.tracks import align_down
+
     sched = detector.settings["schedule"]
     slot_ms, lag_ms = detector.slot_ms, int(sched["lag_minutes"] * 60_000)
     if watermark is not None:

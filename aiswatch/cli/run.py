@@ -10,7 +10,7 @@ import logging
 
 import click
 
-from aiswatch.cli.options import cluster_options
+from aiswatch.cli.options import cluster_options, no_setup_option, spool_dir_option
 from aiswatch.common.secrets import redact_url
 from aiswatch.ingest.counters import Counters
 from aiswatch.runner import IngestOptions, exit_on_failure, run_sources, summary_lines
@@ -26,13 +26,10 @@ DEFAULT_SOURCES = [
 
 @click.command()
 @cluster_options
-@click.option("--spool-dir", default=None,
-              help="Disk spool for documents while Elasticsearch is slow or down (default: one of this "
-                   "process's own under sink.spool_dir).")
+@spool_dir_option
 @click.option("--simulate/--no-simulate", default=None,
               help="Also play simulated traffic (default: only when no sources are configured).")
-@click.option("--no-setup", is_flag=True,
-              help="Do not install index templates first (they are installed by `aiswatch setup`, as another user).")
+@no_setup_option
 @click.pass_context
 def run(ctx, es_url, namespace, spool_dir, simulate, no_setup):
     """Run the daemon: every source in the config (embedded server + simulator when nothing is configured)."""
