@@ -248,6 +248,18 @@ def _reject(counters: Counts, group: SentenceGroup, reason: str, detail: str) ->
     _log_reject(reason, detail)
 
 
+def fields_problem(fields: dict) -> str | None:
+    """The rejection reason of fields that arrived decoded (aisstream's JSON): the rules above that
+    need no bits, a known type and an MMSI of 9 digits at most; None if they hold."""
+    msg_type = fields.get("msg_type")
+    if type(msg_type) is not int or msg_type not in BIT_LENGTHS:
+        return "unknown_type"
+    mmsi = fields.get("mmsi")
+    if type(mmsi) is not int or not 0 <= mmsi <= MAX_MMSI:
+        return "bad_mmsi"
+    return None
+
+
 def decode(group: SentenceGroup, counters: Counts) -> dict | None:
     """The fields of the message in ``group``, or None after counting why it could not be decoded."""
     sentences = group.sentences

@@ -25,7 +25,7 @@ from typing import Iterable, Protocol
 
 from aiswatch.ingest.assembler import FragmentAssembler
 from aiswatch.ingest.counters import CountBatch, Counters
-from aiswatch.ingest.decoder import decode
+from aiswatch.ingest.decoder import decode, fields_problem
 from aiswatch.ingest.documents import Report, build_document, build_report
 from aiswatch.ingest.lines import Line
 from aiswatch.ingest.nmea import parse_line
@@ -107,13 +107,9 @@ class Pipeline:
             counts = self.counters
         if isinstance(line, Report):   # arrived decoded (aisstream): straight to the document
             counts.add(("lines_in", 1), ("sentences_in", 1))
-            msg_type = line.fields.get("msg_type")
-            mmsi = line.fields.get("mmsi")
-            if type(msg_type) is not int or not 1 <= msg_type <= 27:
-                counts.reject("unknown_type")
-                return
-            if type(mmsi) is not int or not 0 <= mmsi <= 999_999_999:   # ITU-R M.1371: 9 digits at most
-                counts.reject("bad_mmsi")
+            problem = fields_problem(line.fields)   # the decoder's rules, those that need no bits
+            if problem is not None:
+                counts.reject(problem)
                 return
             counts.add(("messages_decoded", 1), ("sentences_decoded", 1))
             report_doc = build_report(line)
