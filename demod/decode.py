@@ -162,17 +162,10 @@ class FrameDecoder:
         """(bare sentence, its tag fields as data) for each sentence of :meth:`frames_from`: what an
         in-process consumer gets instead of tag-block text (``c`` time to the microsecond, ``s``
         station, ``L`` level and ``F`` carrier offset as numbers)."""
-        bare = NmeaFormatter(tags=False)
-        station = self.formatter.station
+        formatter = self.formatter
         for frame in self.frames_from(blocks, stop):
-            tags: dict[str, object] = {"c": self.start_time + frame.time_offset}
-            if station:
-                tags["s"] = station
-            if frame.level_db is not None:
-                tags["L"] = float(frame.level_db)
-            if frame.freq_offset_hz is not None:
-                tags["F"] = float(frame.freq_offset_hz)
-            for text in bare.frame_sentences(frame):
+            tags = formatter.frame_tags(frame, self.start_time)
+            for text in formatter.frame_sentences(frame, self.start_time, tags=False):
                 self.sentences += 1
                 yield text, tags
 

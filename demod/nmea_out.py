@@ -53,8 +53,26 @@ class NmeaFormatter:
         self.max_chars = max_chars
         self._seq = 0
 
+    def tag_fields(self, *, timestamp: float | None = None, level_db: float | None = None,
+                   freq_offset_hz: float | None = None) -> dict[str, object]:
+        """The tag-block fields of a sentence as data: ``s`` station, ``c`` time (unix seconds),
+        ``L`` level (dBFS) and ``F`` carrier offset (Hz), those that are known."""
+        fields: dict[str, object] = {}
+        if self.station:
+            fields["s"] = self.station
+        if timestamp is not None:
+            fields["c"] = timestamp
+        if level_db is not None:
+            fields["L"] = float(level_db)
+        if freq_offset_hz is not None:
+            fields["F"] = float(freq_offset_hz)
+        return fields
+
     def sentences(self, message: bytes, channel: str, *, timestamp: float | None = None,
-                  level_db: float | None = None, freq_offset_hz: float | None = None) -> list[str]:
+                  level_db: float | None = None, freq_offset_hz: float | None = None,
+                  tags: bool | None = None) -> list[str]:
+        """The sentences of one message; ``tags`` (default: the formatter's) prefixes each with the
+        tag block of :meth:`tag_fields` as text (``c:`` whole seconds, ``L:`` tenths, ``F:`` Hz)."""
         payload, fill = armor(message)
         parts = [payload[i:i + self.max_chars] for i in range(0, len(payload), self.max_chars)] or [""]
         total = len(parts)
@@ -63,26 +81,30 @@ class NmeaFormatter:
             seq = str(self._seq)
             self._seq = (self._seq + 1) % 10
         prefix = ""
-        if self.tags:
-            fields = []
-            if self.station:
-                fields.append(("s", self.station))
-            if timestamp is not None:
-                fields.append(("c", str(int(timestamp))))
-            if level_db is not None:
-                fields.append(("L", f"{level_db:.1f}"))
-            if freq_offset_hz is not None:
-                fields.append(("F", f"{freq_offset_hz:.0f}"))
+        if self.tags if tags is None else tags:
+            fields = self.tag_fields(timestamp=timestamp, level_db=level_db, freq_offset_hz=freq_offset_hz)
             if fields:
-                prefix = tag_block(fields)
+                prefix = tag_block([(key, _TAG_TEXT[key](value)) for key, value in fields.items()])
         out = []
         for number, part in enumerate(parts, start=1):
             body = f"{self.prefix},{total},{number},{seq},{channel},{part},{fill if number == total else 0}"
             out.append(f"{prefix}!{body}*{checksum(body)}")
         return out
 
-    def frame_sentences(self, frame, start_time: float | None = None) -> list[str]:
+    def frame_sentences(self, frame, start_time: float | None = None, tags: bool | None = None) -> list[str]:
         """Sentences for a :class:`demod.receiver.Frame` (timestamp = start_time + its offset)."""
-        ts = None if start_time is None else start_time + frame.time_offset
-        return self.sentences(frame.message, frame.channel, timestamp=ts, level_db=frame.level_db,
-                              freq_offset_hz=frame.freq_offset_hz)
+        return self.sentences(frame.message, frame.channel, timestamp=self.frame_time(frame, start_time),
+                              level_db=frame.level_db, freq_offset_hz=frame.freq_offset_hz, tags=tags)
+
+    def frame_tags(self, frame, start_time: float | None = None) -> dict[str, object]:
+        """:meth:`tag_fields` of a frame, as data."""
+        return self.tag_fields(timestamp=self.frame_time(frame, start_time), level_db=frame.level_db,
+                               freq_offset_hz=frame.freq_offset_hz)
+
+    @staticmethod
+    def frame_time(frame, start_time: float | None) -> float | None:
+        return None if start_time is None else start_time + frame.time_offset
+
+
+# how each tag field is written as text in a tag block
+_TAG_TEXT = {"s": str, "c": lambda v: str(int(v)), "L": lambda v: f"{v:.1f}", "F": lambda v: f"{v:.0f}"}
